@@ -1,0 +1,159 @@
+"""Decoding and validating http-types exchanges before the builder sees them."""
+
+from __future__ import annotations
+
+import orjson
+
+METHODS = frozenset(
+    ("get", "put", "post", "patch", "delete", "options", "trace", "head", "connect")
+)
+KINDS = (
+    "not_utf8",
+    "null_bytes",
+    "not_json",
+    "not_object",
+    "not_exchange",
+    "wrong_types",
+    "too_large",
+    "too_deep",
+    "unsupported_method",
+)
+# meta is free-form, so it is the one part whose nesting needs a bound
+MAX_META_DEPTH = 8
+
+
+class BadMessage(ValueError):
+    """A message that is not a usable exchange; .kind names the kind."""
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+        self.detail = detail
+
+
+def decode(raw: bytes | str, *, max_bytes: int = 4 * 1024 * 1024) -> dict:
+    """Parse one message into a validated exchange dict or raise BadMessage."""
+    if isinstance(raw, str):
+        if len(raw) > max_bytes:
+            raise BadMessage("too_large", f"{len(raw)} characters")
+        if "\x00" in raw:
+            raise BadMessage("null_bytes")
+    elif isinstance(raw, (bytes, bytearray, memoryview)):
+        if len(raw) > max_bytes:
+            raise BadMessage("too_large", f"{len(raw)} bytes")
+        if b"\x00" in raw:
+            raise BadMessage("null_bytes")
+    else:
+        raise BadMessage("not_json", f"unsupported message type {type(raw).__name__}")
+
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise _classify_decode_error(raw, error) from None
+    return validate(obj)
+
+
+def _classify_decode_error(raw: bytes | str, error: Exception) -> BadMessage:
+    """Name the reason orjson refused a message."""
+    text = str(error)
+    if "depth" in text or "recursion" in text.lower():
+        return BadMessage("too_deep")
+    if "UTF-8" in text or "surrogate" in text:
+        return BadMessage("not_utf8")
+    if not isinstance(raw, str):
+        try:
+            bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            return BadMessage("not_utf8")
+    return BadMessage("not_json", text.split(":")[0])
+
+
+def validate(obj: object) -> dict:
+    """Check an already-parsed object is an exchange; raise BadMessage if not."""
+    if not isinstance(obj, dict):
+        raise BadMessage("not_object", type(obj).__name__)
+    request = obj.get("request")
+    if request is None:
+        raise BadMessage("not_exchange", "no request")
+    if not isinstance(request, dict):
+        raise BadMessage("wrong_types", "request is not an object")
+    method = request.get("method")
+    if not isinstance(method, str):
+        if method is None:
+            raise BadMessage("not_exchange", "no request method")
+        raise BadMessage("wrong_types", "request.method is not a string")
+    if method not in METHODS:
+        lowered = method.lower()
+        if lowered not in METHODS:
+            raise BadMessage("unsupported_method")
+        request["method"] = lowered
+    _check_request(request)
+
+    response = obj.get("response")
+    if response is not None:
+        _check_response(response)
+    meta = obj.get("meta")
+    if meta is not None:
+        if not isinstance(meta, dict):
+            raise BadMessage("wrong_types", "meta is not an object")
+        if _too_deep(meta, MAX_META_DEPTH):
+            raise BadMessage("too_deep", "meta")
+    return obj
+
+
+def _check_request(request: dict) -> None:
+    """Check the types of the request fields the builder reads."""
+    for key in ("pathname", "path", "host", "body", "url", "protocol"):
+        value = request.get(key)
+        if value is not None and not isinstance(value, str):
+            raise BadMessage("wrong_types", f"request.{key} is not a string")
+    if request.get("pathname") is None and request.get("path") is None:
+        if request.get("url") is None:
+            raise BadMessage("not_exchange", "request has no path")
+    _check_string_map(request.get("query"), "request.query")
+    _check_string_map(request.get("headers"), "request.headers")
+
+
+def _check_response(response: object) -> None:
+    """Check the types of the response fields the builder reads."""
+    if not isinstance(response, dict):
+        raise BadMessage("wrong_types", "response is not an object")
+    status = response.get("statusCode")
+    if status is None:
+        raise BadMessage("not_exchange", "response has no statusCode")
+    if isinstance(status, bool) or not isinstance(status, (int, float)):
+        raise BadMessage("wrong_types", "response.statusCode is not a number")
+    if not 100 <= status <= 599 or status != int(status):
+        raise BadMessage("wrong_types", "response.statusCode is out of range")
+    body = response.get("body")
+    if body is not None and not isinstance(body, str):
+        raise BadMessage("wrong_types", "response.body is not a string")
+    _check_string_map(response.get("headers"), "response.headers")
+
+
+def _check_string_map(value: object, where: str) -> None:
+    """Check a headers or query object maps names to strings or string lists."""
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise BadMessage("wrong_types", f"{where} is not an object")
+    for item in value.values():
+        if isinstance(item, str):
+            continue
+        if isinstance(item, list) and all(isinstance(part, str) for part in item):
+            continue
+        raise BadMessage("wrong_types", f"{where} holds a value that is not text")
+
+
+def _too_deep(value: object, limit: int) -> bool:
+    """Tell whether a parsed JSON value nests deeper than limit."""
+    stack = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(current, dict):
+            stack.extend((child, depth + 1) for child in current.values())
+        elif isinstance(current, list):
+            stack.extend((child, depth + 1) for child in current)
+    return False
