@@ -114,3 +114,38 @@ def test_unknown_command_prints_usage_line():
     done = subprocess.run([str(KAFKA_LOCAL), "bogus"], capture_output=True, text=True)
     assert done.returncode != 0
     assert done.stderr.strip().startswith("kafka/local: usage:")
+
+
+def test_consume_prints_the_first_messages_of_the_topic(kafka_bootstrap, kafka_topic):
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    for number in range(3):
+        producer.send(kafka_topic, f'{{"n": {number}}}'.encode(), partition=0)
+    producer.flush(timeout=30)
+    producer.close()
+    env = {
+        **os.environ,
+        "KAFKA_PORT": kafka_bootstrap.rpartition(":")[2],
+        "RECORDING_TOPIC": kafka_topic,
+    }
+    done = subprocess.run(
+        [str(KAFKA_LOCAL), "consume", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ['{"n": 0}', '{"n": 1}']
+
+
+def test_topics_describes_the_recording_topic(kafka_bootstrap):
+    env = {**os.environ, "KAFKA_PORT": kafka_bootstrap.rpartition(":")[2]}
+    done = subprocess.run(
+        [str(KAFKA_LOCAL), "topics", "--describe", "--topic", "http_recordings"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "PartitionCount: 3" in done.stdout
