@@ -63,7 +63,10 @@ def test_produce_consume_and_commit_group_offset(kafka_bootstrap, kafka_topic):
 def test_own_broker_starts_and_stops_without_leftover_java(own_kafka):
     address = own_kafka.start()
     assert address == own_kafka.bootstrap
-    pids = [int((own_kafka.run_dir / f"{name}.pid").read_text()) for name in ("kafka", "zookeeper")]
+    pids = [
+        int((own_kafka.run_dir / f"{name}.pid").read_text())
+        for name in ("kafka", "zookeeper")
+    ]
     own_kafka.stop()
     for pid in pids:
         with pytest.raises(ProcessLookupError):
