@@ -1,0 +1,261 @@
+"""Command line: keep an OpenAPI document of recorded traffic up to date.
+
+    python -m spec_from_stream --bootstrap-server localhost:9092 \\
+        --topic http_recordings --out spec/
+    python -m spec_from_stream --input exchanges.jsonl --out spec/
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import yaml
+
+from spec_from_stream.config import (
+    DEFAULT_CONNECT_TIMEOUT,
+    ConfigError,
+    Defaults,
+    defaults_from_env,
+)
+from spec_from_stream.reader import BuildOptions, KafkaReader, build_from_file
+from spec_from_stream.sources import SourceError
+from spec_from_stream.state import StateError
+from spec_from_stream.viewer import DocumentStore, Viewer
+
+logger = logging.getLogger("spec_from_stream")
+
+USAGE_ERROR = 2
+
+
+class UsageError(Exception):
+    """A mistake of the user's: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, without the usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see --help)")
+
+
+def build_parser(defaults: Defaults) -> argparse.ArgumentParser:
+    """Describe every option, with its default and its environment variable."""
+    parser = _Parser(
+        prog="python -m spec_from_stream",
+        description=(
+            "Read http-types exchanges (from a Kafka topic, live, or from a "
+            "JSON Lines or HAR file) and keep an OpenAPI document of the API "
+            "they show: OUT/openapi.yaml and OUT/openapi.json, or "
+            "OUT/<host>/openapi.* when the traffic has several hosts."
+        ),
+        epilog=(
+            "Live mode runs until SIGINT or SIGTERM, writes the document at "
+            "most once a second while traffic flows, and keeps its progress "
+            "in OUT/.state/ so a restart continues exactly where it stopped."
+        ),
+    )
+    source = parser.add_argument_group("source (Kafka unless --input is given)")
+    source.add_argument(
+        "--bootstrap-server",
+        default=defaults.bootstrap_servers,
+        metavar="HOST:PORT",
+        help="Kafka broker(s) to start from, comma-separated "
+        "(env KAFKA_BOOTSTRAP_SERVERS; default %(default)s)",
+    )
+    source.add_argument(
+        "--topic",
+        default=defaults.topic,
+        help="topic holding the exchanges (env RECORDING_TOPIC; default %(default)s)",
+    )
+    source.add_argument(
+        "--group-id",
+        default=defaults.group_id,
+        help="consumer group used for partition assignment; offsets are kept "
+        "in OUT/.state/, not in Kafka (env SPEC_GROUP_ID; default %(default)s)",
+    )
+    source.add_argument(
+        "--connect-timeout",
+        type=_positive_float,
+        default=DEFAULT_CONNECT_TIMEOUT,
+        metavar="SECONDS",
+        help="how long to wait for the broker at start before giving up "
+        "(default %(default)g); later outages are waited out",
+    )
+    source.add_argument(
+        "--input",
+        type=Path,
+        metavar="FILE",
+        help="build from a JSON Lines or HAR file instead of Kafka, then exit "
+        "(the format is told by extension or content)",
+    )
+    output = parser.add_argument_group("document")
+    output.add_argument(
+        "--out",
+        type=Path,
+        default=defaults.out_dir,
+        metavar="DIR",
+        help="folder for the document and the state (env SPEC_OUT_DIR; "
+        "default %(default)s)",
+    )
+    output.add_argument(
+        "--openapi-version",
+        choices=("3.1", "3.0"),
+        default="3.1",
+        help="OpenAPI version of the document (default %(default)s)",
+    )
+    output.add_argument(
+        "--initial-spec",
+        type=Path,
+        metavar="FILE",
+        help="an OpenAPI document (YAML or JSON) to start from; traffic adds to it",
+    )
+    output.add_argument(
+        "--examples",
+        action="store_true",
+        help="add examples taken from the traffic (off by default: real values "
+        "from traffic can be personal data)",
+    )
+    viewer = parser.add_argument_group("viewer")
+    viewer.add_argument(
+        "--serve",
+        type=_port,
+        default=defaults.serve_port,
+        metavar="PORT",
+        help="serve the document and a Swagger UI page that follows it on this "
+        "port (env SPEC_SERVE_PORT; default: no viewer)",
+    )
+    viewer.add_argument(
+        "--serve-host",
+        default=defaults.serve_host,
+        metavar="HOST",
+        help="address the viewer binds to (env SPEC_SERVE_HOST; default %(default)s)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        default="INFO",
+        help="logging threshold (default %(default)s)",
+    )
+    return parser
+
+
+def _positive_float(text: str) -> float:
+    """Parse a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    """Parse a TCP port number."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"port out of range: {value}")
+    return value
+
+
+def load_initial_spec(path: Path) -> dict:
+    """Read an OpenAPI document (YAML or JSON) to start from."""
+    try:
+        with path.open("rb") as stream:
+            document = yaml.safe_load(stream)
+    except FileNotFoundError:
+        raise UsageError(f"initial spec not found: {path}") from None
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror}") from None
+    except yaml.YAMLError:
+        raise UsageError(f"initial spec {path} is not YAML or JSON") from None
+    if not isinstance(document, dict) or "openapi" not in document:
+        raise UsageError(f"initial spec {path} is not an OpenAPI document")
+    return document
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """Turn SIGINT and SIGTERM into a request to stop cleanly."""
+
+    def handle(signum: int, frame: object) -> None:
+        logger.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the mode the options ask for; return the exit status."""
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    options = BuildOptions(
+        openapi_version=args.openapi_version,
+        initial_spec=load_initial_spec(args.initial_spec)
+        if args.initial_spec
+        else None,
+        examples=args.examples,
+    )
+    store = DocumentStore()
+    viewer = None
+    if args.serve is not None:
+        try:
+            viewer = Viewer(args.serve_host, args.serve, store)
+        except OSError as error:
+            raise UsageError(
+                f"cannot serve on {args.serve_host}:{args.serve}: {error.strerror}"
+            ) from None
+        viewer.start()
+    try:
+        if args.input is not None:
+            reader = build_from_file(args.input, args.out, options, store.update)
+            if reader.builder.exchanges == 0:
+                logger.warning("no usable exchange in %s: nothing written", args.input)
+                return 1
+            if viewer is not None:
+                logger.info("serving until interrupted (Ctrl-C)")
+                stop.wait()
+            return 0
+        live = KafkaReader(
+            args.bootstrap_server,
+            args.topic,
+            args.group_id,
+            args.out,
+            options,
+            connect_timeout=args.connect_timeout,
+            listener=store.update,
+        )
+        live.run(stop)
+        return 0
+    finally:
+        if viewer is not None:
+            viewer.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the options and run; user errors print one line and return 2."""
+    try:
+        parser = build_parser(defaults_from_env())
+        args = parser.parse_args(argv)
+        logging.basicConfig(
+            level=args.log_level,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        # kafka-python logs every failed reconnect at ERROR; our lines suffice
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+        return run(args)
+    except (UsageError, ConfigError, SourceError, StateError) as error:
+        print(f"spec_from_stream: error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

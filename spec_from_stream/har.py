@@ -1,0 +1,202 @@
+"""HAR files (browser and proxy captures) turned into http-types exchanges."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+
+import orjson
+
+from spec_from_stream.exchange import METHODS, BadMessage
+
+logger = logging.getLogger(__name__)
+
+
+class HarError(ValueError):
+    """The file is not a HAR document at all (not JSON, no log.entries)."""
+
+
+def load_entries(path: Path) -> list:
+    """Return the entries of a HAR file.
+
+    Limitation: the whole file is parsed at once (HAR is one JSON document),
+    so memory grows with the file; JSON Lines streams instead.
+    """
+    try:
+        data = orjson.loads(Path(path).read_bytes())
+    except orjson.JSONDecodeError:
+        raise HarError(f"{path} is not a HAR file (not JSON)") from None
+    log = data.get("log") if isinstance(data, dict) else None
+    entries = log.get("entries") if isinstance(log, dict) else None
+    if not isinstance(entries, list):
+        raise HarError(f"{path} is not a HAR file (no log.entries list)")
+    return entries
+
+
+def exchanges_from_har(path: Path | str) -> Iterator[dict]:
+    """Yield one http-types exchange per usable HAR entry, skipping the others.
+
+    :raise HarError: the file is not a HAR document.
+    """
+    skipped = 0
+    first_reason = ""
+    for index, entry in enumerate(load_entries(Path(path))):
+        try:
+            yield exchange_from_entry(entry)
+        except BadMessage as error:
+            skipped += 1
+            if not first_reason:
+                first_reason = f"entry {index}: {error.kind}"
+    if skipped:
+        logger.warning(
+            "skipped %d HAR entries that are not usable exchanges (first: %s)",
+            skipped,
+            first_reason,
+        )
+
+
+def exchange_from_entry(entry: object) -> dict:
+    """Convert one HAR entry; raise BadMessage if it is not an HTTP exchange."""
+    if not isinstance(entry, dict):
+        raise BadMessage("not_exchange", "HAR entry is not an object")
+    request = entry.get("request")
+    if not isinstance(request, dict):
+        raise BadMessage("not_exchange", "HAR entry has no request")
+    method = request.get("method")
+    url = request.get("url")
+    if not isinstance(method, str) or not isinstance(url, str):
+        raise BadMessage("wrong_types", "HAR request method or url is not text")
+    if method.lower() not in METHODS:
+        raise BadMessage("unsupported_method")
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise BadMessage("not_exchange", "HAR request url is not http(s)")
+    started = _parse_time(entry.get("startedDateTime"))
+    exchange_request: dict = {
+        "method": method.lower(),
+        "protocol": parts.scheme,
+        "host": parts.netloc.rsplit("@", 1)[-1],
+        "pathname": parts.path or "/",
+        "query": _query(request, parts.query),
+        "headers": _headers(request.get("headers")),
+    }
+    body = _request_body(request.get("postData"))
+    if body is not None:
+        exchange_request["body"] = body
+    if started is not None:
+        exchange_request["timestamp"] = started.isoformat()
+    exchange: dict = {"request": exchange_request}
+
+    response = entry.get("response")
+    if isinstance(response, dict):
+        status = response.get("status")
+        # browsers log blocked or aborted requests with status 0: no response
+        if isinstance(status, int) and 100 <= status <= 599:
+            exchange["response"] = _response(response, started, entry.get("time"))
+    return exchange
+
+
+def _query(request: dict, raw_query: str) -> dict:
+    """Query parameters from queryString, or from the URL when it is missing."""
+    pairs: list[tuple[str, str]] = []
+    listed = request.get("queryString")
+    if isinstance(listed, list) and listed:
+        for item in listed:
+            if isinstance(item, dict):
+                name, value = item.get("name"), item.get("value", "")
+                if isinstance(name, str) and isinstance(value, str):
+                    # HAR writers differ on whether these are still encoded
+                    pairs.append((unquote(name), unquote(value)))
+    else:
+        pairs = parse_qsl(raw_query, keep_blank_values=True)
+    return _group(pairs)
+
+
+def _headers(listed: object) -> dict:
+    """Header list to an http-types header object (lower-case names)."""
+    pairs: list[tuple[str, str]] = []
+    if isinstance(listed, list):
+        for item in listed:
+            if not isinstance(item, dict):
+                continue
+            name, value = item.get("name"), item.get("value")
+            # HTTP/2 pseudo-headers (:authority, :path) are not headers
+            if isinstance(name, str) and isinstance(value, str) and name[:1] != ":":
+                pairs.append((name.lower(), value))
+    return _group(pairs)
+
+
+def _group(pairs: list[tuple[str, str]]) -> dict:
+    """Pairs to a mapping; a repeated name maps to the list of its values."""
+    grouped: dict = {}
+    for name, value in pairs:
+        if name not in grouped:
+            grouped[name] = value
+        elif isinstance(grouped[name], list):
+            grouped[name].append(value)
+        else:
+            grouped[name] = [grouped[name], value]
+    return grouped
+
+
+def _request_body(post_data: object) -> str | None:
+    """The request body text; form params are encoded back when text is absent."""
+    if not isinstance(post_data, dict):
+        return None
+    text = post_data.get("text")
+    if isinstance(text, str):
+        return text
+    params = post_data.get("params")
+    if isinstance(params, list):
+        pairs = [
+            (item.get("name"), item.get("value", ""))
+            for item in params
+            if isinstance(item, dict) and isinstance(item.get("name"), str)
+        ]
+        return urlencode(pairs)
+    return None
+
+
+def _response(response: dict, started: datetime | None, time_ms: object) -> dict:
+    """Convert a HAR response (status, headers, text content)."""
+    result: dict = {
+        "statusCode": response["status"],
+        "headers": _headers(response.get("headers")),
+    }
+    content = response.get("content")
+    body = _response_body(content) if isinstance(content, dict) else None
+    if body is not None:
+        result["body"] = body
+    if started is not None and isinstance(time_ms, (int, float)) and time_ms >= 0:
+        result["timestamp"] = (started + timedelta(milliseconds=time_ms)).isoformat()
+    return result
+
+
+def _response_body(content: dict) -> str | None:
+    """Response text; base64 content only when it decodes to UTF-8 text."""
+    text = content.get("text")
+    if not isinstance(text, str):
+        return None
+    if content.get("encoding") != "base64":
+        return text
+    try:
+        return base64.b64decode(text, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        # binary content (images, archives) says nothing about a schema
+        return None
+
+
+def _parse_time(value: object) -> datetime | None:
+    """Parse an ISO 8601 startedDateTime, None when absent or malformed."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None

@@ -1,0 +1,278 @@
+"""The reader: messages from a source into the builder, saved and written."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from spec_from_stream.builder import Limits, SpecBuilder
+from spec_from_stream.exchange import BadMessage, decode
+from spec_from_stream.sources import KafkaSource, open_file
+from spec_from_stream.state import Counts, ReaderState, StateStore
+from spec_from_stream.writer import Listener, Progress, Schedule, SpecWriter
+
+logger = logging.getLogger(__name__)
+
+# how long one poll waits for records: also how fast a stop request is seen
+POLL_TIMEOUT_MS = 200
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What shapes the document, whatever the source."""
+
+    openapi_version: str = "3.1"
+    initial_spec: dict | None = None
+    examples: bool = False
+    limits: Limits | None = None
+
+
+class Reader:
+    """Feeds messages to a builder, counts what it skips, writes the result."""
+
+    def __init__(
+        self,
+        out_dir: Path,
+        options: BuildOptions,
+        *,
+        state: ReaderState | None = None,
+        listener: Listener | None = None,
+    ) -> None:
+        self.options = options
+        if state is None:
+            self.builder = SpecBuilder(
+                options.limits,
+                initial_spec=options.initial_spec,
+                examples=options.examples,
+            )
+            self.counts = Counts()
+            self.offsets: dict[int, int] = {}
+        else:
+            self.builder = SpecBuilder.from_state(
+                state.builder,
+                options.limits,
+                initial_spec=options.initial_spec,
+                examples=options.examples,
+            )
+            self.counts = state.counts
+            self.offsets = dict(state.offsets)
+        self.writer = SpecWriter(out_dir, listener)
+        self.schedule = Schedule()
+        self.progress = Progress()
+        self._logged_kinds: set[str] = set()
+        self._render_failing = False
+
+    def add_message(self, message: object, where: str) -> None:
+        """Ingest raw bytes, an exchange dict or a BadMessage from a file source."""
+        self.counts.read += 1
+        try:
+            if isinstance(message, BadMessage):
+                raise message
+            if isinstance(message, dict):
+                self.builder.add(message)
+            else:
+                self.builder.add(decode(message))
+        except BadMessage as error:
+            self.skip(error, where)
+        except Exception:
+            self.skip_builder_error(where)
+        self.schedule.mark()
+
+    def add_records(self, batch: dict) -> None:
+        """Ingest one poll's records, advancing the partition offsets."""
+        add = self.builder.add
+        offsets = self.offsets
+        for tp, records in batch.items():
+            partition = tp.partition
+            # a rebalance can seek back to the saved offset after records past
+            # it were fetched: those are in the builder already
+            if records[0].offset < offsets.get(partition, -1):
+                records = [r for r in records if r.offset >= offsets[partition]]
+                if not records:
+                    continue
+            for record in records:
+                try:
+                    add(decode(record.value))
+                except BadMessage as error:
+                    self.skip(error, f"partition {partition} offset {record.offset}")
+                except Exception:
+                    self.skip_builder_error(
+                        f"partition {partition} offset {record.offset}"
+                    )
+            self.counts.read += len(records)
+            offsets[partition] = records[-1].offset + 1
+        self.schedule.mark()
+
+    def skip(self, error: BadMessage, where: str) -> None:
+        """Count a bad message; log the first one of each kind."""
+        self.counts.skipped[error.kind] += 1
+        if error.kind not in self._logged_kinds:
+            self._logged_kinds.add(error.kind)
+            logger.warning(
+                "skipped a bad message at %s (%s); further ones of this kind "
+                "are only counted",
+                where,
+                error,
+            )
+
+    def skip_builder_error(self, where: str) -> None:
+        """Count a message the builder failed on; log the first with its trace."""
+        self.counts.skipped["builder_error"] += 1
+        if "builder_error" not in self._logged_kinds:
+            self._logged_kinds.add("builder_error")
+            logger.exception(
+                "the builder failed on the message at %s; skipped (further "
+                "failures are only counted)",
+                where,
+            )
+
+    def write_documents(self) -> list[Path]:
+        """Render and write the documents now; return the YAML paths."""
+        try:
+            documents = self.builder.render(self.options.openapi_version)
+        except Exception:
+            # an internal error must not stop the reader: log it once, retry later
+            if not self._render_failing:
+                logger.exception("rendering the document failed; will retry")
+            self._render_failing = True
+            return []
+        self._render_failing = False
+        return self.writer.write(documents)
+
+    def summary(self) -> str:
+        """Describe the counts in one line."""
+        skipped = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.skipped.items()))
+        return (
+            f"{self.counts.read} messages read, {self.counts.skipped_total} skipped"
+            f"{f' ({skipped})' if skipped else ''}, "
+            f"{self.builder.operation_count()} operations"
+        )
+
+
+def build_from_file(
+    path: Path, out_dir: Path, options: BuildOptions, listener: Listener | None = None
+) -> Reader:
+    """Build the document from a JSON Lines or HAR file and write it once.
+
+    :raise SourceError: the file cannot be read.
+    """
+    reader = Reader(out_dir, options, listener=listener)
+    messages = open_file(path)
+    logger.info("reading %s", path)
+    for message, where in messages:
+        reader.add_message(message, where)
+        if reader.counts.read % 4096 == 0:
+            reader.progress.maybe_log(
+                time.monotonic(), reader.counts, reader.builder.operation_count()
+            )
+    written = reader.write_documents()
+    logger.info(
+        "done: %s; wrote %s",
+        reader.summary(),
+        ", ".join(str(p) for p in written) or "nothing",
+    )
+    return reader
+
+
+class KafkaReader:
+    """The live reader: a topic into the builder, saved and written as it goes."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        group_id: str,
+        out_dir: Path,
+        options: BuildOptions,
+        *,
+        connect_timeout: float = 30.0,
+        listener: Listener | None = None,
+    ) -> None:
+        self.source_id = {"kind": "kafka", "topic": topic}
+        self.store = StateStore(out_dir)
+        saved = self.store.load(self.source_id)
+        self.reader = Reader(out_dir, options, state=saved, listener=listener)
+        if saved is not None:
+            logger.info("resuming from %s: %s", self.store.path, self.reader.summary())
+            # the document on disk may predate the saved state: refresh it
+            self.reader.schedule.mark()
+        # guards the builder and the offsets against the rebalance callbacks
+        self.lock = threading.Lock()
+        self.source = KafkaSource(
+            bootstrap_servers,
+            topic,
+            group_id,
+            self.reader.offsets,
+            self.lock,
+            self._save_on_revoke,
+            connect_timeout=connect_timeout,
+        )
+
+    def run(self, stop: threading.Event) -> None:
+        """Read until stop is set, then write the document and save the state.
+
+        :raise SourceError: the broker could not be reached at start.
+        """
+        self.source.start()
+        reader = self.reader
+        try:
+            while not stop.is_set():
+                batch = self._poll()
+                if batch:
+                    with self.lock:
+                        reader.add_records(batch)
+                now = time.monotonic()
+                if reader.schedule.due(now):
+                    with self.lock:
+                        saved = self._save_and_write()
+                    reader.schedule.done(now)
+                    if not saved:
+                        # try again after the interval, not on every poll
+                        reader.schedule.mark()
+                reader.progress.maybe_log(
+                    now, reader.counts, reader.builder.operation_count()
+                )
+        finally:
+            with self.lock:
+                self._save_and_write()
+            self.source.close()
+            logger.info("stopped: %s", reader.summary())
+
+    def _poll(self) -> dict:
+        """Poll the consumer; a broker error is logged and retried, never fatal."""
+        try:
+            return self.source.poll(POLL_TIMEOUT_MS)
+        except Exception as error:
+            # kafka-python reconnects by itself; this only keeps the loop alive
+            logger.warning("polling Kafka failed, retrying: %s", error)
+            time.sleep(1)
+            return {}
+
+    def _save_and_write(self) -> bool:
+        """Save state and offsets, then write the document (lock held)."""
+        reader = self.reader
+        state = ReaderState(
+            source=self.source_id,
+            offsets=dict(reader.offsets),
+            counts=reader.counts,
+            builder=reader.builder.to_state(),
+        )
+        try:
+            self.store.save(state)
+        except OSError as error:
+            logger.warning("saving the state failed, will retry: %s", error)
+            return False
+        try:
+            reader.write_documents()
+        except OSError as error:
+            logger.warning("writing the document failed, will retry: %s", error)
+            return False
+        return True
+
+    def _save_on_revoke(self) -> None:
+        """Save before partitions move, so their next owner starts exactly."""
+        with self.lock:
+            self._save_and_write()

@@ -1,0 +1,207 @@
+"""Where exchanges come from: a Kafka topic, a JSON Lines file or a HAR file."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import orjson
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from spec_from_stream.exchange import BadMessage
+from spec_from_stream.har import HarError, exchange_from_entry, load_entries
+
+logger = logging.getLogger(__name__)
+
+# records handed over per poll: big enough to amortise the call, small enough
+# that a write or a stop request waits only a moment
+MAX_POLL_RECORDS = 5000
+# exchanges can be large (bodies up to the recorder's cap): fetch generously
+MAX_PARTITION_FETCH_BYTES = 8 * 1024 * 1024
+FETCH_MAX_BYTES = 64 * 1024 * 1024
+
+
+class SourceError(RuntimeError):
+    """The source cannot be read at all (missing file, unreachable broker)."""
+
+
+def detect_format(path: Path) -> str:
+    """Tell whether a file is `har` or `jsonl`, by extension, then by content."""
+    suffix = path.suffix.lower()
+    if suffix == ".har":
+        return "har"
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    with path.open("rb") as stream:
+        for line in stream:
+            if line.strip():
+                break
+        else:
+            return "jsonl"
+    # a JSON Lines file starts with one complete exchange on its first line;
+    # a HAR file is one (usually indented) document with a `log` member
+    try:
+        first = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return "har" if line.lstrip().startswith(b"{") else "jsonl"
+    return "har" if isinstance(first, dict) and "log" in first else "jsonl"
+
+
+def open_file(path: Path) -> Iterator[tuple[object, str]]:
+    """Yield (message, position) from a JSON Lines or HAR file.
+
+    A message is raw bytes (JSON Lines), an exchange dict (HAR) or a BadMessage
+    for a HAR entry that could not be converted.
+
+    :raise SourceError: the file is missing, unreadable or not HAR when named so.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SourceError(f"input file not found: {path}")
+    try:
+        kind = detect_format(path)
+        if kind == "har":
+            entries = load_entries(path)
+            return _har_messages(entries)
+        return _jsonl_messages(path)
+    except HarError as error:
+        raise SourceError(str(error)) from None
+    except OSError as error:
+        raise SourceError(f"cannot read {path}: {error.strerror}") from None
+
+
+def _jsonl_messages(path: Path) -> Iterator[tuple[object, str]]:
+    """Yield each non-blank line of a JSON Lines file with its line number."""
+    with path.open("rb") as stream:
+        for number, line in enumerate(stream, start=1):
+            if line.strip():
+                yield line, f"line {number}"
+
+
+def _har_messages(entries: list) -> Iterator[tuple[object, str]]:
+    """Yield each HAR entry converted, or the reason it could not be."""
+    for index, entry in enumerate(entries):
+        try:
+            yield exchange_from_entry(entry), f"entry {index}"
+        except BadMessage as error:
+            yield error, f"entry {index}"
+
+
+class KafkaSource:
+    """A consumer-group member that resumes at the offsets the reader saved.
+
+    The group only assigns partitions; offsets are never committed to Kafka,
+    because the saved state is their single source of truth. A partition with
+    no saved offset is read from its beginning.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        group_id: str,
+        offsets: dict[int, int],
+        lock: threading.Lock,
+        on_revoke: Callable[[], None],
+        *,
+        connect_timeout: float = 30.0,
+    ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self.group_id = group_id
+        # shared with the reader, which advances them under the lock
+        self.offsets = offsets
+        self.lock = lock
+        self.on_revoke = on_revoke
+        self.connect_timeout = connect_timeout
+        self.consumer: KafkaConsumer | None = None
+
+    def start(self) -> None:
+        """Connect (waiting at most connect_timeout) and join the group.
+
+        :raise SourceError: no broker answered in time.
+        """
+        servers = [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+        try:
+            self.consumer = KafkaConsumer(
+                bootstrap_servers=servers,
+                group_id=self.group_id,
+                client_id="spec_from_stream",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=MAX_POLL_RECORDS,
+                max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES,
+                fetch_max_bytes=FETCH_MAX_BYTES,
+                bootstrap_timeout_ms=int(self.connect_timeout * 1000),
+                reconnect_backoff_max_ms=2000,
+            )
+        except KafkaError as error:
+            raise SourceError(
+                f"cannot reach Kafka at {self.bootstrap_servers} within "
+                f"{self.connect_timeout:g}s ({type(error).__name__})"
+            ) from None
+        except ValueError as error:
+            raise SourceError(f"bad bootstrap server address: {error}") from None
+        self.consumer.subscribe([self.topic], listener=_Rebalance(self))
+        logger.info(
+            "connected to Kafka at %s, reading topic %s as group %s",
+            self.bootstrap_servers,
+            self.topic,
+            self.group_id,
+        )
+
+    def poll(self, timeout_ms: int) -> dict:
+        """Return {TopicPartition: [records]} fetched since the last call."""
+        assert self.consumer is not None, "start() first"
+        return self.consumer.poll(timeout_ms=timeout_ms, max_records=MAX_POLL_RECORDS)
+
+    def close(self) -> None:
+        """Leave the group and close the connections (bounded wait)."""
+        if self.consumer is not None:
+            try:
+                self.consumer.close(autocommit=False, timeout_ms=5000)
+            except KafkaError as error:
+                logger.warning("closing the Kafka consumer failed: %s", error)
+            self.consumer = None
+
+    def seek_assigned(self, partitions: list[TopicPartition]) -> None:
+        """Move newly assigned partitions to the saved offsets, or the start."""
+        assert self.consumer is not None
+        with self.lock:
+            wanted = {tp: self.offsets.get(tp.partition) for tp in partitions}
+        for tp, offset in wanted.items():
+            if offset is None:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, offset)
+        if wanted:
+            logger.info(
+                "assigned partitions %s of %s",
+                ", ".join(
+                    f"{tp.partition}@{'start' if o is None else o}"
+                    for tp, o in sorted(wanted.items())
+                ),
+                self.topic,
+            )
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    """Save before partitions go away; seek when they arrive."""
+
+    def __init__(self, source: KafkaSource) -> None:
+        self.source = source
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        if revoked:
+            self.source.on_revoke()
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.source.seek_assigned(list(assigned))
+
+    def on_partitions_lost(self, lost: list[TopicPartition]) -> None:
+        # the group moved on without us; what we built so far is still exact
+        if lost:
+            self.source.on_revoke()

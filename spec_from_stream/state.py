@@ -1,0 +1,132 @@
+"""The reader's saved state: builder counters and source offsets in one file.
+
+Both live in `OUT/.state/state.json`, written atomically, so after a crash the
+builder and the offsets always agree: every message before a stored offset is
+in the stored builder, and none after it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from spec_from_stream.atomic import write_atomic
+
+logger = logging.getLogger(__name__)
+
+STATE_FORMAT = 1
+STATE_DIR = ".state"
+STATE_FILE = "state.json"
+
+
+class StateError(RuntimeError):
+    """The saved state cannot be used (unreadable, another format or source)."""
+
+
+@dataclass
+class Counts:
+    """Messages read from the source and those skipped, per kind of problem."""
+
+    read: int = 0
+    skipped: Counter = field(default_factory=Counter)
+
+    @property
+    def skipped_total(self) -> int:
+        """Return how many messages were skipped over all kinds."""
+        return sum(self.skipped.values())
+
+    def to_dict(self) -> dict:
+        """Return the counts as JSON-ready data."""
+        return {"read": self.read, "skipped": dict(sorted(self.skipped.items()))}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Counts:
+        """Rebuild counts from to_dict() output."""
+        return cls(read=int(data["read"]), skipped=Counter(data["skipped"]))
+
+
+@dataclass
+class ReaderState:
+    """What a restart needs: where to resume and what was built so far."""
+
+    source: dict
+    offsets: dict[int, int]
+    counts: Counts
+    builder: dict
+
+    def to_bytes(self) -> bytes:
+        """Serialise the state as JSON."""
+        return orjson.dumps(
+            {
+                "format": STATE_FORMAT,
+                "source": self.source,
+                # JSON keys are strings; partitions are turned back on load
+                "offsets": {str(p): o for p, o in sorted(self.offsets.items())},
+                "counts": self.counts.to_dict(),
+                "builder": self.builder,
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ReaderState:
+        """Parse a saved state or raise StateError."""
+        try:
+            raw = orjson.loads(data)
+            if raw.get("format") != STATE_FORMAT:
+                raise StateError(f"unknown state format {raw.get('format')!r}")
+            return cls(
+                source=raw["source"],
+                offsets={int(p): int(o) for p, o in raw["offsets"].items()},
+                counts=Counts.from_dict(raw["counts"]),
+                builder=raw["builder"],
+            )
+        except StateError:
+            raise
+        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError) as error:
+            raise StateError(f"unreadable state ({type(error).__name__})") from None
+        except ValueError as error:
+            raise StateError(f"unreadable state ({error})") from None
+
+
+class StateStore:
+    """Loads and saves the reader state under OUT/.state/."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.path = Path(out_dir) / STATE_DIR / STATE_FILE
+
+    def load(self, source: dict) -> ReaderState | None:
+        """Return the saved state for this source, None if there is none.
+
+        :raise StateError: the file is unreadable or belongs to another source.
+        """
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise StateError(f"cannot read {self.path}: {error.strerror}") from None
+        try:
+            state = ReaderState.from_bytes(data)
+        except StateError as error:
+            raise StateError(f"{self.path}: {error}") from None
+        if state.source != source:
+            raise StateError(
+                f"{self.path} was saved while reading {_describe(state.source)}, "
+                f"not {_describe(source)}; use another --out folder or remove it"
+            )
+        return state
+
+    def save(self, state: ReaderState) -> None:
+        """Write the state atomically (temporary file, fsync, rename)."""
+        write_atomic(self.path, state.to_bytes())
+
+
+def _describe(source: dict) -> str:
+    """Name a source for a message, e.g. `topic http_recordings`."""
+    if source.get("kind") == "kafka":
+        return f"topic {source.get('topic')}"
+    return str(source)

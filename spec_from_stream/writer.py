@@ -1,0 +1,152 @@
+"""Writing the rendered documents to disk, debounced, and logging progress."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import yaml
+
+from spec_from_stream.atomic import write_atomic
+from spec_from_stream.config import PROGRESS_INTERVAL, WRITE_INTERVAL
+from spec_from_stream.state import Counts
+
+logger = logging.getLogger(__name__)
+
+_UNSAFE = re.compile(r"[^a-z0-9._-]+")
+_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+# called with {host: document as JSON bytes} after every write (the viewer)
+Listener = Callable[[dict[str, bytes]], None]
+
+
+def safe_host_dir(host: str) -> str:
+    """Turn a recorded host (maybe with a port) into a safe folder name."""
+    name = _UNSAFE.sub("_", host.lower()).strip("._")
+    # long names are cut; document_paths() keeps cut or mapped names unique
+    return name[:100] or "host"
+
+
+def document_paths(hosts: list[str]) -> dict[str, Path]:
+    """Map each host to its YAML path relative to OUT (JSON sits beside it)."""
+    if len(hosts) == 1:
+        return {hosts[0]: Path("openapi.yaml")}
+    paths: dict[str, Path] = {}
+    used: set[str] = set()
+    for host in sorted(hosts):
+        folder = safe_host_dir(host)
+        if folder in used:
+            digest = hashlib.sha1(host.encode("utf-8", "surrogatepass")).hexdigest()
+            folder = f"{folder}-{digest[:8]}"
+        used.add(folder)
+        paths[host] = Path(folder) / "openapi.yaml"
+    return paths
+
+
+def to_json(document: dict) -> bytes:
+    """Serialise one document as indented JSON."""
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+
+
+def to_yaml(document: dict) -> bytes:
+    """Serialise one document as block-style YAML, keys in document order."""
+    text = yaml.dump(
+        document,
+        Dumper=_YAML_DUMPER,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=88,
+    )
+    return text.encode("utf-8")
+
+
+class SpecWriter:
+    """Writes OUT/openapi.{yaml,json}, or OUT/<host>/openapi.* for several hosts."""
+
+    def __init__(self, out_dir: Path, listener: Listener | None = None) -> None:
+        self.out_dir = Path(out_dir)
+        self.listener = listener
+        self._written: set[Path] = set()
+
+    def write(self, documents: dict[str, dict]) -> list[Path]:
+        """Write every document atomically; return the YAML paths written."""
+        layout = document_paths(list(documents))
+        written: set[Path] = set()
+        json_by_host: dict[str, bytes] = {}
+        for host, relative in layout.items():
+            document = documents[host]
+            yaml_path = self.out_dir / relative
+            json_path = yaml_path.with_suffix(".json")
+            json_bytes = to_json(document)
+            write_atomic(json_path, json_bytes)
+            write_atomic(yaml_path, to_yaml(document))
+            json_by_host[host] = json_bytes
+            written.update((yaml_path, json_path))
+
+        # the host count changed the layout: drop our files of the old one
+        for stale in self._written - written:
+            with contextlib.suppress(OSError):
+                stale.unlink()
+        self._written = written
+        if self.listener is not None:
+            self.listener(json_by_host)
+        return sorted(path for path in written if path.suffix == ".yaml")
+
+
+class Schedule:
+    """Says when something is due: at most once per interval, only if changed."""
+
+    def __init__(self, interval: float = WRITE_INTERVAL) -> None:
+        self.interval = interval
+        self.dirty = False
+        self._last: float | None = None
+
+    def mark(self) -> None:
+        """Note that there is something new to write."""
+        self.dirty = True
+
+    def due(self, now: float) -> bool:
+        """Tell whether a write should happen now."""
+        if not self.dirty:
+            return False
+        return self._last is None or now - self._last >= self.interval
+
+    def done(self, now: float) -> None:
+        """Record that the write happened."""
+        self.dirty = False
+        self._last = now
+
+
+class Progress:
+    """Logs one INFO line every few seconds while the counts move."""
+
+    def __init__(self, interval: float = PROGRESS_INTERVAL) -> None:
+        self.interval = interval
+        self._last_time: float | None = None
+        self._last_read = 0
+
+    def maybe_log(self, now: float, counts: Counts, operations: int) -> bool:
+        """Log the progress line if it is time and something changed."""
+        if counts.read == self._last_read:
+            return False
+        if self._last_time is not None and now - self._last_time < self.interval:
+            return False
+        self.log(counts, operations)
+        self._last_time = now
+        return True
+
+    def log(self, counts: Counts, operations: int) -> None:
+        """Log the progress line now."""
+        self._last_read = counts.read
+        logger.info(
+            "progress: %d messages read, %d skipped, %d operations",
+            counts.read,
+            counts.skipped_total,
+            operations,
+        )
