@@ -1,0 +1,290 @@
+"""Secrets out of exchanges: header values, JWTs and secret-named fields.
+
+Redaction keeps the shape of what it changes, so a spec built from redacted
+traffic still shows which fields exist and what type they have: strings become
+"[REDACTED]", numbers 0, and `Authorization: Bearer abc` becomes
+`Bearer [REDACTED]` (the scheme word documents the security scheme).
+"""
+
+import functools
+import logging
+import re
+from typing import Any
+from urllib.parse import unquote_plus
+
+import orjson
+
+logger = logging.getLogger(__name__)
+
+REDACTED = "[REDACTED]"
+
+# headers whose values are secret whatever they look like
+DEFAULT_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
+)
+# a field, parameter or header name is secret when one of its words is one of these
+DEFAULT_FIELD_WORDS = frozenset(
+    {
+        "password",
+        "passwd",
+        "pwd",
+        "passphrase",
+        "pass",
+        "secret",
+        "token",
+        "key",
+        "apikey",
+        "signature",
+        "sig",
+        "auth",
+        "credential",
+        "credentials",
+        "session",
+        "sessionid",
+        "jwt",
+        "otp",
+        "pin",
+        "cvv",
+        "cvc",
+        "ssn",
+    }
+)
+# names written as one lower-case word ("accesstoken") still end in one of these
+SECRET_SUFFIXES = ("password", "passwd", "secret", "token", "apikey")
+# headers whose value keeps its first word, the authentication scheme
+SCHEME_HEADERS = frozenset({"authorization", "proxy-authorization"})
+# headers whose value is a URL that may carry secrets in its query or fragment
+URL_HEADERS = frozenset({"referer", "location", "content-location"})
+
+# three base64url parts, the first two encoding JSON objects ('{"' is "eyJ")
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+# a JSON member "name": value, for JSON text that cannot be parsed (cut short)
+JSON_MEMBER = re.compile(
+    r'"((?:[^"\\]|\\.){1,200})"(\s*:\s*)("(?:[^"\\]|\\.)*"?|-?[0-9][0-9.eE+-]*)'
+)
+# one multipart part: its headers naming the field, then its content
+MULTIPART_FIELD = re.compile(
+    rb'(content-disposition:[^\r\n]*?\bname="([^"]*)"[^\r\n]*\r?\n'
+    rb"(?:[^\r\n]+\r?\n)*\r?\n)(.*?)(?=\r?\n--|\Z)",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+class Redactor:
+    """Replaces secrets in headers, query parameters and bodies.
+
+    >>> Redactor().header("authorization", "Bearer abc")
+    'Bearer [REDACTED]'
+    """
+
+    def __init__(
+        self,
+        headers: frozenset[str] = DEFAULT_HEADERS,
+        field_words: frozenset[str] = DEFAULT_FIELD_WORDS,
+    ) -> None:
+        self.headers = frozenset(name.lower() for name in headers)
+        self.field_words = frozenset(word.lower() for word in field_words)
+        # a cheap first test: bodies without any of the words need no parsing
+        pattern = "|".join(sorted(map(re.escape, self.field_words | {"eyJ"})))
+        self._hint = re.compile(pattern or r"(?!)", re.IGNORECASE)
+        self.is_secret_name = functools.lru_cache(maxsize=4096)(self._is_secret_name)
+
+    def _is_secret_name(self, name: str) -> bool:
+        words = [word.lower() for word in WORDS.findall(name)]
+        if any(word in self.field_words for word in words):
+            return True
+        squashed = "".join(words)
+        return squashed.endswith(SECRET_SUFFIXES) and bool(self.field_words)
+
+    def header(self, name: str, value: str) -> str:
+        """Return a header value with secrets replaced (name in lower case)."""
+        if name in self.headers:
+            if name in SCHEME_HEADERS:
+                return _keep_scheme(value)
+            if name == "cookie":
+                return _redact_cookies(value)
+            if name == "set-cookie":
+                return _redact_set_cookie(value)
+            return REDACTED
+        if self.is_secret_name(name):
+            return REDACTED
+        if name in URL_HEADERS:
+            value = self.url(value)
+        if "eyJ" in value:
+            value = JWT.sub(REDACTED, value)
+        return value
+
+    def headers_in(self, headers: dict[str, str | list[str]]) -> None:
+        """Redact a header dict (lower-case names) in place."""
+        for name, value in headers.items():
+            if isinstance(value, list):
+                headers[name] = [self.header(name, item) for item in value]
+            else:
+                headers[name] = self.header(name, value)
+
+    def query_in(self, query: dict[str, str | list[str]]) -> None:
+        """Redact decoded query parameters in place."""
+        for name, value in query.items():
+            if self.is_secret_name(name):
+                query[name] = (
+                    [REDACTED] * len(value) if isinstance(value, list) else REDACTED
+                )
+            elif isinstance(value, list):
+                query[name] = [self.text(item) for item in value]
+            else:
+                query[name] = self.text(value)
+
+    def text(self, value: str) -> str:
+        """Replace JWTs inside any string."""
+        return JWT.sub(REDACTED, value) if "eyJ" in value else value
+
+    def url(self, value: str) -> str:
+        """Redact secret-named parameters in a URL's query and fragment."""
+        if "?" not in value and "#" not in value:
+            return value
+        base, sep, rest = value.partition("?")
+        if not sep:
+            base, sep, rest = value.partition("#")
+            return base + sep + self.form(rest)
+        query, hash_sep, fragment = rest.partition("#")
+        return base + sep + self.form(query) + hash_sep + self.form(fragment)
+
+    def form(self, text: str) -> str:
+        """Redact secret-named fields of `a=1&b=2` text, keeping the rest as is."""
+        if not text or not self._hint.search(text):
+            return text
+        pieces = text.split("&")
+        for index, piece in enumerate(pieces):
+            name, sep, _ = piece.partition("=")
+            if sep and self.is_secret_name(unquote_plus(name)):
+                pieces[index] = f"{name}={REDACTED}"
+        return self.text("&".join(pieces))
+
+    def body(self, text: str, media_type: str, complete: bool) -> str:
+        """Redact a text body of a media type; `complete` is False if cut short."""
+        if not self._hint.search(text):
+            return text
+        if media_type == "application/json" or media_type.endswith("+json"):
+            return self.text(self._json_text(text, complete))
+        if media_type == "application/x-www-form-urlencoded":
+            return self.form(text)
+        if media_type.startswith("multipart/"):
+            return self.text(self._multipart(text))
+        return self.text(text)
+
+    def json_value(self, value: Any) -> Any:
+        """Return a JSON value with every secret-named member blanked."""
+        if isinstance(value, dict):
+            return {
+                key: _blank(item) if self.is_secret_name(key) else self.json_value(item)
+                for key, item in value.items()
+            }
+        if isinstance(value, list):
+            return [self.json_value(item) for item in value]
+        if isinstance(value, str):
+            return self.text(value)
+        return value
+
+    def _json_text(self, text: str, complete: bool) -> str:
+        if complete:
+            try:
+                value = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                pass
+            else:
+                return orjson.dumps(self.json_value(value)).decode()
+        return JSON_MEMBER.sub(self._json_member, text)
+
+    def _json_member(self, match: re.Match[str]) -> str:
+        name, colon, value = match.groups()
+        if not self.is_secret_name(name):
+            return match.group(0)
+        replacement = f'"{REDACTED}"' if value.startswith('"') else "0"
+        return f'"{name}"{colon}{replacement}'
+
+    def _multipart(self, text: str) -> str:
+        data = text.encode("utf-8", "surrogateescape")
+        return MULTIPART_FIELD.sub(self._multipart_field, data).decode(
+            "utf-8", "surrogateescape"
+        )
+
+    def _multipart_field(self, match: re.Match[bytes]) -> bytes:
+        headers, name, _content = match.groups()
+        if self.is_secret_name(name.decode("utf-8", "replace")):
+            return headers + REDACTED.encode()
+        return match.group(0)
+
+    def exchange(self, exchange: dict[str, Any]) -> dict[str, Any]:
+        """Redact a whole http-types exchange in place (used when replaying files)."""
+        meta = exchange.get("meta") if isinstance(exchange.get("meta"), dict) else {}
+        truncated = meta.get("truncated") if isinstance(meta, dict) else None
+        for side in ("request", "response"):
+            message = exchange.get(side)
+            if not isinstance(message, dict):
+                continue
+            headers = message.get("headers")
+            if isinstance(headers, dict):
+                lowered = {str(name).lower(): value for name, value in headers.items()}
+                self.headers_in(lowered)
+                message["headers"] = lowered
+            if isinstance(message.get("query"), dict):
+                self.query_in(message["query"])
+            for key in ("url", "path"):
+                if isinstance(message.get(key), str):
+                    message[key] = self.text(self.url(message[key]))
+            if isinstance(message.get("pathname"), str):
+                message["pathname"] = self.text(message["pathname"])
+            if isinstance(message.get("body"), str):
+                cut = isinstance(truncated, dict) and bool(truncated.get(side))
+                media_type = _media_type(message.get("headers"))
+                message["body"] = self.body(message["body"], media_type, not cut)
+        return exchange
+
+
+def _media_type(headers: Any) -> str:
+    """The media type of a header dict's content-type, lower case, no parameters."""
+    if not isinstance(headers, dict):
+        return ""
+    value = headers.get("content-type", "")
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return str(value).split(";", 1)[0].strip().lower()
+
+
+def _blank(value: Any) -> Any:
+    """Replace every scalar inside a value, keeping its structure and types."""
+    if isinstance(value, str):
+        return REDACTED
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return 0
+    if isinstance(value, float):
+        return 0.0
+    if isinstance(value, dict):
+        return {key: _blank(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_blank(item) for item in value]
+    return REDACTED
+
+
+def _keep_scheme(value: str) -> str:
+    """`Bearer abc` -> `Bearer [REDACTED]`; a bare credential -> `[REDACTED]`."""
+    scheme, sep, _ = value.strip().partition(" ")
+    if sep and scheme.isalnum() and len(scheme) <= 20:
+        return f"{scheme} {REDACTED}"
+    return REDACTED
+
+
+def _redact_cookies(value: str) -> str:
+    """`a=1; b=2` -> `a=[REDACTED]; b=[REDACTED]` (cookie names stay)."""
+    names = [part.split("=", 1)[0].strip() for part in value.split(";")]
+    return "; ".join(f"{name}={REDACTED}" for name in names if name)
+
+
+def _redact_set_cookie(value: str) -> str:
+    """Redact the cookie's value; attributes such as Path or HttpOnly stay."""
+    first, sep, attributes = value.partition(";")
+    name = first.split("=", 1)[0].strip()
+    return f"{name}={REDACTED}{sep}{attributes}"

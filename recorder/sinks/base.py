@@ -1,0 +1,184 @@
+"""The sink interface and a base with a bounded queue and a sender thread."""
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from recorder.stats import COUNTERS
+
+logger = logging.getLogger(__name__)
+
+# seconds between two warnings about a full queue
+DROP_LOG_INTERVAL = 10.0
+# how many items the sender thread takes from the queue at once
+BATCH_SIZE = 500
+
+
+class Sink:
+    """Receives exchanges; `send` never blocks and never raises."""
+
+    def send(self, item: Any) -> None:
+        """Accept one exchange for delivery (or drop and count it)."""
+        raise NotImplementedError
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Deliver what is still held, waiting at most `timeout` seconds."""
+
+    def pending(self) -> int:
+        """How many exchanges wait for delivery or confirmation."""
+        return 0
+
+
+class QueueSink(Sink):
+    """A bounded queue drained by one sender thread per process.
+
+    The queue and thread are created on the first `send` in each process
+    (checked by PID), so a server that forks workers after loading the app
+    gets a working sender in every worker. Subclasses implement `deliver`.
+    """
+
+    name = "sink"
+
+    def __init__(
+        self,
+        encode: Callable[[Any], bytes],
+        queue_size: int = 10_000,
+        flush_timeout: float = 5.0,
+    ) -> None:
+        self.encode = encode
+        self.queue_size = queue_size
+        self.flush_timeout = flush_timeout
+        self._pid: int | None = None
+        self._start_lock = threading.Lock()
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._last_drop_log = 0.0
+
+    def send(self, item: Any) -> None:
+        """Queue an exchange for the sender thread; drop and count if full."""
+        COUNTERS.add("recorded")
+        if self._pid != os.getpid():
+            self._start()
+        if self._stopping.is_set():
+            COUNTERS.add("dropped")
+            return
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            COUNTERS.add("dropped")
+            self._warn_drop("queue full")
+
+    def pending(self) -> int:
+        """Exchanges still in the queue."""
+        return self._queue.qsize()
+
+    def _start(self) -> None:
+        with self._start_lock:
+            pid = os.getpid()
+            if self._pid == pid:
+                return
+            if self._pid is not None:
+                # forked: the parent's thread does not exist here, start afresh
+                self._queue = queue.Queue(maxsize=self.queue_size)
+                self._stopping = threading.Event()
+                self._stopped = threading.Event()
+                self.after_fork()
+            self._thread = threading.Thread(
+                target=self._run, name=f"recorder-{self.name}", daemon=True
+            )
+            self._thread.start()
+            self._pid = pid
+
+    def after_fork(self) -> None:
+        """Forget state inherited from the parent process (subclasses extend)."""
+
+    def _run(self) -> None:
+        try:
+            self.open()
+        except Exception:
+            logger.exception("recorder: the %s sink could not start", self.name)
+        while not self._stopping.is_set():
+            try:
+                item = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                self.idle()
+                COUNTERS.maybe_log(self.pending())
+                continue
+            self._deliver_batch(self._take_batch(item))
+            COUNTERS.maybe_log(self.pending())
+        self._stopped.set()
+
+    def _take_batch(self, first: Any) -> list[Any]:
+        batch = [first]
+        while len(batch) < BATCH_SIZE:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _deliver_batch(self, batch: list[Any]) -> None:
+        try:
+            self.deliver(batch)
+        except Exception:
+            # deliver counts what it handled; an escape here loses the batch
+            COUNTERS.add("failed", len(batch))
+            logger.exception("recorder: the %s sink failed on a batch", self.name)
+
+    def open(self) -> None:
+        """Prepare delivery, in the sender thread (subclasses override)."""
+
+    def idle(self) -> None:
+        """Called about twice a second while the queue is empty."""
+
+    def deliver(self, batch: list[Any]) -> None:
+        """Deliver a batch, counting each exchange as delivered, dropped or failed."""
+        raise NotImplementedError
+
+    def finish(self, deadline: float) -> None:
+        """Wait for outstanding deliveries until the monotonic `deadline`."""
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop the sender thread after it delivered what is queued."""
+        timeout = self.flush_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        if self._pid != os.getpid() or self._thread is None:
+            return
+        if not self._stopping.is_set():
+            self._stopping.set()
+            self._stopped.wait(max(0.0, deadline - time.monotonic()))
+            # the sender thread has stopped taking: deliver the rest from here
+            while time.monotonic() < deadline:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                self._deliver_batch(self._take_batch(item))
+            self.finish(deadline)
+        left = 0
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+            left += 1
+        if left:
+            COUNTERS.add("dropped", left)
+            logger.warning("recorder: %d exchanges dropped at shutdown", left)
+        COUNTERS.maybe_log()
+
+    def _warn_drop(self, reason: str) -> None:
+        now = time.monotonic()
+        if now - self._last_drop_log >= DROP_LOG_INTERVAL:
+            self._last_drop_log = now
+            logger.warning(
+                "recorder: dropping exchanges (%s); counts: %s",
+                reason,
+                COUNTERS.snapshot(),
+            )

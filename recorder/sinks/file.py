@@ -1,0 +1,64 @@
+"""The file sink: one JSON object per line appended to a file (JSON Lines)."""
+
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+from recorder.sinks.base import QueueSink
+from recorder.stats import COUNTERS
+
+logger = logging.getLogger(__name__)
+
+
+class FileSink(QueueSink):
+    """Appends exchanges to a JSON Lines file from its own thread.
+
+    Each batch is one `write` on a file opened with O_APPEND, so several
+    processes (gunicorn workers) can share the file without mixing lines.
+    """
+
+    name = "file"
+
+    def __init__(
+        self, path: str, encode: Callable[[Any], bytes], queue_size: int = 10_000
+    ) -> None:
+        super().__init__(encode, queue_size)
+        self.path = path
+        self._fd: int | None = None
+
+    def after_fork(self) -> None:
+        """Open the file again in this process."""
+        self._fd = None
+
+    def open(self) -> None:
+        """Open (or create) the file for appending."""
+        directory = os.path.dirname(self.path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        logger.info("recorder: appending exchanges to %s", self.path)
+
+    def deliver(self, batch: list[Any]) -> None:
+        """Encode a batch and append it in one write."""
+        if self._fd is None:
+            self.open()
+        lines = []
+        for item in batch:
+            try:
+                lines.append(self.encode(item) + b"\n")
+            except Exception:
+                COUNTERS.add("failed")
+                logger.exception("recorder: could not encode an exchange")
+        if not lines:
+            return
+        data = b"".join(lines)
+        try:
+            written = 0
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
+        except OSError as error:
+            COUNTERS.add("failed", len(lines))
+            logger.warning("recorder: could not write to %s: %s", self.path, error)
+            return
+        COUNTERS.add("delivered", len(lines))

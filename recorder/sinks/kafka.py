@@ -1,0 +1,207 @@
+"""The Kafka sink: exchanges as JSON messages on a topic, sent by kafka-python."""
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from recorder.sinks.base import QueueSink
+from recorder.stats import COUNTERS
+
+logger = logging.getLogger(__name__)
+
+# chosen so that no call ever waits long and a broker outage costs only memory
+PRODUCER_DEFAULTS: dict[str, Any] = {
+    # a fixed protocol version: the constructor never waits to ask the broker
+    "api_version": (2, 8),
+    # sending waits at most this long for metadata, and only in the sender thread
+    "max_block_ms": 500,
+    # idempotence (kafka-python's default) means retries never duplicate messages
+    "enable_idempotence": True,
+    "acks": "all",
+    # small batches a few milliseconds apart: little delay, few requests
+    "linger_ms": 5,
+    "batch_size": 256 * 1024,
+    "compression_type": "gzip",
+    "request_timeout_ms": 10_000,
+    # a message the broker has not confirmed by then counts as failed
+    "delivery_timeout_ms": 30_000,
+    "reconnect_backoff_max_ms": 2_000,
+    "max_request_size": 1024 * 1024,
+}
+# seconds between two warnings about failed sends
+FAIL_LOG_INTERVAL = 10.0
+
+
+class KafkaSink(QueueSink):
+    """Sends each exchange as one JSON message, never blocking a request.
+
+    The in-flight cap counts the bytes sent but not yet confirmed by the
+    broker: kafka-python buffers without a bound, so past the cap exchanges
+    are dropped (and counted) instead of growing memory during an outage.
+    """
+
+    name = "kafka"
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        encode: Callable[[Any], bytes],
+        queue_size: int = 10_000,
+        max_in_flight_bytes: int = 32 * 1024 * 1024,
+        flush_timeout: float = 5.0,
+        producer_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(encode, queue_size, flush_timeout)
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self.max_in_flight_bytes = max_in_flight_bytes
+        self.producer_config = {**PRODUCER_DEFAULTS, **(producer_config or {})}
+        self._producer: Any = None
+        self._inflight_lock = threading.Lock()
+        self._in_flight = 0
+        self._in_flight_bytes = 0
+        self._abandoned = False
+        self._next_attempt = 0.0
+        self._last_fail_log = 0.0
+        # producers of parent processes, kept so their finalisers never run here
+        self._inherited: list[Any] = []
+
+    def after_fork(self) -> None:
+        """Leave the parent's producer alone; this process makes its own."""
+        if self._producer is not None:
+            self._inherited.append(self._producer)
+        self._producer = None
+        self._inflight_lock = threading.Lock()
+        self._in_flight = 0
+        self._in_flight_bytes = 0
+        self._abandoned = False
+
+    def pending(self) -> int:
+        """Exchanges queued plus those sent but not yet confirmed."""
+        return super().pending() + self._in_flight
+
+    def open(self) -> None:
+        """Create the producer (it connects in its own background thread)."""
+        self._ensure_producer()
+
+    def _ensure_producer(self) -> bool:
+        if self._producer is not None:
+            return True
+        if time.monotonic() < self._next_attempt:
+            return False
+        from kafka import KafkaProducer
+
+        try:
+            self._producer = KafkaProducer(
+                bootstrap_servers=self.bootstrap_servers.split(","),
+                **self.producer_config,
+            )
+        except Exception as error:
+            self._next_attempt = time.monotonic() + 5.0
+            logger.warning(
+                "recorder: cannot create the Kafka producer for %s: %s",
+                self.bootstrap_servers,
+                error,
+            )
+            return False
+        logger.info(
+            "recorder: sending exchanges to topic %s at %s",
+            self.topic,
+            self.bootstrap_servers,
+        )
+        return True
+
+    def deliver(self, batch: list[Any]) -> None:
+        """Hand each exchange to the producer, within the in-flight cap."""
+        if not self._ensure_producer():
+            COUNTERS.add("failed", len(batch))
+            self._warn_failure("no Kafka producer")
+            return
+        for item in batch:
+            estimate = item.size() if hasattr(item, "size") else 0
+            if self._in_flight_bytes + estimate > self.max_in_flight_bytes:
+                # checked before encoding, so an outage costs no serialising
+                COUNTERS.add("dropped")
+                self._warn_drop("too many unconfirmed sends")
+                continue
+            try:
+                value = self.encode(item)
+            except Exception:
+                COUNTERS.add("failed")
+                logger.exception("recorder: could not encode an exchange")
+                continue
+            self._send(value)
+
+    def _send(self, value: bytes) -> None:
+        size = len(value)
+        if self._in_flight_bytes + size > self.max_in_flight_bytes:
+            COUNTERS.add("dropped")
+            self._warn_drop("too many unconfirmed sends")
+            return
+        with self._inflight_lock:
+            self._in_flight += 1
+            self._in_flight_bytes += size
+        try:
+            # no key: exchanges spread evenly over the partitions (sticky
+            # batches), which is what lets the spec reader scale out, one
+            # consumer per partition; its per-endpoint statistics are summed
+            # across partitions, so no ordering or locality is needed
+            future = self._producer.send(self.topic, value=value)
+        except Exception as error:
+            self._settle(size, "failed")
+            self._warn_failure(str(error))
+            return
+        future.add_callback(self._on_delivered, size)
+        future.add_errback(self._on_failed, size)
+
+    def _on_delivered(self, size: int, _metadata: Any) -> None:
+        self._settle(size, "delivered")
+
+    def _on_failed(self, size: int, error: Exception) -> None:
+        self._settle(size, "failed")
+        self._warn_failure(str(error))
+
+    def _settle(self, size: int, outcome: str) -> None:
+        with self._inflight_lock:
+            if self._abandoned:
+                # already counted as failed when the sink gave up at shutdown
+                return
+            self._in_flight -= 1
+            self._in_flight_bytes -= size
+        COUNTERS.add(outcome)
+
+    def finish(self, deadline: float) -> None:
+        """Flush the producer; sends still unconfirmed at the deadline fail."""
+        producer = self._producer
+        if producer is not None:
+            try:
+                producer.flush(timeout=max(0.0, deadline - time.monotonic()))
+            except Exception as error:
+                logger.warning("recorder: Kafka flush incomplete: %s", error)
+            try:
+                producer.close(timeout=max(0.0, deadline - time.monotonic()))
+            except Exception as error:
+                logger.warning("recorder: Kafka producer close failed: %s", error)
+        with self._inflight_lock:
+            unconfirmed = self._in_flight
+            self._abandoned = True
+            self._in_flight = 0
+            self._in_flight_bytes = 0
+        if unconfirmed:
+            COUNTERS.add("failed", unconfirmed)
+            logger.warning(
+                "recorder: %d exchanges not confirmed by Kafka at shutdown", unconfirmed
+            )
+
+    def _warn_failure(self, reason: str) -> None:
+        now = time.monotonic()
+        if now - self._last_fail_log >= FAIL_LOG_INTERVAL:
+            self._last_fail_log = now
+            logger.warning(
+                "recorder: Kafka send failed (%s); counts: %s",
+                reason,
+                COUNTERS.snapshot(),
+            )

@@ -1,0 +1,20 @@
+"""gunicorn settings for the demo API (docker-compose.yml passes --bind)."""
+
+import os
+
+# one worker process because the demo keeps its users in memory (a second
+# worker would have its own users); threads give concurrency inside it
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '5000')}")
+# how long a stopping worker gives the recorder to deliver what it still holds
+recorder_flush_timeout = float(os.environ.get("RECORDER_FLUSH_TIMEOUT", "5"))
+graceful_timeout = int(recorder_flush_timeout) + 5
+
+
+def worker_exit(server, worker) -> None:
+    """Deliver the exchanges this worker still holds before it exits."""
+    import recorder
+
+    recorder.shutdown(timeout=recorder_flush_timeout)

@@ -1,0 +1,160 @@
+"""The /users resource: create, list, read, update and delete users."""
+
+import re
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+
+from server.errors import ApiError
+from server.store import UserStore
+
+bp = Blueprint("users", __name__)
+
+FIELDS = ("name", "email")
+MAX_NAME_LENGTH = 200
+MAX_EMAIL_LENGTH = 254
+# deliberately loose: one @, no spaces, a dot in the domain
+EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+DIGITS = re.compile(r"[0-9]{1,9}")
+
+
+def get_store() -> UserStore:
+    """Return the app's user store."""
+    return current_app.extensions["user_store"]
+
+
+@bp.post("/users")
+def create_user() -> tuple[Response, int, dict[str, str]]:
+    """Create a user from `{"name", "email"}`.
+
+    :raise 400: a field is missing or invalid, or the body is not JSON.
+    :raise 413: the body is over MAX_BODY_BYTES.
+    :raise 415: the body is not declared as JSON.
+    """
+    fields = read_json_object()
+    for name in FIELDS:
+        if name not in fields:
+            raise ApiError(400, f"field {name!r} is required", name)
+    user = get_store().create(**validate_fields(fields))
+    location = url_for("users.get_user", user_id=user["id"])
+    return jsonify(user), 201, {"Location": location}
+
+
+@bp.get("/users")
+def list_users() -> Response:
+    """List users, one page at a time, optionally filtered by name.
+
+    :raise 400: limit is not 1 to 100 or offset is not a whole number.
+    """
+    limit = query_int("limit", default=20, low=1, high=100)
+    offset = query_int("offset", default=0, low=0, high=None)
+    name = request.args.get("name") or None
+    items, total = get_store().list(limit, offset, name)
+    return jsonify({"items": items, "total": total, "limit": limit, "offset": offset})
+
+
+@bp.get("/users/<user_id>")
+def get_user(user_id: str) -> Response:
+    """Return one user.
+
+    :raise 404: there is no user with this id.
+    """
+    user = get_store().get(user_id)
+    if user is None:
+        raise ApiError(404, "user not found")
+    return jsonify(user)
+
+
+@bp.patch("/users/<user_id>")
+def update_user(user_id: str) -> Response:
+    """Change some fields of a user.
+
+    :raise 400, 413, 415: as for creating a user.
+    :raise 404: there is no user with this id.
+    """
+    changes = validate_fields(read_json_object())
+    user = get_store().update(user_id, changes)
+    if user is None:
+        raise ApiError(404, "user not found")
+    return jsonify(user)
+
+
+@bp.delete("/users/<user_id>")
+def delete_user(user_id: str) -> tuple[str, int]:
+    """Delete a user.
+
+    :raise 404: there is no user with this id.
+    """
+    if not get_store().delete(user_id):
+        raise ApiError(404, "user not found")
+    return "", 204
+
+
+def read_json_object() -> dict[str, Any]:
+    """Return the request body as a JSON object, or raise a 4xx ApiError."""
+    limit = current_app.config["MAX_BODY_BYTES"]
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, f"body is larger than {limit} bytes")
+    if not is_json_media_type(request.mimetype):
+        raise ApiError(415, "body must be JSON (Content-Type: application/json)")
+
+    # MAX_CONTENT_LENGTH makes werkzeug stop a chunked body past the limit (413)
+    raw = request.get_data(cache=True)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "body is not valid UTF-8") from None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "body must be a JSON object")
+    return value
+
+
+def is_json_media_type(mimetype: str) -> bool:
+    """Whether a media type is JSON (application/json or a +json type)."""
+    return mimetype == "application/json" or mimetype.endswith("+json")
+
+
+def validate_fields(fields: dict[str, Any]) -> dict[str, str]:
+    """Check user fields (any subset of name and email); return them cleaned."""
+    unknown = sorted(set(fields) - set(FIELDS))
+    if unknown:
+        raise ApiError(400, f"unknown field {unknown[0]!r}", unknown[0])
+
+    cleaned: dict[str, str] = {}
+    if "name" in fields:
+        name = fields["name"]
+        if not isinstance(name, str) or not name.strip():
+            raise ApiError(400, "field 'name' must be a non-empty string", "name")
+        if len(name) > MAX_NAME_LENGTH:
+            message = f"field 'name' must be at most {MAX_NAME_LENGTH} characters"
+            raise ApiError(400, message, "name")
+        cleaned["name"] = name.strip()
+    if "email" in fields:
+        email = fields["email"]
+        if (
+            not isinstance(email, str)
+            or len(email) > MAX_EMAIL_LENGTH
+            or not EMAIL_PATTERN.fullmatch(email)
+        ):
+            raise ApiError(400, "field 'email' must be an email address", "email")
+        cleaned["email"] = email
+    return cleaned
+
+
+def query_int(name: str, default: int, low: int, high: int | None) -> int:
+    """Read a whole-number query parameter within bounds, or raise a 400."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not DIGITS.fullmatch(raw):
+        raise ApiError(400, f"query parameter {name!r} must be a whole number", name)
+    value = int(raw)
+    if value < low or (high is not None and value > high):
+        bounds = f"at least {low}" if high is None else f"from {low} to {high}"
+        raise ApiError(400, f"query parameter {name!r} must be {bounds}", name)
+    return value
