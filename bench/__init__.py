@@ -1,0 +1,1 @@
+"""Benchmarks: recorder overhead, reader speed, memory, freshness and accuracy."""
