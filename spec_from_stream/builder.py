@@ -1,31 +1,54 @@
-"""The spec builder: exchanges in, counters kept, OpenAPI documents out."""
+"""The spec builder: exchanges in, counters kept, OpenAPI documents out.
+
+Usage::
+
+    builder = SpecBuilder()
+    for exchange in exchanges:
+        builder.add(exchange)
+    documents = builder.render()  # {host: OpenAPI document}
+
+The builder keeps statistics and decides late: ``add`` only walks the path
+tree and updates counters; ``render`` turns the counters into path templates
+and schemas from everything seen so far. Two builders merge by adding their
+counters, and ``to_state``/``from_state`` carry them across restarts.
+"""
 
 from __future__ import annotations
 
-import re
+import logging
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote, urlsplit
 
-from spec_from_stream.exchange import validate
+from spec_from_stream.exchange import BadMessage, validate
+from spec_from_stream.formats import is_prefix_segment, segment_kind
+from spec_from_stream.operations import Operation, header
+from spec_from_stream.paths import PathNode, resolve
+from spec_from_stream.render import render_document
+from spec_from_stream.schema import SchemaCaps
 
-_ID = re.compile(
-    r"^(\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
-)
+logger = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+# pathname -> node lookups kept for the fast path; cleared when full
+PATH_CACHE_SIZE = 20_000
+
+__all__ = ["BadMessage", "Limits", "SpecBuilder", "STATE_VERSION"]
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Caps that keep memory and the document bounded."""
+    """Caps that keep memory and the document bounded (each logged once when hit)."""
 
     max_operations_per_host: int = 1000
     max_schema_depth: int = 12
     max_properties: int = 200
     max_distinct_values: int = 64
     max_hosts: int = 50
+    max_nodes_per_host: int = 20_000
 
 
 class SpecBuilder:
-    """Temporary minimal builder with the final interface."""
+    """Builds OpenAPI documents, one per host, from http-types exchanges."""
 
     def __init__(
         self,
@@ -38,36 +61,216 @@ class SpecBuilder:
         self.initial_spec = initial_spec
         self.examples = examples
         self.exchanges = 0
-        self._ops: dict[str, dict[str, dict[str, list[int]]]] = {}
+        self._caps = SchemaCaps(
+            self.limits.max_schema_depth, self.limits.max_properties, examples
+        )
+        self._hosts: dict[str, PathNode] = {}
+        self._nodes: dict[str, int] = {}
+        self._ops: dict[str, int] = {}
+        self._cache: dict[tuple[str, str], PathNode] = {}
+        self._warned: set[str] = set()
+        self._dropped: dict[str, int] = {}
+        self._rendered_ops: tuple[int, int] | None = None
+
+    # -- ingest ------------------------------------------------------------
 
     def add(self, exchange: dict) -> None:
-        """Ingest one validated exchange (raises BadMessage on bad shape)."""
+        """Count one exchange; raises BadMessage (with .kind) on a bad shape."""
         validate(exchange)
         request = exchange["request"]
-        host = request.get("host") or "unknown"
-        path = unquote(request.get("pathname") or "/").rstrip("/") or "/"
-        parts = [
-            "{id}" if _ID.match(part) else part for part in path.split("/")
-        ]
-        template = "/".join(parts) or "/"
-        key = f"{request['method']} {template}"
-        status = int((exchange.get("response") or {}).get("statusCode", 200))
-        statuses = self._ops.setdefault(host, {}).setdefault(key, {})
-        statuses[str(status)] = [statuses.get(str(status), [0])[0] + 1]
+        headers = request.get("headers")
+        host = request.get("host") or header(headers, "host") or "unknown"
+        pathname = request.get("pathname")
+        if pathname is None:
+            pathname = self._split_path(request)
+
+        node = self._cache.get((host, pathname))
+        if node is None:
+            node = self._locate(host, pathname)
+            if node is None:
+                return
+            if len(self._cache) >= PATH_CACHE_SIZE:
+                self._cache.clear()
+            self._cache[(host, pathname)] = node
+
+        method = request["method"]
+        operation = node.ops.get(method)
+        if operation is None:
+            if self._ops.get(host, 0) >= self.limits.max_operations_per_host:
+                self._drop("operations", "operations per host")
+                return
+            operation = node.ops[method] = Operation()
+            self._ops[host] = self._ops.get(host, 0) + 1
+            self._rendered_ops = None
+        operation.add(
+            method, request, exchange.get("response"), exchange.get("meta"), self._caps
+        )
         self.exchanges += 1
+
+    @staticmethod
+    def _split_path(request: dict) -> str:
+        """Take the pathname (and query, if missing) from request.path or url."""
+        raw = request.get("path") or request.get("url") or "/"
+        parts = urlsplit(raw)
+        if request.get("query") is None and parts.query:
+            request["query"] = {
+                name: values[0] if len(values) == 1 else values
+                for name, values in parse_qs(
+                    parts.query, keep_blank_values=True
+                ).items()
+            }
+        return parts.path or "/"
+
+    def _locate(self, host: str, pathname: str) -> PathNode | None:
+        """Walk (and grow) the host's tree to the node of one pathname."""
+        root = self._hosts.get(host)
+        if root is None:
+            if len(self._hosts) >= self.limits.max_hosts:
+                self._drop("hosts", "hosts")
+                return None
+            root = self._hosts[host] = PathNode()
+            self._nodes[host] = 1
+        node = root
+        prefix = True
+        limits = self.limits
+        # split before decoding so that an encoded slash stays inside its segment
+        for raw in pathname.split("/"):
+            if not raw:
+                continue
+            segment = unquote(raw) if "%" in raw else raw
+            if prefix and is_prefix_segment(segment):
+                node = self._literal(host, node, segment, None)
+                continue
+            prefix = False
+            kind = segment_kind(segment)
+            if (
+                kind is None
+                and len(node.children) >= limits.max_distinct_values
+                and segment not in node.children
+            ):
+                self._drop("distinct_values", "distinct values per path position")
+                kind = "word"
+            if kind is None:
+                node = self._literal(host, node, segment, None)
+            else:
+                node = self._value(host, node, kind)
+        self._rendered_ops = None
+        return node
+
+    def _literal(self, host: str, node: PathNode, segment: str, _: None) -> PathNode:
+        """Return the literal child of a node, creating it within the node cap."""
+        child = node.children.get(segment)
+        if child is not None:
+            return child
+        if self._nodes[host] >= self.limits.max_nodes_per_host:
+            self._drop("nodes", "path nodes per host")
+            return self._value(host, node, "word")
+        self._nodes[host] += 1
+        child = node.children[segment] = PathNode()
+        return child
+
+    def _value(self, host: str, node: PathNode, kind: str) -> PathNode:
+        """Return the parameter child of a node, counting the value's kind."""
+        child = node.param
+        if child is None:
+            child = node.param = PathNode()
+            self._nodes[host] += 1
+        child.kinds[kind] = child.kinds.get(kind, 0) + 1
+        return child
+
+    def _drop(self, kind: str, what: str) -> None:
+        """Count something a cap cut off; log the first time per kind."""
+        self._dropped[kind] = self._dropped.get(kind, 0) + 1
+        if kind not in self._warned:
+            self._warned.add(kind)
+            logger.warning(
+                "cap reached: %s (limit from Limits); further ones are merged or "
+                "dropped and counted in SpecBuilder.warnings",
+                what,
+            )
+
+    # -- reading -----------------------------------------------------------
+
+    @property
+    def warnings(self) -> dict[str, int]:
+        """Return how often each cap cut something off, by cap name."""
+        counts = dict(self._dropped)
+        for name, count in self._caps.hits.items():
+            if count:
+                counts[name] = count
+                if name not in self._warned:
+                    self._warned.add(name)
+                    logger.warning("cap reached: %s; deeper parts left untyped", name)
+        return counts
+
+    def operation_count(self) -> int:
+        """Return the number of operations the rendered documents hold."""
+        key = (self.exchanges, len(self._hosts))
+        if self._rendered_ops is not None and self._rendered_ops[0] == key[0]:
+            return self._rendered_ops[1]
+        self._flush()
+        total = 0
+        for root in self._hosts.values():
+            total += sum(len(route.node.ops) for route in resolve(root, self._caps))
+        self._rendered_ops = (self.exchanges, total)
+        return total
+
+    def render(self, openapi_version: str = "3.1") -> dict[str, dict]:
+        """Return one OpenAPI document per host (key: the host as recorded)."""
+        self._flush()
+        documents = {}
+        for host in sorted(self._hosts):
+            routes = resolve(self._hosts[host], self._caps)
+            documents[host] = render_document(
+                host,
+                routes,
+                openapi=openapi_version,
+                examples=self.examples,
+                exchanges=self.exchanges,
+                initial_spec=self.initial_spec,
+            )
+        if not documents and self.initial_spec:
+            host = _initial_host(self.initial_spec)
+            documents[host] = render_document(
+                host,
+                [],
+                openapi=openapi_version,
+                initial_spec=self.initial_spec,
+            )
+        self.warnings  # noqa: B018 - logs caps hit while walking bodies
+        return documents
+
+    def _flush(self) -> None:
+        """Walk every pending body into its schema."""
+        for root in self._hosts.values():
+            root.flush(self._caps)
+
+    # -- merging and state -------------------------------------------------
 
     def merge(self, other: SpecBuilder) -> None:
         """Add another builder's counters to this one."""
-        for host, ops in other._ops.items():
-            for key, statuses in ops.items():
-                mine = self._ops.setdefault(host, {}).setdefault(key, {})
-                for status, count in statuses.items():
-                    mine[status] = [mine.get(status, [0])[0] + count[0]]
+        for host, tree in other._hosts.items():
+            root = self._hosts.get(host)
+            if root is None:
+                root = self._hosts[host] = PathNode()
+            root.merge(tree, self._caps)
+            self._nodes[host] = root.count_nodes()
+            self._ops[host] = root.count_ops()
+        for kind, count in other._dropped.items():
+            self._dropped[kind] = self._dropped.get(kind, 0) + count
         self.exchanges += other.exchanges
+        self._rendered_ops = None
 
     def to_state(self) -> dict:
-        """Return the counters as JSON-serialisable data."""
-        return {"version": 0, "exchanges": self.exchanges, "ops": self._ops}
+        """Return the counters as JSON-serialisable data (versioned)."""
+        return {
+            "version": STATE_VERSION,
+            "exchanges": self.exchanges,
+            "hosts": {
+                host: tree.to_state(self._caps) for host, tree in self._hosts.items()
+            },
+            "dropped": dict(self._dropped),
+        }
 
     @classmethod
     def from_state(
@@ -78,49 +281,25 @@ class SpecBuilder:
         initial_spec: dict | None = None,
         examples: bool = False,
     ) -> SpecBuilder:
-        """Rebuild a builder from to_state() output."""
+        """Rebuild a builder from to_state() output; ValueError if incompatible."""
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            found = state.get("version") if isinstance(state, dict) else None
+            raise ValueError(
+                f"builder state version {found!r} is not {STATE_VERSION}; "
+                "remove the saved state to start over"
+            )
         builder = cls(limits, initial_spec=initial_spec, examples=examples)
         builder.exchanges = state["exchanges"]
-        builder._ops = state["ops"]
+        for host, tree in state["hosts"].items():
+            root = builder._hosts[host] = PathNode.from_state(tree)
+            builder._nodes[host] = root.count_nodes()
+            builder._ops[host] = root.count_ops()
+        builder._dropped = dict(state.get("dropped", {}))
         return builder
 
-    def operation_count(self) -> int:
-        """Return the number of operations over all hosts."""
-        return sum(len(ops) for ops in self._ops.values())
 
-    def render(self, openapi_version: str = "3.1") -> dict[str, dict]:
-        """Return one OpenAPI document per host (key: the host as recorded)."""
-        documents = {}
-        for host, ops in self._ops.items():
-            paths: dict[str, dict] = {}
-            for index, (key, statuses) in enumerate(sorted(ops.items())):
-                method, template = key.split(" ", 1)
-                names = [p for p in template.split("/") if p == "{id}"]
-                path = template
-                params = []
-                for number in range(len(names)):
-                    path = path.replace("{id}", f"{{id{number}}}", 1)
-                    params.append(
-                        {
-                            "name": f"id{number}",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    )
-                operation = {
-                    "operationId": f"op{index}",
-                    "responses": {
-                        status: {"description": "response"} for status in statuses
-                    },
-                }
-                if params:
-                    operation["parameters"] = params
-                paths.setdefault(path, {})[method] = operation
-            version = "3.1.0" if openapi_version.startswith("3.1") else "3.0.3"
-            documents[host] = {
-                "openapi": version,
-                "info": {"title": host, "version": "1.0.0"},
-                "paths": paths,
-            }
-        return documents
+def _initial_host(spec: dict) -> str:
+    """Return the host named by an initial spec's first server, or localhost."""
+    servers = spec.get("servers") or []
+    url = servers[0].get("url", "") if servers and isinstance(servers[0], dict) else ""
+    return urlsplit(url).netloc or "localhost"

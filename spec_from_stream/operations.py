@@ -1,0 +1,414 @@
+"""Per-operation summaries: query parameters, request bodies, responses, security."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl
+
+import orjson
+
+from spec_from_stream.formats import typed_text
+from spec_from_stream.schema import SchemaCaps, SchemaSummary
+from spec_from_stream.security import is_query_key, schemes_in_request
+
+# identical bodies are counted first and walked once with their count, which keeps
+# the schema counters exact while repeated traffic costs one dict lookup a body
+PENDING_BODIES = 256
+# bodies longer than this are only counted; walking them costs more than they teach
+MAX_PARSED_BODY = 1024 * 1024
+_BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
+_PART_NAME = re.compile(r'\bname="([^"]*)"', re.IGNORECASE)
+_PART_FILE = re.compile(r'\bfilename\*?="?', re.IGNORECASE)
+NO_BODY_STATUSES = frozenset((204, 205, 304))
+
+
+def media_kind(media: str) -> str:
+    """Sort a media type into json, form, multipart, text or binary."""
+    if media == "application/json" or media.endswith("+json") or "json" in media:
+        return "json"
+    if media == "application/x-www-form-urlencoded":
+        return "form"
+    if media.startswith("multipart/"):
+        return "multipart"
+    if media.startswith("text/") or media.endswith(("xml", "javascript", "yaml")):
+        return "text"
+    return "binary"
+
+
+def header(headers: dict | None, name: str) -> str | None:
+    """Return one header's value (the first of a list), name in lower case."""
+    if not headers:
+        return None
+    value = headers.get(name)
+    if value is None:
+        for key, item in headers.items():
+            if key.lower() == name:
+                value = item
+                break
+        else:
+            return None
+    if isinstance(value, list):
+        return value[0] if value else None
+    return value
+
+
+def media_of(headers: dict | None, body: str) -> str | None:
+    """Return the bare media type of a message, sniffing JSON when unlabelled."""
+    content_type = header(headers, "content-type")
+    if content_type:
+        return content_type.split(";", 1)[0].strip().lower() or None
+    if not body:
+        return None
+    start = body.lstrip()[:1]
+    if start in ("{", "["):
+        return "application/json"
+    return "text/plain"
+
+
+class BodySummary:
+    """Bodies of one media type: how many, and the schema of the parsed ones."""
+
+    __slots__ = ("count", "schema", "files", "pending", "kind")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.count = 0
+        self.schema: SchemaSummary | None = None
+        # multipart fields that carried a file (rendered as binary strings)
+        self.files: set[str] = set()
+        self.pending: dict[str, int] = {}
+
+    def add(self, body: str, content_type: str, caps: SchemaCaps, parse: bool) -> None:
+        """Count one body; parse it for a schema when allowed and parseable."""
+        self.count += 1
+        if not parse or self.kind in ("text", "binary") or len(body) > MAX_PARSED_BODY:
+            return
+        if self.kind == "multipart":
+            self._add_multipart(body, content_type, caps)
+            return
+        pending = self.pending
+        pending[body] = pending.get(body, 0) + 1
+        if len(pending) >= PENDING_BODIES:
+            self.flush(caps)
+
+    def flush(self, caps: SchemaCaps) -> None:
+        """Walk the bodies counted so far into the schema."""
+        if not self.pending:
+            return
+        pending, self.pending = self.pending, {}
+        for body, weight in pending.items():
+            value = self._parse(body)
+            if value is _UNPARSED:
+                continue
+            if self.schema is None:
+                self.schema = SchemaSummary()
+            self.schema.add(value, caps, weight)
+
+    def _parse(self, body: str) -> object:
+        """Return the JSON value of a body, or _UNPARSED."""
+        if self.kind == "json":
+            try:
+                return orjson.loads(body)
+            except orjson.JSONDecodeError:
+                return _UNPARSED
+        return _form_fields(body)
+
+    def _add_multipart(self, body: str, content_type: str, caps: SchemaCaps) -> None:
+        """Count the field names of a multipart body (files as binary)."""
+        match = _BOUNDARY.search(content_type)
+        if not match:
+            return
+        fields: dict[str, object] = {}
+        for part in body.split("--" + match.group(1)):
+            head, _, value = part.partition("\r\n\r\n")
+            if not _:
+                head, _, value = part.partition("\n\n")
+            name = _PART_NAME.search(head)
+            if not name:
+                continue
+            if _PART_FILE.search(head):
+                self.files.add(name.group(1))
+                fields[name.group(1)] = ""
+            else:
+                fields[name.group(1)] = typed_text(value.rstrip("\r\n"))
+        if self.schema is None:
+            self.schema = SchemaSummary()
+        self.schema.add(fields, caps)
+
+    def merge(self, other: BodySummary, caps: SchemaCaps) -> None:
+        """Add another summary of the same media type to this one."""
+        other.flush(caps)
+        self.flush(caps)
+        self.count += other.count
+        self.files |= other.files
+        if other.schema is not None:
+            if self.schema is None:
+                self.schema = SchemaSummary()
+            self.schema.merge(other.schema)
+
+    def to_state(self, caps: SchemaCaps) -> dict:
+        """Return the counters as plain JSON data."""
+        self.flush(caps)
+        state: dict = {"k": self.kind, "c": self.count}
+        if self.schema is not None:
+            state["s"] = self.schema.to_state()
+        if self.files:
+            state["f"] = sorted(self.files)
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict) -> BodySummary:
+        """Rebuild from to_state() output."""
+        summary = cls(state["k"])
+        summary.count = state["c"]
+        if "s" in state:
+            summary.schema = SchemaSummary.from_state(state["s"])
+        summary.files = set(state.get("f", ()))
+        return summary
+
+    def render(self, openapi: str, examples: bool) -> dict:
+        """Return the schema of these bodies as OpenAPI."""
+        if self.kind == "binary":
+            return {"type": "string", "format": "binary"}
+        if self.kind == "text":
+            return {"type": "string"}
+        if self.schema is None:
+            return {}
+        schema = self.schema.render(openapi, examples)
+        properties = schema.get("properties")
+        if self.files and isinstance(properties, dict):
+            for name in self.files:
+                if name in properties:
+                    properties[name] = {"type": "string", "format": "binary"}
+        return schema
+
+
+_UNPARSED = object()
+
+
+def _form_fields(body: str) -> dict[str, object]:
+    """Return the fields of a urlencoded body as typed values (lists if repeated)."""
+    fields: dict[str, object] = {}
+    for name, value in parse_qsl(body, keep_blank_values=True):
+        typed = typed_text(value)
+        if name in fields:
+            previous = fields[name]
+            if isinstance(previous, list):
+                previous.append(typed)
+            else:
+                fields[name] = [previous, typed]
+        else:
+            fields[name] = typed
+    return fields
+
+
+class ResponseSummary:
+    """Responses of one status code: how many, how many empty, bodies per media."""
+
+    __slots__ = ("count", "empty", "media")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.empty = 0
+        self.media: dict[str, BodySummary] = {}
+
+
+class QuerySummary:
+    """One query parameter: how often present, how often repeated, value schema."""
+
+    __slots__ = ("count", "repeated", "schema")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.repeated = 0
+        self.schema = SchemaSummary()
+
+
+class Operation:
+    """Everything counted for one method on one concrete path."""
+
+    __slots__ = ("count", "query", "requests", "with_body", "responses", "security")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.query: dict[str, QuerySummary] = {}
+        self.requests: dict[str, BodySummary] = {}
+        self.with_body = 0
+        self.responses: dict[int, ResponseSummary] = {}
+        self.security: dict[str, int] = {}
+
+    def add(
+        self,
+        method: str,
+        request: dict,
+        response: dict | None,
+        meta: dict | None,
+        caps: SchemaCaps,
+    ) -> None:
+        """Count one exchange of this operation."""
+        self.count += 1
+        headers = request.get("headers")
+        query = request.get("query")
+        if query:
+            self._add_query(query, caps)
+        for key in schemes_in_request(headers, query):
+            self.security[key] = self.security.get(key, 0) + 1
+
+        body = request.get("body")
+        if body:
+            self.with_body += 1
+            media = media_of(headers, body)
+            summary = self.requests.get(media)
+            if summary is None:
+                summary = self.requests[media] = BodySummary(media_kind(media))
+            content_type = header(headers, "content-type") or ""
+            summary.add(body, content_type, caps, not _body_cut(meta, "request"))
+
+        if response is None:
+            return
+        status = int(response["statusCode"])
+        result = self.responses.get(status)
+        if result is None:
+            result = self.responses[status] = ResponseSummary()
+        result.count += 1
+        body = response.get("body")
+        response_headers = response.get("headers")
+        cut = _body_cut(meta, "response")
+        if method == "head" or status in NO_BODY_STATUSES or status < 200:
+            result.empty += 1
+            return
+        if not body and not cut:
+            result.empty += 1
+            return
+        media = media_of(response_headers, body or "")
+        if media is None:
+            result.empty += 1
+            return
+        summary = result.media.get(media)
+        if summary is None:
+            summary = result.media[media] = BodySummary(media_kind(media))
+        content_type = header(response_headers, "content-type") or ""
+        summary.add(body or "", content_type, caps, not cut)
+
+    def _add_query(self, query: dict, caps: SchemaCaps) -> None:
+        """Count the query parameters of one request (never their raw values)."""
+        params = self.query
+        for name, value in query.items():
+            if is_query_key(name):
+                continue
+            param = params.get(name)
+            if param is None:
+                param = params[name] = QuerySummary()
+            param.count += 1
+            if isinstance(value, list):
+                param.repeated += 1
+                for item in value:
+                    param.schema.add(typed_text(item), caps)
+            else:
+                param.schema.add(typed_text(value), caps)
+
+    def flush(self, caps: SchemaCaps) -> None:
+        """Walk every pending body into its schema."""
+        for summary in self.requests.values():
+            summary.flush(caps)
+        for result in self.responses.values():
+            for summary in result.media.values():
+                summary.flush(caps)
+
+    def merge(self, other: Operation, caps: SchemaCaps) -> None:
+        """Add another operation's counters to this one (other is left unchanged)."""
+        self.count += other.count
+        self.with_body += other.with_body
+        for name, param in other.query.items():
+            mine = self.query.get(name)
+            if mine is None:
+                mine = self.query[name] = QuerySummary()
+            mine.count += param.count
+            mine.repeated += param.repeated
+            mine.schema.merge(param.schema)
+        for media, summary in other.requests.items():
+            mine_body = self.requests.get(media)
+            if mine_body is None:
+                mine_body = self.requests[media] = BodySummary(summary.kind)
+            mine_body.merge(summary, caps)
+        for status, result in other.responses.items():
+            mine_result = self.responses.get(status)
+            if mine_result is None:
+                mine_result = self.responses[status] = ResponseSummary()
+            mine_result.count += result.count
+            mine_result.empty += result.empty
+            for media, summary in result.media.items():
+                mine_body = mine_result.media.get(media)
+                if mine_body is None:
+                    mine_body = mine_result.media[media] = BodySummary(summary.kind)
+                mine_body.merge(summary, caps)
+        for key, count in other.security.items():
+            self.security[key] = self.security.get(key, 0) + count
+
+    def to_state(self, caps: SchemaCaps) -> dict:
+        """Return the counters as plain JSON data."""
+        return {
+            "c": self.count,
+            "q": {
+                name: [param.count, param.repeated, param.schema.to_state()]
+                for name, param in self.query.items()
+            },
+            "b": self.with_body,
+            "rq": {
+                media: summary.to_state(caps)
+                for media, summary in self.requests.items()
+            },
+            "rs": {
+                str(status): [
+                    result.count,
+                    result.empty,
+                    {
+                        media: summary.to_state(caps)
+                        for media, summary in result.media.items()
+                    },
+                ]
+                for status, result in self.responses.items()
+            },
+            "s": self.security,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> Operation:
+        """Rebuild from to_state() output."""
+        operation = cls()
+        operation.count = state["c"]
+        for name, (count, repeated, schema) in state["q"].items():
+            param = operation.query[name] = QuerySummary()
+            param.count = count
+            param.repeated = repeated
+            param.schema = SchemaSummary.from_state(schema)
+        operation.with_body = state["b"]
+        for media, summary in state["rq"].items():
+            operation.requests[media] = BodySummary.from_state(summary)
+        for status, (count, empty, media_map) in state["rs"].items():
+            result = operation.responses[int(status)] = ResponseSummary()
+            result.count = count
+            result.empty = empty
+            for media, summary in media_map.items():
+                result.media[media] = BodySummary.from_state(summary)
+        operation.security = dict(state["s"])
+        return operation
+
+
+def _body_cut(meta: dict | None, side: str) -> bool:
+    """Tell whether the recorder marked one side's body truncated or left out."""
+    if not meta:
+        return False
+    for key in ("truncated", "bodyOmitted"):
+        mark = meta.get(key)
+        if not mark:
+            continue
+        if isinstance(mark, dict):
+            if mark.get(side):
+                return True
+        elif isinstance(mark, list):
+            if side in mark:
+                return True
+        elif mark is True or isinstance(mark, str):
+            return True
+    return False

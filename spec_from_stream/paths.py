@@ -1,0 +1,389 @@
+"""The path tree per host and the late decision of which segments are parameters.
+
+Ingest only walks and counts: a segment that looks like a value (a number, a
+uuid, a long token) goes to the node's parameter child, any other segment to a
+literal child. Rendering then decides, from what has been seen so far, which
+literal children are really values too (their siblings vary and they behave
+like the parameter) and merges them into the parameter, so paths seen before a
+position started to vary fold into the template with their schemas merged.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from spec_from_stream.formats import MACHINE_KINDS, is_prefix_segment
+from spec_from_stream.operations import Operation
+from spec_from_stream.schema import SchemaCaps
+
+# a position with no value-like segment becomes a parameter only when at least
+# this many sibling words behave alike: three static sub-resources are common,
+# five siblings with the same shape rarely are
+MIN_WORD_CLUSTER = 5
+# share of response keys two shapes must have in common to be "the same shape"
+MIN_KEY_OVERLAP = 0.5
+_IRREGULAR = {
+    "people": "person",
+    "children": "child",
+    "men": "man",
+    "women": "woman",
+    "data": "data",
+    "media": "media",
+    "news": "news",
+    "series": "series",
+    "indices": "index",
+    "statuses": "status",
+    "addresses": "address",
+}
+
+
+class PathNode:
+    """One position in the path tree: literal children, a parameter, operations."""
+
+    __slots__ = ("children", "param", "kinds", "ops")
+
+    def __init__(self) -> None:
+        self.children: dict[str, PathNode] = {}
+        self.param: PathNode | None = None
+        # kinds of values seen at this node when it is a parameter (integer, ...)
+        self.kinds: dict[str, int] = {}
+        self.ops: dict[str, Operation] = {}
+
+    def merge(self, other: PathNode, caps: SchemaCaps) -> None:
+        """Add another subtree's counters to this one (other is left unchanged)."""
+        for kind, count in other.kinds.items():
+            self.kinds[kind] = self.kinds.get(kind, 0) + count
+        for method, operation in other.ops.items():
+            mine = self.ops.get(method)
+            if mine is None:
+                mine = self.ops[method] = Operation()
+            mine.merge(operation, caps)
+        for name, child in other.children.items():
+            mine_child = self.children.get(name)
+            if mine_child is None:
+                mine_child = self.children[name] = PathNode()
+            mine_child.merge(child, caps)
+        if other.param is not None:
+            if self.param is None:
+                self.param = PathNode()
+            self.param.merge(other.param, caps)
+
+    def flush(self, caps: SchemaCaps) -> None:
+        """Walk pending bodies of the whole subtree into their schemas."""
+        for operation in self.ops.values():
+            operation.flush(caps)
+        for child in self.children.values():
+            child.flush(caps)
+        if self.param is not None:
+            self.param.flush(caps)
+
+    def count_nodes(self) -> int:
+        """Return the number of nodes in this subtree."""
+        total = 1 + sum(child.count_nodes() for child in self.children.values())
+        if self.param is not None:
+            total += self.param.count_nodes()
+        return total
+
+    def count_ops(self) -> int:
+        """Return the number of concrete operations in this subtree."""
+        total = len(self.ops) + sum(c.count_ops() for c in self.children.values())
+        if self.param is not None:
+            total += self.param.count_ops()
+        return total
+
+    def to_state(self, caps: SchemaCaps) -> dict:
+        """Return the subtree as plain JSON data."""
+        state: dict = {}
+        if self.children:
+            state["c"] = {
+                name: child.to_state(caps) for name, child in self.children.items()
+            }
+        if self.param is not None:
+            state["p"] = self.param.to_state(caps)
+        if self.kinds:
+            state["k"] = self.kinds
+        if self.ops:
+            state["o"] = {
+                method: operation.to_state(caps)
+                for method, operation in self.ops.items()
+            }
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict) -> PathNode:
+        """Rebuild a subtree from to_state() output."""
+        node = cls()
+        for name, child in state.get("c", {}).items():
+            node.children[name] = cls.from_state(child)
+        if "p" in state:
+            node.param = cls.from_state(state["p"])
+        node.kinds = dict(state.get("k", {}))
+        for method, operation in state.get("o", {}).items():
+            node.ops[method] = Operation.from_state(operation)
+        return node
+
+
+@dataclass
+class PathParam:
+    """A path parameter of a rendered template: its name and the value kinds."""
+
+    name: str
+    kinds: dict[str, int]
+
+
+@dataclass
+class Route:
+    """One path template with its parameters and the merged node behind it."""
+
+    segments: list[str]
+    params: list[PathParam] = field(default_factory=list)
+    node: PathNode = field(default_factory=PathNode)
+
+    @property
+    def template(self) -> str:
+        """Return the template as written in an OpenAPI paths key."""
+        return "/" + "/".join(self.segments)
+
+
+def resolve(root: PathNode, caps: SchemaCaps) -> list[Route]:
+    """Decide the path templates of one host's tree and return them, sorted."""
+    routes: list[Route] = []
+    _walk(root, [], [], 0, True, caps, routes)
+    routes.sort(key=lambda route: route.template)
+    return routes
+
+
+def _walk(
+    node: PathNode,
+    segments: list[str],
+    params: list[PathParam],
+    depth: int,
+    prefix_zone: bool,
+    caps: SchemaCaps,
+    routes: list[Route],
+) -> None:
+    """Collect the routes under one node (depth counts resource segments)."""
+    if node.ops:
+        routes.append(Route(segments, params, node))
+    literals, members = _decide(node, depth, prefix_zone)
+    for name in sorted(literals):
+        still_prefix = prefix_zone and is_prefix_segment(name)
+        next_depth = depth if still_prefix else depth + 1
+        child = node.children[name]
+        _walk(child, segments + [name], params, next_depth, still_prefix, caps, routes)
+    if not members:
+        return
+    if len(members) == 1 and node.param is not None and members[0] is node.param:
+        merged = node.param
+    else:
+        merged = PathNode()
+        for member in members:
+            merged.merge(member, caps)
+    name = _param_name(segments, params)
+    param = PathParam(name, dict(merged.kinds))
+    _walk(
+        merged,
+        segments + ["{" + name + "}"],
+        params + [param],
+        depth + 1,
+        False,
+        caps,
+        routes,
+    )
+
+
+def _decide(
+    node: PathNode, depth: int, prefix_zone: bool
+) -> tuple[list[str], list[PathNode]]:
+    """Split a node's literal children into literals and parameter members."""
+    literals: list[str] = []
+    members: list[PathNode] = []
+    words: dict[str, PathNode] = {}
+    for name, child in node.children.items():
+        if prefix_zone and is_prefix_segment(name):
+            literals.append(name)
+        else:
+            words[name] = child
+    seed = node.param
+    if seed is not None:
+        members.append(seed)
+        seed_profile = _Profile(seed)
+        # values that are numbers or hashes leave no room for plain words: a
+        # word there is a literal unless it only ever failed (a bad id probe)
+        machine = all(kind in MACHINE_KINDS for kind in seed.kinds)
+        for name, child in words.items():
+            profile = _Profile(child)
+            if profile.failed_only():
+                members.append(_as_value(child, None))
+            elif not machine and profile.fits(seed_profile):
+                members.append(_as_value(child, "word"))
+            else:
+                literals.append(name)
+        return literals, members
+
+    if depth == 0 or len(words) < MIN_WORD_CLUSTER:
+        literals.extend(words)
+        return literals, members
+    clusters: list[list[tuple[str, _Profile]]] = []
+    failed: list[str] = []
+    for name in sorted(words):
+        profile = _Profile(words[name])
+        if profile.failed_only():
+            failed.append(name)
+            continue
+        for cluster in clusters:
+            first = cluster[0][1]
+            if profile.fits(first) or first.fits(profile):
+                cluster.append((name, profile))
+                break
+        else:
+            clusters.append([(name, profile)])
+    best = max(clusters, key=len, default=[])
+    if len(best) < MIN_WORD_CLUSTER:
+        literals.extend(words)
+        return literals, members
+    chosen = {name for name, _ in best}
+    for name, child in words.items():
+        if name in chosen:
+            members.append(_as_value(child, "word"))
+        elif name in failed:
+            members.append(_as_value(child, None))
+        else:
+            literals.append(name)
+    return literals, members
+
+
+def _as_value(child: PathNode, kind: str | None) -> PathNode:
+    """Return a literal child seen as one value of the parameter."""
+    view = PathNode()
+    view.children = child.children
+    view.param = child.param
+    view.ops = child.ops
+    view.kinds = {kind: 1} if kind else {}
+    return view
+
+
+class _Profile:
+    """How a node behaves: successful shapes per method and child names."""
+
+    __slots__ = ("methods", "seen", "labels", "has_param")
+
+    def __init__(self, node: PathNode) -> None:
+        self.methods: dict[str, set[tuple]] = {}
+        self.seen = set(node.ops)
+        for method, operation in node.ops.items():
+            shapes: set[tuple] = set()
+            succeeded = False
+            for status, result in operation.responses.items():
+                if not 200 <= status < 400:
+                    continue
+                succeeded = True
+                if result.empty:
+                    shapes.add(("empty", None, None))
+                for summary in result.media.values():
+                    shapes.add(_shape(summary))
+            if succeeded:
+                self.methods[method] = shapes
+        self.labels = set(node.children)
+        self.has_param = node.param is not None
+
+    def failed_only(self) -> bool:
+        """Tell whether the node only ever answered with errors and has no subtree."""
+        return not self.methods and not self.labels and not self.has_param
+
+    def fits(self, other: _Profile) -> bool:
+        """Tell whether this node behaves as one more value of other's position.
+
+        Any method both answered successfully must have answered with the same
+        shape, every sub-resource must exist under other too, and at least one
+        shared method or sub-resource must show that they are alike. Methods
+        only one of them was seen with say nothing, as traffic is sparse.
+        """
+        alike = False
+        for method, shapes in self.methods.items():
+            theirs = other.methods.get(method)
+            if theirs is None:
+                continue
+            if not shapes or not theirs:
+                alike = True
+                continue
+            if not any(_similar(a, b) for a in shapes for b in theirs):
+                return False
+            alike = True
+        if self.labels - other.labels:
+            return False
+        if self.has_param and not other.has_param:
+            return False
+        return alike or bool(self.labels & other.labels)
+
+
+def _shape(summary) -> tuple:
+    """Return a coarse shape of a body summary: kind, main type and keys."""
+    schema = summary.schema
+    if summary.kind != "json" or schema is None:
+        return (summary.kind, None, None)
+    kind = schema.main_type()
+    if kind == "object":
+        return ("json", kind, frozenset(schema.props))
+    if kind == "array" and schema.items is not None:
+        items = schema.items
+        return ("json", kind, frozenset(items.props) if items.props else None)
+    return ("json", kind, None)
+
+
+def _similar(a: tuple, b: tuple) -> bool:
+    """Tell whether two coarse shapes are the same kind of body."""
+    if a[:2] != b[:2]:
+        return False
+    keys_a, keys_b = a[2], b[2]
+    if not keys_a or not keys_b:
+        return True
+    shared = len(keys_a & keys_b)
+    return shared / len(keys_a | keys_b) >= MIN_KEY_OVERLAP
+
+
+def _param_name(segments: list[str], params: list[PathParam]) -> str:
+    """Name a parameter after the resource segment before it, unique in the path."""
+    base = "id"
+    for segment in reversed(segments):
+        if not segment.startswith("{"):
+            base = camel_case(singular(segment)) + "Id"
+            break
+    used = {param.name for param in params}
+    name = base
+    number = 2
+    while name in used:
+        name = f"{base}{number}"
+        number += 1
+    return name
+
+
+def singular(word: str) -> str:
+    """Return the singular of an English resource name (last word only)."""
+    parts = re.split(r"([-_.\s]+)", word)
+    last = parts[-1]
+    lowered = last.lower()
+    if lowered in _IRREGULAR:
+        last = _IRREGULAR[lowered]
+    elif lowered.endswith("ies") and len(lowered) > 4:
+        last = last[:-3] + "y"
+    elif lowered.endswith(("sses", "shes", "ches", "xes", "zes")):
+        last = last[:-2]
+    elif lowered.endswith("s") and not lowered.endswith(("ss", "us", "is")):
+        last = last[:-1]
+    parts[-1] = last
+    return "".join(parts)
+
+
+def camel_case(text: str) -> str:
+    """Return text in lowerCamelCase with only letters and digits."""
+    words = [word for word in re.split(r"[^A-Za-z0-9]+", text) if word]
+    if not words:
+        return "param"
+    first = words[0]
+    head = first[0].lower() + first[1:]
+    camel = head + "".join(word[0].upper() + word[1:] for word in words[1:])
+    if camel[0].isdigit():
+        camel = "p" + camel
+    return camel

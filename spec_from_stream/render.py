@@ -1,0 +1,255 @@
+"""Rendering routes and their counters as one OpenAPI 3.1 or 3.0 document."""
+
+from __future__ import annotations
+
+import copy
+import re
+from http import HTTPStatus
+
+from spec_from_stream.formats import is_prefix_segment
+from spec_from_stream.operations import Operation
+from spec_from_stream.paths import PathParam, Route, camel_case, singular
+from spec_from_stream.security import scheme_name, scheme_object
+
+_VERBS = {
+    "get": "Get",
+    "put": "Replace",
+    "post": "Create",
+    "patch": "Update",
+    "delete": "Delete",
+    "head": "Check",
+    "options": "Options for",
+    "trace": "Trace",
+    "connect": "Connect to",
+}
+METHOD_ORDER = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
+
+
+def render_document(
+    host: str,
+    routes: list[Route],
+    *,
+    openapi: str = "3.1",
+    examples: bool = False,
+    exchanges: int = 0,
+    initial_spec: dict | None = None,
+) -> dict:
+    """Return the OpenAPI document of one host from its resolved routes."""
+    version = "3.0" if str(openapi).startswith("3.0") else "3.1"
+    document = _start(host, version, exchanges, initial_spec)
+    paths = document["paths"]
+    schemes = document.setdefault("components", {}).setdefault("securitySchemes", {})
+    known = _initial_templates(initial_spec)
+    used_ids = {
+        operation.get("operationId")
+        for item in paths.values()
+        if isinstance(item, dict)
+        for operation in item.values()
+        if isinstance(operation, dict)
+    }
+    for route in routes:
+        template = route.template
+        for method in _ordered(route.node.ops):
+            if _covered(known, method, route.segments):
+                continue
+            operation = route.node.ops[method]
+            rendered = _operation(method, route, operation, version, examples)
+            rendered["operationId"] = _unique(_operation_id(method, route), used_ids)
+            for key in operation.security:
+                schemes.setdefault(scheme_name(key), scheme_object(key))
+            paths.setdefault(template, {})[method] = rendered
+    if not schemes:
+        del document["components"]["securitySchemes"]
+    if not document["components"]:
+        del document["components"]
+    return document
+
+
+def _start(host: str, version: str, exchanges: int, initial: dict | None) -> dict:
+    """Return the document skeleton, or a copy of the initial spec to extend."""
+    if initial:
+        document = copy.deepcopy(initial)
+        document["openapi"] = "3.1.0" if version == "3.1" else "3.0.3"
+        document.setdefault("info", {"title": f"API at {host}", "version": "1.0.0"})
+        document.setdefault("paths", {})
+        return document
+    return {
+        "openapi": "3.1.0" if version == "3.1" else "3.0.3",
+        "info": {
+            "title": f"API at {host}",
+            "version": "1.0.0",
+            "description": f"Inferred from {exchanges} recorded HTTP exchanges.",
+        },
+        "paths": {},
+    }
+
+
+def _initial_templates(initial: dict | None) -> list[tuple[str, re.Pattern]]:
+    """Return (method, pattern) of every operation the initial spec defines."""
+    found = []
+    for path, item in ((initial or {}).get("paths") or {}).items():
+        if not isinstance(item, dict):
+            continue
+        parts = []
+        for segment in path.strip("/").split("/"):
+            if "{" in segment:
+                parts.append(re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(segment)))
+            else:
+                parts.append(re.escape(segment))
+        pattern = re.compile("/".join(parts))
+        for method in item:
+            if method in METHOD_ORDER:
+                found.append((method, pattern))
+    return found
+
+
+def _covered(known: list[tuple[str, re.Pattern]], method: str, segments: list) -> bool:
+    """Tell whether the initial spec already documents this operation."""
+    if not known:
+        return False
+    concrete = "/".join(segments)
+    return any(m == method and p.fullmatch(concrete) for m, p in known)
+
+
+def _ordered(ops: dict) -> list[str]:
+    """Return the methods in the conventional order."""
+    return sorted(ops, key=lambda m: METHOD_ORDER.index(m) if m in METHOD_ORDER else 99)
+
+
+def _operation(
+    method: str, route: Route, operation: Operation, version: str, examples: bool
+) -> dict:
+    """Render one operation object."""
+    rendered: dict = {"summary": _summary(method, route), "tags": [_tag(route)]}
+    parameters = [_path_parameter(param) for param in route.params]
+    for name in sorted(operation.query):
+        query = operation.query[name]
+        schema = query.schema.render(version, examples)
+        parameter: dict = {"name": name, "in": "query"}
+        if query.count >= operation.count:
+            parameter["required"] = True
+        if query.repeated:
+            parameter["schema"] = {"type": "array", "items": schema}
+            parameter["style"] = "form"
+            parameter["explode"] = True
+        else:
+            parameter["schema"] = schema
+        parameters.append(parameter)
+    if parameters:
+        rendered["parameters"] = parameters
+    if operation.requests:
+        content = {
+            media: {"schema": summary.render(version, examples)}
+            for media, summary in sorted(operation.requests.items())
+        }
+        body: dict = {"content": content}
+        if operation.with_body >= operation.count:
+            body["required"] = True
+        rendered["requestBody"] = body
+    rendered["responses"] = _responses(operation, version, examples)
+    security = _security(operation)
+    if security:
+        rendered["security"] = security
+    return rendered
+
+
+def _responses(operation: Operation, version: str, examples: bool) -> dict:
+    """Render the responses object: one entry per status code seen."""
+    responses: dict = {}
+    for status in sorted(operation.responses):
+        result = operation.responses[status]
+        entry: dict = {"description": _reason(status)}
+        if result.media:
+            entry["content"] = {
+                media: {"schema": summary.render(version, examples)}
+                for media, summary in sorted(result.media.items())
+            }
+        responses[str(status)] = entry
+    if not responses:
+        responses["default"] = {"description": "No response was recorded."}
+    return responses
+
+
+def _security(operation: Operation) -> list[dict]:
+    """Render the security requirements seen on an operation's requests."""
+    if not operation.security:
+        return []
+    requirements = [{scheme_name(key): []} for key in sorted(operation.security)]
+    # some calls went without credentials: authentication is optional there
+    if max(operation.security.values()) < operation.count:
+        requirements.append({})
+    return requirements
+
+
+def _reason(status: int) -> str:
+    """Return the standard reason phrase of a status code."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"Status {status}"
+
+
+def _path_parameter(param: PathParam) -> dict:
+    """Render one path parameter with the type its values showed."""
+    kinds = {kind for kind in param.kinds if kind}
+    schema: dict = {"type": "string"}
+    if kinds and kinds <= {"integer"}:
+        schema = {"type": "integer"}
+    elif len(kinds) == 1:
+        fmt = {"uuid": "uuid", "date": "date", "email": "email"}.get(next(iter(kinds)))
+        if fmt:
+            schema["format"] = fmt
+    return {"name": param.name, "in": "path", "required": True, "schema": schema}
+
+
+def _resource(route: Route) -> tuple[str, bool]:
+    """Return the last literal segment and whether the path ends in a parameter."""
+    literals = [s for s in route.segments if not s.startswith("{")]
+    item = bool(route.segments) and route.segments[-1].startswith("{")
+    return (literals[-1] if literals else "root"), item
+
+
+def _summary(method: str, route: Route) -> str:
+    """Return a short summary such as "Get user" or "List users"."""
+    resource, item = _resource(route)
+    words = re.sub(r"[-_.]+", " ", resource)
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", words).lower()
+    if method == "get" and not item:
+        return f"List {words}" if words.endswith("s") else f"Get {words}"
+    if item:
+        words = singular(words)
+    return f"{_VERBS.get(method, method.title())} {words}"
+
+
+def _tag(route: Route) -> str:
+    """Return the tag of a route: its first resource segment."""
+    for segment in route.segments:
+        if segment.startswith("{"):
+            break
+        if not is_prefix_segment(segment):
+            return segment
+    return "root"
+
+
+def _operation_id(method: str, route: Route) -> str:
+    """Return an operationId such as getUsersByUserId."""
+    parts = [method]
+    for segment in route.segments:
+        if segment.startswith("{"):
+            name = segment[1:-1]
+            parts.append("By" + name[:1].upper() + name[1:])
+        else:
+            word = camel_case(segment)
+            parts.append(word[:1].upper() + word[1:])
+    return "".join(parts)
+
+
+def _unique(name: str, used: set) -> str:
+    """Return name, numbered if it is already taken, and mark it taken."""
+    candidate = name
+    number = 2
+    while candidate in used:
+        candidate = f"{name}{number}"
+        number += 1
+    used.add(candidate)
+    return candidate

@@ -1,0 +1,321 @@
+"""Schema summaries: counters per JSON location that render as JSON Schema."""
+
+from __future__ import annotations
+
+from spec_from_stream.formats import (
+    NO_FORMATS,
+    segment_kind,
+    still_matching,
+    string_formats,
+)
+
+# JSON type names as OpenAPI writes them, in the order they are rendered
+TYPE_ORDER = ("object", "array", "string", "integer", "number", "boolean", "null")
+# keys that are ids (numbers, uuids, hashes) make an object a map only with this
+# many distinct keys, so that a two-field object keyed "1" and "2" stays rare
+MIN_MAP_KEYS = 2
+
+
+class SchemaCaps:
+    """Bounds for one summary tree: nesting depth and properties per object."""
+
+    __slots__ = ("max_depth", "max_properties", "examples", "hits")
+
+    def __init__(self, max_depth: int, max_properties: int, examples: bool) -> None:
+        self.max_depth = max_depth
+        self.max_properties = max_properties
+        self.examples = examples
+        # how often each cap cut something off, for the builder's warnings
+        self.hits = {"schema_depth": 0, "properties": 0}
+
+
+class SchemaSummary:
+    """What the samples at one JSON location looked like, as counters.
+
+    ``required`` is derived as "present in every sample", nullable as "a null
+    was seen", and a string format is kept only while every string matched it.
+    """
+
+    __slots__ = (
+        "n",
+        "types",
+        "formats",
+        "props",
+        "counts",
+        "items",
+        "extra",
+        "example",
+    )
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.types: dict[str, int] = {}
+        self.formats: frozenset[str] | None = None
+        self.props: dict[str, SchemaSummary] = {}
+        self.counts: dict[str, int] = {}
+        self.items: SchemaSummary | None = None
+        # values of keys past the properties cap, merged like a map's values
+        self.extra: SchemaSummary | None = None
+        self.example: object = None
+
+    def add(
+        self, value: object, caps: SchemaCaps, weight: int = 1, depth: int = 0
+    ) -> None:
+        """Count one sample value (``weight`` identical samples at once)."""
+        self.n += weight
+        kind = type(value)
+        types = self.types
+        if kind is dict:
+            types["object"] = types.get("object", 0) + weight
+            if depth >= caps.max_depth:
+                if value:
+                    caps.hits["schema_depth"] += 1
+                return
+            props = self.props
+            counts = self.counts
+            for key, item in value.items():
+                child = props.get(key)
+                if child is None:
+                    if len(props) >= caps.max_properties:
+                        caps.hits["properties"] += 1
+                        if self.extra is None:
+                            self.extra = SchemaSummary()
+                        self.extra.add(item, caps, weight, depth + 1)
+                        continue
+                    child = props[key] = SchemaSummary()
+                    counts[key] = 0
+                counts[key] += weight
+                child.add(item, caps, weight, depth + 1)
+        elif kind is list:
+            types["array"] = types.get("array", 0) + weight
+            if depth >= caps.max_depth:
+                if value:
+                    caps.hits["schema_depth"] += 1
+                return
+            if value:
+                items = self.items
+                if items is None:
+                    items = self.items = SchemaSummary()
+                for item in value:
+                    items.add(item, caps, weight, depth + 1)
+        elif kind is str:
+            types["string"] = types.get("string", 0) + weight
+            formats = self.formats
+            if formats is None:
+                self.formats = string_formats(value)
+            elif formats:
+                self.formats = still_matching(value, formats)
+            if caps.examples and self.example is None:
+                self.example = value
+        elif kind is bool:
+            types["boolean"] = types.get("boolean", 0) + weight
+            if caps.examples and self.example is None:
+                self.example = value
+        elif kind is int:
+            types["integer"] = types.get("integer", 0) + weight
+            if caps.examples and self.example is None:
+                self.example = value
+        elif kind is float:
+            # 3.0 in JSON is a number that happens to be whole; keep it a number
+            types["number"] = types.get("number", 0) + weight
+            if caps.examples and self.example is None:
+                self.example = value
+        elif value is None:
+            types["null"] = types.get("null", 0) + weight
+
+    def merge(self, other: SchemaSummary) -> None:
+        """Add another summary's counts to this one (other is left unchanged)."""
+        self.n += other.n
+        for name, count in other.types.items():
+            self.types[name] = self.types.get(name, 0) + count
+        if other.formats is not None:
+            if self.formats is None:
+                self.formats = other.formats
+            else:
+                self.formats = self.formats & other.formats
+        for key, child in other.props.items():
+            mine = self.props.get(key)
+            if mine is None:
+                mine = self.props[key] = SchemaSummary()
+                self.counts[key] = 0
+            mine.merge(child)
+            self.counts[key] += other.counts[key]
+        if other.items is not None:
+            if self.items is None:
+                self.items = SchemaSummary()
+            self.items.merge(other.items)
+        if other.extra is not None:
+            if self.extra is None:
+                self.extra = SchemaSummary()
+            self.extra.merge(other.extra)
+        if self.example is None:
+            self.example = other.example
+
+    def copy(self) -> SchemaSummary:
+        """Return an independent deep copy."""
+        clone = SchemaSummary()
+        clone.merge(self)
+        return clone
+
+    def to_state(self) -> dict:
+        """Return the counters as plain JSON data."""
+        state: dict = {"n": self.n, "t": self.types}
+        if self.formats is not None:
+            state["f"] = sorted(self.formats)
+        if self.props:
+            state["p"] = {
+                key: [self.counts[key], child.to_state()]
+                for key, child in self.props.items()
+            }
+        if self.items is not None:
+            state["i"] = self.items.to_state()
+        if self.extra is not None:
+            state["x"] = self.extra.to_state()
+        if self.example is not None:
+            state["e"] = self.example
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict) -> SchemaSummary:
+        """Rebuild a summary from to_state() output."""
+        summary = cls()
+        summary.n = state["n"]
+        summary.types = dict(state["t"])
+        if "f" in state:
+            summary.formats = frozenset(state["f"]) if state["f"] else NO_FORMATS
+        for key, (count, child) in state.get("p", {}).items():
+            summary.counts[key] = count
+            summary.props[key] = cls.from_state(child)
+        if "i" in state:
+            summary.items = cls.from_state(state["i"])
+        if "x" in state:
+            summary.extra = cls.from_state(state["x"])
+        summary.example = state.get("e")
+        return summary
+
+    # -- reading the counters ------------------------------------------------
+
+    def main_type(self) -> str | None:
+        """Return the most frequent non-null type, or None when only nulls."""
+        best = None
+        for name in TYPE_ORDER[:-1]:
+            count = self.types.get(name, 0)
+            if count and (best is None or count > self.types[best]):
+                best = name
+        return best
+
+    def object_count(self) -> int:
+        """Return how many samples were objects."""
+        return self.types.get("object", 0)
+
+    def _required(self, nested: bool) -> list[str]:
+        """Return the properties present in every object sample."""
+        total = self.object_count()
+        return sorted(key for key, count in self.counts.items() if count >= total)
+
+    def is_map(self) -> bool:
+        """Tell whether this object is keyed by ids (a map), not by field names."""
+        if self.extra is not None:
+            return True
+        if len(self.props) < MIN_MAP_KEYS:
+            return False
+        return all(segment_kind(key) is not None for key in self.props)
+
+    def render(
+        self, openapi: str = "3.1", examples: bool = False, nested: bool = False
+    ) -> dict:
+        """Return this summary as an OpenAPI schema object for the version.
+
+        ``nested`` marks objects below the body's top level (array items of a
+        top-level array count as top level).
+        """
+        nullable = "null" in self.types
+        kinds = [name for name in TYPE_ORDER[:-1] if self.types.get(name)]
+        # an integer location that also held fractions is a number, not two types
+        if "integer" in kinds and "number" in kinds:
+            kinds.remove("integer")
+        if not kinds:
+            if not nullable:
+                return {}
+            return {"type": "null"} if openapi == "3.1" else {"nullable": True}
+        if len(kinds) == 1:
+            schema = self._render_type(kinds[0], openapi, examples, nested)
+            return _with_null(schema, nullable, openapi)
+        branches = [
+            self._render_type(name, openapi, examples, nested) for name in kinds
+        ]
+        if nullable:
+            if openapi == "3.1":
+                branches.append({"type": "null"})
+            else:
+                for branch in branches:
+                    branch["nullable"] = True
+        return {"oneOf": branches}
+
+    def _render_type(
+        self, kind: str, openapi: str, examples: bool, nested: bool
+    ) -> dict:
+        """Render the part of the summary that belongs to one JSON type."""
+        schema: dict = {"type": kind}
+        if kind == "object":
+            if self.is_map():
+                values = SchemaSummary()
+                for child in self.props.values():
+                    values.merge(child)
+                if self.extra is not None:
+                    values.merge(self.extra)
+                schema["additionalProperties"] = values.render(openapi, examples, True)
+                return schema
+            if self.props:
+                schema["properties"] = {
+                    key: child.render(openapi, examples, True)
+                    for key, child in sorted(self.props.items())
+                }
+                required = self._required(nested)
+                if required:
+                    schema["required"] = required
+        elif kind == "array":
+            items = self.items
+            schema["items"] = items.render(openapi, examples, nested) if items else {}
+        elif kind == "string" and self.formats:
+            schema["format"] = _pick_format(self.formats)
+        if examples and _example_fits(kind, self.example):
+            schema["example"] = self.example
+        return schema
+
+
+_PYTHON_TYPES = {
+    "string": str,
+    "integer": int,
+    "number": (int, float),
+    "boolean": bool,
+}
+
+
+def _example_fits(kind: str, example: object) -> bool:
+    """Tell whether a kept sample value is an example of the JSON type kind."""
+    if example is None or kind not in _PYTHON_TYPES:
+        return False
+    # a bool is an int in Python: only a boolean schema takes one
+    if isinstance(example, bool):
+        return kind == "boolean"
+    return isinstance(example, _PYTHON_TYPES[kind])
+
+
+def _pick_format(formats: frozenset[str]) -> str:
+    """Choose the most specific format when a value matched several."""
+    for name in ("uuid", "email", "date-time", "date", "ipv4", "uri"):
+        if name in formats:
+            return name
+    return sorted(formats)[0]
+
+
+def _with_null(schema: dict, nullable: bool, openapi: str) -> dict:
+    """Mark a single-type schema nullable the way the OpenAPI version spells it."""
+    if not nullable:
+        return schema
+    if openapi == "3.1":
+        schema["type"] = [schema["type"], "null"]
+    else:
+        schema["nullable"] = True
+    return schema

@@ -1,0 +1,87 @@
+"""Security schemes seen in requests: Authorization schemes and API-key headers."""
+
+from __future__ import annotations
+
+import re
+
+# header and query names that carry API keys or tokens; matched on lower case
+_KEY_NAME = re.compile(
+    r"(^|[-_])(api[-_]?key|apikey|access[-_]?token|auth[-_]?token|"
+    r"session[-_]?token|secret|token|key)$"
+)
+# headers that are never credentials although their names end in "key" or "token"
+_NOT_KEYS = frozenset(
+    ("idempotency-key", "x-idempotency-key", "x-csrf-token", "sec-websocket-key")
+)
+# query names that carry keys; pagination tokens (page_token, ...) are not keys
+_QUERY_KEYS = frozenset(
+    ("api_key", "apikey", "api-key", "access_token", "auth_token", "key")
+)
+
+
+def is_key_name(name: str) -> bool:
+    """Tell whether a header name carries an API key or token."""
+    lowered = name.lower()
+    return lowered not in _NOT_KEYS and _KEY_NAME.search(lowered) is not None
+
+
+def is_query_key(name: str) -> bool:
+    """Tell whether a query parameter name carries an API key."""
+    return name.lower() in _QUERY_KEYS
+
+
+def schemes_in_request(headers: dict | None, query: dict | None) -> tuple[str, ...]:
+    """Return the scheme keys a request authenticates with.
+
+    Keys are ``http:bearer``, ``http:basic``, ``http:digest``,
+    ``apiKey:header:NAME`` or ``apiKey:query:NAME``; never a credential value.
+    """
+    found = []
+    if headers:
+        for name, value in headers.items():
+            lowered = name.lower()
+            if lowered == "authorization" or lowered == "proxy-authorization":
+                if lowered == "authorization":
+                    found.append(_authorization_scheme(value))
+            elif is_key_name(lowered):
+                found.append(f"apiKey:header:{lowered}")
+    if query:
+        for name in query:
+            if is_query_key(name):
+                found.append(f"apiKey:query:{name}")
+    return tuple(found)
+
+
+def _authorization_scheme(value: str | list) -> str:
+    """Name the scheme of an Authorization header from its first word."""
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    word = value.split(" ", 1)[0].lower() if " " in value else ""
+    if word in ("bearer", "basic", "digest"):
+        return f"http:{word}"
+    # other schemes (Token, ApiKey, a bare key) are an API key in the header
+    return "apiKey:header:authorization"
+
+
+def scheme_name(key: str) -> str:
+    """Return the components.securitySchemes name of a scheme key."""
+    kind, _, rest = key.partition(":")
+    if kind == "http":
+        return {"bearer": "bearerAuth", "basic": "basicAuth"}.get(rest, f"{rest}Auth")
+    where, _, name = rest.partition(":")
+    words = re.split(r"[^A-Za-z0-9]+", name)
+    camel = "".join(word[:1].upper() + word[1:] for word in words if word)
+    return f"{where}{camel or 'Key'}"
+
+
+def scheme_object(key: str) -> dict:
+    """Return the OpenAPI security scheme object of a scheme key."""
+    kind, _, rest = key.partition(":")
+    if kind == "http":
+        scheme: dict = {"type": "http", "scheme": rest}
+        if rest == "bearer":
+            scheme["bearerFormat"] = "token"
+        return scheme
+    where, _, name = rest.partition(":")
+    header_name = "Authorization" if name == "authorization" else name
+    return {"type": "apiKey", "in": where, "name": header_name}
