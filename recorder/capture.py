@@ -14,10 +14,10 @@ class InputTee:
     never reads on its own while the app runs.
     """
 
-    def __init__(self, stream: Any, limit: int, terminated: bool = False) -> None:
+    def __init__(self, stream: Any, limit: int, chunked: bool = False) -> None:
         self._stream = stream
-        # the server says reading to the end is safe (e.g. a chunked body)
-        self.terminated = terminated
+        # without Content-Length, HTTP/1.1 has a request body only when chunked
+        self.chunked = chunked
         self._limit = limit
         self._chunks: list[bytes] = []
         self.kept = 0
@@ -100,13 +100,13 @@ class InputTee:
 
         Only what the app read is known: the tee never reads by itself, since
         after the app the server may have drained the stream or the client may
-        still be sending. Without a Content-Length and a terminated stream
-        there is no body at all.
+        still be sending. Without a Content-Length or chunked transfer there
+        is no body at all.
         """
         if content_length is not None:
             seen_all = self.eof or self.total >= content_length
             return b"".join(self._chunks), max(content_length, self.total), seen_all
-        seen_all = self.eof or not self.terminated
+        seen_all = self.eof or not self.chunked
         return b"".join(self._chunks), self.total, seen_all
 
 

@@ -125,7 +125,7 @@ class RecordingMiddleware:
             tee = InputTee(
                 environ["wsgi.input"],
                 self.options.max_body_bytes,
-                bool(environ.get("wsgi.input_terminated")),
+                "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower(),
             )
             environ["wsgi.input"] = tee
         return capture, tee
