@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -152,6 +154,16 @@ class Reader:
         )
 
 
+def instance_id_for(out_dir: Path) -> str:
+    """A stable group member id for the reader writing out_dir on this machine.
+
+    Two readers with the same id fence each other off, which is right for two
+    readers sharing one OUT folder: they would overwrite each other's state.
+    """
+    place = f"{socket.gethostname()}:{Path(out_dir).resolve()}"
+    return f"spec_from_stream-{hashlib.sha1(place.encode()).hexdigest()[:16]}"
+
+
 def build_from_file(
     path: Path, out_dir: Path, options: BuildOptions, listener: Listener | None = None
 ) -> Reader:
@@ -209,6 +221,7 @@ class KafkaReader:
             self.lock,
             self._save_on_revoke,
             connect_timeout=connect_timeout,
+            instance_id=instance_id_for(out_dir),
         )
 
     def run(self, stop: threading.Event) -> None:

@@ -1,0 +1,162 @@
+"""HAR entries to http-types exchanges."""
+
+import base64
+import json
+import logging
+
+import jsonschema
+import pytest
+
+from spec_from_stream.exchange import BadMessage
+from spec_from_stream.har import HarError, exchange_from_entry, exchanges_from_har
+from tests.conftest import SHARED
+
+SCHEMA = json.loads((SHARED / "http-types" / "http-types-schema.json").read_text())
+
+
+def entry(**overrides) -> dict:
+    base = {
+        "startedDateTime": "2026-01-05T10:00:00.000Z",
+        "time": 12.5,
+        "request": {
+            "method": "GET",
+            "url": "https://api.example.test:8443/users?limit=10&tag=a&tag=b",
+            "httpVersion": "HTTP/2",
+            "headers": [
+                {"name": ":authority", "value": "api.example.test:8443"},
+                {"name": "Accept", "value": "application/json"},
+            ],
+            "queryString": [
+                {"name": "limit", "value": "10"},
+                {"name": "tag", "value": "a"},
+                {"name": "tag", "value": "b"},
+            ],
+        },
+        "response": {
+            "status": 200,
+            "headers": [
+                {"name": "Content-Type", "value": "application/json"},
+                {"name": "Set-Cookie", "value": "a=1"},
+                {"name": "Set-Cookie", "value": "b=2"},
+            ],
+            "content": {"mimeType": "application/json", "text": '[{"id": 1}]'},
+        },
+    }
+    base.update(overrides)
+    return base
+
+
+def test_get_entry_becomes_a_valid_exchange():
+    exchange = exchange_from_entry(entry())
+
+    jsonschema.validate(exchange, SCHEMA)
+    request, response = exchange["request"], exchange["response"]
+    assert request["method"] == "get"
+    assert request["protocol"] == "https"
+    assert request["host"] == "api.example.test:8443"
+    assert request["pathname"] == "/users"
+    assert request["query"] == {"limit": "10", "tag": ["a", "b"]}
+    assert request["headers"] == {"accept": "application/json"}
+    assert request["timestamp"].startswith("2026-01-05T10:00:00")
+    assert response["statusCode"] == 200
+    assert response["body"] == '[{"id": 1}]'
+    assert response["headers"]["set-cookie"] == ["a=1", "b=2"]
+    assert response["timestamp"].startswith("2026-01-05T10:00:00.012500")
+
+
+def test_post_body_and_base64_text_are_kept_and_binary_is_left_out():
+    post = entry()
+    post["request"] = {
+        "method": "POST",
+        "url": "http://api.example.test/users",
+        "headers": [],
+        "postData": {"mimeType": "application/json", "text": '{"name": "K"}'},
+    }
+    post["response"]["content"] = {
+        "mimeType": "application/json",
+        "encoding": "base64",
+        "text": base64.b64encode(b'{"id": 2}').decode(),
+    }
+    image = entry()
+    image["response"]["content"] = {
+        "mimeType": "image/png",
+        "encoding": "base64",
+        "text": base64.b64encode(b"\x89PNG\r\n\x1a\n\xff\x00").decode(),
+    }
+
+    posted = exchange_from_entry(post)
+    pictured = exchange_from_entry(image)
+
+    jsonschema.validate(posted, SCHEMA)
+    jsonschema.validate(pictured, SCHEMA)
+    assert posted["request"]["body"] == '{"name": "K"}'
+    assert posted["request"]["query"] == {}
+    assert posted["response"]["body"] == '{"id": 2}'
+    assert "body" not in pictured["response"]
+
+
+def test_form_params_without_text_are_encoded_back():
+    form = entry()
+    form["request"]["method"] = "POST"
+    form["request"]["postData"] = {
+        "mimeType": "application/x-www-form-urlencoded",
+        "params": [{"name": "a", "value": "1 2"}, {"name": "b", "value": "&"}],
+    }
+
+    assert exchange_from_entry(form)["request"]["body"] == "a=1+2&b=%26"
+
+
+def test_aborted_request_has_no_response():
+    aborted = entry()
+    aborted["response"] = {"status": 0, "headers": [], "content": {}}
+
+    exchange = exchange_from_entry(aborted)
+
+    jsonschema.validate(exchange, SCHEMA)
+    assert "response" not in exchange
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "text",
+        {"request": None},
+        {"request": {"method": "GET"}},
+        {"request": {"method": "BREW", "url": "http://x.test/"}},
+        {"request": {"method": "GET", "url": "ftp://x.test/file"}},
+    ],
+)
+def test_entries_that_are_not_http_exchanges_raise_bad_message(bad):
+    with pytest.raises(BadMessage):
+        exchange_from_entry(bad)
+
+
+def test_file_yields_usable_entries_and_logs_the_skipped(tmp_path, caplog):
+    path = tmp_path / "capture.har"
+    path.write_text(json.dumps({"log": {"entries": [entry(), "junk", entry()]}}))
+
+    exchanges = list(exchanges_from_har(path))
+
+    assert len(exchanges) == 2
+    assert "skipped 1 HAR entries" in caplog.text
+
+
+@pytest.mark.parametrize("content", ["not json", '{"log": {}}', "[]"])
+def test_a_file_that_is_not_har_raises_har_error(tmp_path, content):
+    path = tmp_path / "capture.har"
+    path.write_text(content)
+
+    with pytest.raises(HarError, match="not a HAR file"):
+        list(exchanges_from_har(path))
+
+
+def test_logging_does_not_leak_values(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    secret = entry()
+    secret["request"]["headers"].append({"name": "Authorization", "value": "s3cr3t"})
+    path = tmp_path / "capture.har"
+    path.write_text(json.dumps({"log": {"entries": [secret, 5]}}))
+
+    list(exchanges_from_har(path))
+
+    assert "s3cr3t" not in caplog.text

@@ -1,0 +1,376 @@
+"""The live reader on the real broker, run as a subprocess like in production."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+import yaml
+from kafka import KafkaProducer
+from openapi_spec_validator import validate
+
+from spec_from_stream.exchange import BadMessage, decode
+from tests.conftest import ROOT, SHARED, create_topic, free_port
+
+TUTORIAL = SHARED / "cases" / "spec" / "10-tutorial-users" / "input.jsonl"
+DEADLINE = 120.0
+
+
+class ReaderProcess:
+    """`python -m spec_from_stream` in Kafka mode, stderr kept in a file."""
+
+    def __init__(self, bootstrap, topic, group, out: Path, *extra: str) -> None:
+        self.out = out
+        self.log = out.parent / f"{out.name}-{uuid.uuid4().hex[:6]}.log"
+        self.args = [
+            sys.executable,
+            "-m",
+            "spec_from_stream",
+            "--bootstrap-server",
+            bootstrap,
+            "--topic",
+            topic,
+            "--group-id",
+            group,
+            "--out",
+            str(out),
+            "--connect-timeout",
+            "60",
+            *extra,
+        ]
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "ReaderProcess":
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SPEC_")}
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.args, cwd=ROOT, env=env, stdout=log, stderr=log
+            )
+        return self
+
+    def state(self) -> dict | None:
+        try:
+            return orjson.loads((self.out / ".state" / "state.json").read_bytes())
+        except FileNotFoundError:
+            return None
+
+    def read_count(self) -> int:
+        state = self.state()
+        return state["counts"]["read"] if state else 0
+
+    def wait_for_read(self, count: int) -> dict:
+        """Wait until the saved state has read `count` messages."""
+        deadline = time.monotonic() + DEADLINE
+        while self.read_count() < count:
+            assert self.process.poll() is None, self.log_text()
+            assert time.monotonic() < deadline, (
+                f"read {self.read_count()} of {count}\n{self.log_text()}"
+            )
+            time.sleep(0.2)
+        return self.state()
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=60)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def readers():
+    started: list[ReaderProcess] = []
+
+    def make(*args, **kwargs) -> ReaderProcess:
+        reader = ReaderProcess(*args, **kwargs)
+        started.append(reader)
+        return reader
+
+    yield make
+    for reader in started:
+        reader.kill()
+
+
+def produce(bootstrap: str, topic: str, messages: list, **kwargs) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, **kwargs)
+    try:
+        for message in messages:
+            # a tombstone (no value) needs a key
+            producer.send(topic, message, key=b"k" if message is None else None)
+        producer.flush(timeout=60)
+    finally:
+        producer.close(timeout=10)
+
+
+def traffic(count: int, seed: int = 0) -> list[bytes]:
+    """Varied exchanges: two hosts, several paths, methods, statuses, queries."""
+    messages = []
+    for number in range(count):
+        user = f"{seed:04x}{number:04x}-0000-4000-8000-{number:012d}"
+        host = "api.example.test" if number % 5 else "admin.example.test:8443"
+        kind = number % 4
+        request = {
+            "method": ["get", "get", "patch", "delete"][kind],
+            "host": host,
+            "protocol": "http",
+            "pathname": f"/users/{user}" if kind else "/users",
+            "query": {"limit": str(number % 50)} if kind == 0 else {},
+            "headers": {"accept": "application/json"},
+        }
+        body = {"id": user, "name": f"user {number}", "age": number % 90}
+        response = {
+            "statusCode": [200, 200, 200, 204][kind] if number % 7 else 404,
+            "headers": {"content-type": "application/json"},
+            "body": json.dumps([body] if kind == 0 else body),
+        }
+        messages.append(orjson.dumps({"request": request, "response": response}))
+    return messages
+
+
+def documents(out: Path) -> dict[str, bytes]:
+    """Every document file under OUT (the state excluded), by relative path."""
+    return {
+        str(path.relative_to(out)): path.read_bytes()
+        for path in sorted(out.rglob("openapi.*"))
+        if ".state" not in path.parts
+    }
+
+
+def test_live_reader_keeps_the_tutorial_document_on_disk(
+    kafka_bootstrap, kafka_topic, readers, tmp_path
+):
+    lines = TUTORIAL.read_bytes().splitlines()
+    produce(kafka_bootstrap, kafka_topic, lines)
+    port = free_port()
+    reader = readers(
+        kafka_bootstrap,
+        kafka_topic,
+        f"g-{kafka_topic}",
+        tmp_path / "spec",
+        "--serve",
+        str(port),
+    ).start()
+
+    state = reader.wait_for_read(len(lines))
+    # offsets and counts are saved together: every message before them counted
+    assert sum(state["offsets"].values()) == len(lines)
+    deadline = time.monotonic() + DEADLINE
+    while not (tmp_path / "spec" / "openapi.yaml").exists():
+        assert time.monotonic() < deadline, reader.log_text()
+        time.sleep(0.2)
+
+    served = _get(f"http://127.0.0.1:{port}/openapi.json")
+    assert reader.stop() == 0
+
+    document = yaml.safe_load((tmp_path / "spec" / "openapi.yaml").read_text())
+    validate(document)
+    assert document["openapi"].startswith("3.1")
+    assert "/users" in document["paths"]
+    templated = [p for p in document["paths"] if p.startswith("/users/{")]
+    assert templated, list(document["paths"])
+    assert json.loads(served)["paths"].keys() == document["paths"].keys()
+    assert "progress: 8 messages read, 0 skipped" in reader.log_text()
+
+
+def _get(url: str) -> bytes:
+    import requests
+
+    response = requests.get(url, timeout=10)
+    response.raise_for_status()
+    return response.content
+
+
+@pytest.mark.slow
+def test_sigkill_and_restart_end_like_an_uninterrupted_run(
+    kafka_bootstrap, readers, tmp_path
+):
+    # one partition: both runs see the same order, so documents compare bytewise
+    topic = create_topic(kafka_bootstrap, f"kill_{uuid.uuid4().hex[:8]}", 1)
+    messages = traffic(20_000)
+    messages[100:100] = [b"not json", b"[1, 2]", b'{"request": {"method": 5}}']
+    produce(kafka_bootstrap, topic, messages[:1000])
+    sent = [1000]
+    kills_done = threading.Event()
+
+    # traffic keeps arriving until both kills happened, so they land mid-stream
+    def produce_while_killing() -> None:
+        producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+        try:
+            while not kills_done.is_set() and sent[0] < len(messages):
+                for message in messages[sent[0] : sent[0] + 50]:
+                    producer.send(topic, message)
+                producer.flush(timeout=60)
+                sent[0] = min(sent[0] + 50, len(messages))
+                time.sleep(0.05)
+        finally:
+            producer.close(timeout=10)
+
+    producing = threading.Thread(target=produce_while_killing)
+    killed = readers(kafka_bootstrap, topic, f"k-{topic}", tmp_path / "killed").start()
+    producing.start()
+    try:
+        for _ in range(2):
+            killed.wait_for_read(killed.read_count() + 1)
+            killed.kill()
+            killed.start()
+    finally:
+        kills_done.set()
+        producing.join()
+    assert sent[0] < len(messages), "the producer ran dry before the kills"
+    messages = messages[: sent[0]]
+
+    whole = readers(kafka_bootstrap, topic, f"w-{topic}", tmp_path / "whole").start()
+    killed_state = killed.wait_for_read(len(messages))
+    whole_state = whole.wait_for_read(len(messages))
+    assert killed.stop() == 0
+    assert whole.stop() == 0
+
+    killed_state, whole_state = killed.state(), whole.state()
+    assert killed_state["counts"] == whole_state["counts"]
+    assert killed_state["counts"]["read"] == len(messages)
+    assert sum(killed_state["counts"]["skipped"].values()) == 3
+    assert killed_state["offsets"] == whole_state["offsets"] == {"0": len(messages)}
+    assert killed_state["builder"] == whole_state["builder"]
+    assert documents(tmp_path / "killed") == documents(tmp_path / "whole")
+    assert len(documents(tmp_path / "whole")) == 4  # two hosts, yaml and json
+
+
+@pytest.mark.slow
+def test_killed_reader_on_three_partitions_counts_every_message_once(
+    kafka_bootstrap, kafka_topic, readers, tmp_path
+):
+    messages = traffic(2000, seed=1)
+    produce(kafka_bootstrap, kafka_topic, messages[:1000])
+    reader = readers(
+        kafka_bootstrap, kafka_topic, f"g3-{kafka_topic}", tmp_path / "spec"
+    ).start()
+    reader.wait_for_read(1)
+    reader.kill()
+    produce(kafka_bootstrap, kafka_topic, messages[1000:])
+    reader.start()
+
+    state = reader.wait_for_read(len(messages))
+    assert reader.stop() == 0
+
+    state = reader.state()
+    assert state["counts"] == {"read": len(messages), "skipped": {}}
+    assert sum(state["offsets"].values()) == len(messages)
+    assert "resuming from" in reader.log_text()
+
+
+def bad_messages() -> list[bytes | None]:
+    """At least ten kinds of bad input, as a hostile or broken producer sends."""
+    deep = b'{"request": {"method": "get", "pathname": "/"}, "meta": ' + (
+        b'{"a": ' * 50 + b"1" + b"}" * 50 + b"}"
+    )
+    return [
+        b"not json at all",
+        b"\xff\xfe\xfa binary \x80\x81",
+        b'{"request": {"method": "get", "pathname": "\xc3\x28"}}',
+        b'{"request": {"method": "get", "pathname": "/a\x00b"}}',
+        b"[1, 2, 3]",
+        b'{"hello": "world"}',
+        b'{"request": {"method": 5, "pathname": "/x"}}',
+        b'{"request": {"method": "get", "pathname": "/x"}, '
+        b'"response": {"statusCode": "ok"}}',
+        b'{"request": {"method": "brew", "pathname": "/pot"}}',
+        b"[" * 5000 + b"]" * 5000,
+        deep,
+        b'{"request": {"method": "get", "pathname": "/x"}, "junk": "'
+        + b"x" * 900_000
+        + b'"}',
+        bytes(range(256)) * 100,
+        None,
+    ]
+
+
+def expected_kind(message: bytes | None) -> str | None:
+    """The kind the decoder itself gives a message (None: it is accepted)."""
+    try:
+        decode(message)
+    except BadMessage as error:
+        return error.kind
+    return None
+
+
+def test_bad_messages_are_skipped_counted_per_kind_and_logged_once(
+    kafka_bootstrap, kafka_topic, readers, tmp_path
+):
+    bad = bad_messages()
+    good = traffic(30, seed=2)
+    mixed = [m for pair in zip(bad, good, strict=False) for m in pair] + good[
+        len(bad) :
+    ]
+    mixed += bad  # every kind twice
+    produce(kafka_bootstrap, kafka_topic, mixed, max_request_size=2_000_000)
+    expected: dict[str, int] = {}
+    for message in mixed:
+        kind = expected_kind(message)
+        if kind is not None:
+            expected[kind] = expected.get(kind, 0) + 1
+    reader = readers(
+        kafka_bootstrap, kafka_topic, f"gbad-{kafka_topic}", tmp_path / "spec"
+    ).start()
+
+    reader.wait_for_read(len(mixed))
+    assert reader.stop() == 0
+
+    state = reader.state()
+    assert state["counts"]["skipped"] == expected
+    assert len(expected) >= 8
+    log = reader.log_text()
+    assert "Traceback" not in log
+    for kind in expected:
+        warnings = [line for line in log.splitlines() if "WARNING" in line]
+        lines = [line for line in warnings if f"({kind}" in line]
+        assert len(lines) == 1, (kind, log)
+        assert "partition" in lines[0] and "offset" in lines[0]
+    assert (tmp_path / "spec").glob("**/openapi.yaml")
+
+
+def restart_after_zookeeper_forgets(kafka) -> None:
+    """Start a SIGKILLed broker again once ZooKeeper lets it register.
+
+    ZooKeeper keeps the dead broker's registration until its session times out
+    (zookeeper.session.timeout.ms, 18 s); an earlier start exits with NodeExists.
+    """
+    time.sleep(19)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            kafka.start_broker()
+            return
+        except RuntimeError as error:
+            if "NodeExists" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(3)
+
+
+@pytest.mark.slow
+def test_reader_reconnects_after_the_broker_restarts(own_kafka, readers, tmp_path):
+    bootstrap = own_kafka.start()
+    topic = create_topic(bootstrap, "restart", 3)
+    produce(bootstrap, topic, traffic(200, seed=3))
+    reader = readers(bootstrap, topic, "grestart", tmp_path / "spec").start()
+    reader.wait_for_read(200)
+
+    own_kafka.kill_broker()
+    restart_after_zookeeper_forgets(own_kafka)
+    produce(bootstrap, topic, traffic(200, seed=4), retries=10)
+
+    reader.wait_for_read(400)
+    assert reader.process.poll() is None
+    assert reader.stop() == 0
+    assert reader.state()["counts"] == {"read": 400, "skipped": {}}

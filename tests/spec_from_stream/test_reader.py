@@ -1,0 +1,150 @@
+"""The reader core: counting, skipping, offsets and writes (builder faked)."""
+
+import json
+import logging
+from collections import namedtuple
+
+import orjson
+import pytest
+
+from spec_from_stream.exchange import BadMessage
+from spec_from_stream.reader import BuildOptions, Reader, build_from_file
+from tests.conftest import SHARED
+
+TP = namedtuple("TP", "topic partition")
+Record = namedtuple("Record", "offset value")
+TUTORIAL = SHARED / "cases" / "spec" / "10-tutorial-users" / "input.jsonl"
+
+
+def exchange_bytes(path: str) -> bytes:
+    return orjson.dumps(
+        {
+            "request": {"method": "get", "host": "a.test", "pathname": path},
+            "response": {"statusCode": 200},
+        }
+    )
+
+
+class FakeBuilder:
+    """Records the pathnames it is given; fails on /boom."""
+
+    def __init__(self):
+        self.paths = []
+        self.exchanges = 0
+        self.render_fails = False
+
+    def add(self, exchange):
+        if exchange["request"]["pathname"] == "/boom":
+            raise RuntimeError("bug")
+        self.paths.append(exchange["request"]["pathname"])
+        self.exchanges += 1
+
+    def operation_count(self):
+        return len(set(self.paths))
+
+    def render(self, version):
+        if self.render_fails:
+            raise RuntimeError("render bug")
+        return {"a.test": {"openapi": version, "paths": sorted(set(self.paths))}}
+
+
+@pytest.fixture
+def reader(tmp_path):
+    made = Reader(tmp_path, BuildOptions())
+    made.builder = FakeBuilder()
+    return made
+
+
+def test_records_advance_offsets_and_counts(reader):
+    reader.add_records(
+        {
+            TP("t", 0): [Record(0, exchange_bytes("/a")), Record(1, b"nope")],
+            TP("t", 2): [Record(7, exchange_bytes("/b"))],
+        }
+    )
+
+    assert reader.offsets == {0: 2, 2: 8}
+    assert reader.counts.read == 3
+    assert reader.counts.skipped == {"not_json": 1}
+    assert reader.builder.paths == ["/a", "/b"]
+    assert reader.schedule.dirty
+
+
+def test_records_already_in_the_builder_are_not_counted_twice(reader):
+    first = [Record(0, exchange_bytes("/a")), Record(1, exchange_bytes("/b"))]
+    reader.add_records({TP("t", 0): first})
+
+    # a rebalance sought back to offset 1 after 0..1 were fetched again
+    replay = [Record(1, exchange_bytes("/b")), Record(2, exchange_bytes("/c"))]
+    reader.add_records({TP("t", 0): replay})
+    reader.add_records({TP("t", 0): first})
+
+    assert reader.builder.paths == ["/a", "/b", "/c"]
+    assert reader.counts.read == 3
+    assert reader.offsets == {0: 3}
+
+
+def test_each_kind_of_bad_message_is_logged_once_with_its_position(reader, caplog):
+    batch = [
+        Record(0, b"nope"),
+        Record(1, b"nope again"),
+        Record(2, b"\x00"),
+        Record(3, None),
+    ]
+    reader.add_records({TP("t", 1): batch})
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert reader.counts.skipped_total == 4
+    assert len(warnings) == len(reader.counts.skipped)
+    assert "partition 1 offset 0" in warnings[0]
+    assert "nope" not in caplog.text
+
+
+def test_a_builder_failure_is_counted_and_reading_goes_on(reader, caplog):
+    reader.add_records(
+        {
+            TP("t", 0): [
+                Record(0, exchange_bytes("/boom")),
+                Record(1, exchange_bytes("/a")),
+            ]
+        }
+    )
+    reader.add_message(exchange_bytes("/boom"), "line 3")
+
+    assert reader.counts.skipped == {"builder_error": 2}
+    assert reader.builder.paths == ["/a"]
+    assert caplog.text.count("the builder failed") == 1
+
+
+def test_file_messages_of_every_form_are_ingested(reader):
+    reader.add_message(exchange_bytes("/a"), "line 1")
+    reader.add_message(json.loads(exchange_bytes("/b")), "entry 0")
+    reader.add_message(BadMessage("not_exchange", "no request"), "entry 1")
+
+    assert reader.builder.paths == ["/a", "/b"]
+    assert reader.counts.read == 3
+    assert reader.counts.skipped == {"not_exchange": 1}
+
+
+def test_render_failure_is_logged_once_and_written_later(reader, tmp_path, caplog):
+    reader.add_message(exchange_bytes("/a"), "line 1")
+    reader.builder.render_fails = True
+
+    assert reader.write_documents() == []
+    assert reader.write_documents() == []
+    reader.builder.render_fails = False
+    assert reader.write_documents() == [tmp_path / "openapi.yaml"]
+    assert caplog.text.count("rendering the document failed") == 1
+
+
+def test_build_from_file_counts_every_line(tmp_path):
+    source = tmp_path / "in.jsonl"
+    lines = TUTORIAL.read_bytes().splitlines()
+    source.write_bytes(b"\n".join([*lines, b"", b"garbage", b"[1]"]) + b"\n")
+
+    reader = build_from_file(source, tmp_path / "out", BuildOptions())
+
+    assert reader.counts.read == len(lines) + 2
+    assert reader.counts.skipped_total == 2
+    assert reader.builder.exchanges == len(lines)
+    assert (tmp_path / "out" / "openapi.yaml").is_file()

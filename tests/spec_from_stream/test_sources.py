@@ -1,0 +1,119 @@
+"""Sources: file format detection, file reading, and the Kafka group member."""
+
+import json
+import threading
+import time
+
+import pytest
+from kafka import KafkaProducer
+
+from spec_from_stream.exchange import BadMessage
+from spec_from_stream.sources import KafkaSource, SourceError, detect_format, open_file
+from tests.conftest import create_topic, free_port
+
+HAR = {
+    "log": {
+        "entries": [
+            {"request": {"method": "GET", "url": "http://a.test/x", "headers": []}},
+            {"request": {}},
+        ]
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("x.har", "{}", "har"),
+        ("x.jsonl", '{"log": 1}', "jsonl"),
+        ("x.txt", '{"request": {"method": "get"}}\n{"request": {}}\n', "jsonl"),
+        ("x.txt", json.dumps(HAR, indent=2), "har"),
+        ("x.json", json.dumps(HAR), "har"),
+        ("x", "\n\n", "jsonl"),
+    ],
+)
+def test_format_is_told_by_extension_then_content(tmp_path, name, content, expected):
+    path = tmp_path / name
+    path.write_text(content)
+
+    assert detect_format(path) == expected
+
+
+def test_json_lines_yield_raw_lines_with_their_numbers(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"a": 1}\n\n  \nnot json\n')
+
+    assert list(open_file(path)) == [
+        (b'{"a": 1}\n', "line 1"),
+        (b"not json\n", "line 4"),
+    ]
+
+
+def test_har_yields_exchanges_and_the_entries_it_cannot_convert(tmp_path):
+    path = tmp_path / "capture.har"
+    path.write_text(json.dumps(HAR))
+
+    (first, where0), (second, where1) = list(open_file(path))
+
+    assert first["request"]["pathname"] == "/x"
+    assert isinstance(second, BadMessage)
+    assert (where0, where1) == ("entry 0", "entry 1")
+
+
+def test_missing_or_broken_files_are_source_errors(tmp_path):
+    with pytest.raises(SourceError, match="input file not found"):
+        open_file(tmp_path / "missing.jsonl")
+    broken = tmp_path / "broken.har"
+    broken.write_text("{")
+    with pytest.raises(SourceError, match="not a HAR file"):
+        open_file(broken)
+
+
+def test_unreachable_broker_is_a_source_error_after_the_wait():
+    source = KafkaSource(
+        f"127.0.0.1:{free_port()}",
+        "t",
+        "g",
+        {},
+        threading.Lock(),
+        lambda: None,
+        connect_timeout=1,
+    )
+
+    with pytest.raises(SourceError, match="cannot reach Kafka"):
+        source.start()
+
+
+def test_assigned_partitions_start_at_saved_offsets_or_the_beginning(kafka_bootstrap):
+    topic = create_topic(kafka_bootstrap, f"sources_{free_port()}", partitions=2)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    for partition in (0, 1):
+        for number in range(10):
+            producer.send(topic, f"{partition}-{number}".encode(), partition=partition)
+    producer.flush()
+    producer.close()
+
+    revoked = []
+    source = KafkaSource(
+        kafka_bootstrap,
+        topic,
+        f"group_{topic}",
+        {0: 6},
+        threading.Lock(),
+        lambda: revoked.append(True),
+        connect_timeout=30,
+    )
+    source.start()
+    seen: dict[int, list[int]] = {0: [], 1: []}
+    deadline = time.monotonic() + 60
+    try:
+        while len(seen[0]) < 4 or len(seen[1]) < 10:
+            assert time.monotonic() < deadline, f"only got {seen}"
+            for tp, records in source.poll(500).items():
+                seen[tp.partition].extend(r.offset for r in records)
+    finally:
+        source.close()
+
+    assert seen == {0: [6, 7, 8, 9], 1: list(range(10))}
+    # leaving the group gives the partitions back: the reader saves first
+    assert revoked

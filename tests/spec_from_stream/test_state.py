@@ -1,0 +1,77 @@
+"""The saved reader state: round trips, refusals and atomic replacement."""
+
+import os
+from collections import Counter
+
+import pytest
+
+from spec_from_stream.state import (
+    Counts,
+    ReaderState,
+    StateError,
+    StateStore,
+)
+
+SOURCE = {"kind": "kafka", "topic": "http_recordings"}
+
+
+def make_state(read: int = 5) -> ReaderState:
+    return ReaderState(
+        source=SOURCE,
+        offsets={0: 3, 2: 2},
+        counts=Counts(read=read, skipped=Counter({"not_json": 1})),
+        builder={"version": 7, "anything": [1, 2, {"x": None}]},
+    )
+
+
+def test_state_round_trips_offsets_counts_and_builder(tmp_path):
+    store = StateStore(tmp_path)
+    store.save(make_state())
+
+    loaded = store.load(SOURCE)
+
+    assert store.path == tmp_path / ".state" / "state.json"
+    assert loaded == make_state()
+    assert loaded.offsets == {0: 3, 2: 2}
+    assert loaded.counts.skipped_total == 1
+
+
+def test_no_saved_state_loads_as_none(tmp_path):
+    assert StateStore(tmp_path).load(SOURCE) is None
+
+
+def test_state_of_another_topic_is_refused(tmp_path):
+    store = StateStore(tmp_path)
+    store.save(make_state())
+
+    with pytest.raises(StateError, match="topic http_recordings, not topic other"):
+        store.load({"kind": "kafka", "topic": "other"})
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"{not json", b"[]", b'{"format": 99}', b'{"format": 1, "source": {}}'],
+)
+def test_unreadable_state_is_a_clear_error(tmp_path, content):
+    store = StateStore(tmp_path)
+    store.path.parent.mkdir(parents=True)
+    store.path.write_bytes(content)
+
+    with pytest.raises(StateError, match="state.json"):
+        store.load(SOURCE)
+
+
+def test_failed_save_keeps_the_previous_state_whole(tmp_path, monkeypatch):
+    store = StateStore(tmp_path)
+    store.save(make_state(read=5))
+
+    def crash(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        store.save(make_state(read=6))
+    monkeypatch.undo()
+
+    assert store.load(SOURCE).counts.read == 5
+    assert os.listdir(store.path.parent) == ["state.json"]

@@ -1,0 +1,102 @@
+"""Writing documents: layout per host count, atomicity, debounce and progress."""
+
+import json
+import logging
+import os
+
+import yaml
+
+from spec_from_stream.state import Counts
+from spec_from_stream.writer import (
+    Progress,
+    Schedule,
+    SpecWriter,
+    document_paths,
+    safe_host_dir,
+)
+
+
+def doc(title: str) -> dict:
+    return {"openapi": "3.1.0", "info": {"title": title, "version": "1"}, "paths": {}}
+
+
+def test_one_host_is_written_as_openapi_yaml_and_json(tmp_path):
+    written = SpecWriter(tmp_path).write({"api.test": doc("api.test")})
+
+    assert written == [tmp_path / "openapi.yaml"]
+    assert yaml.safe_load((tmp_path / "openapi.yaml").read_text()) == doc("api.test")
+    assert json.loads((tmp_path / "openapi.json").read_text()) == doc("api.test")
+    assert sorted(os.listdir(tmp_path)) == ["openapi.json", "openapi.yaml"]
+
+
+def test_several_hosts_get_a_folder_each(tmp_path):
+    documents = {"a.test": doc("a"), "b.test:8080": doc("b")}
+
+    SpecWriter(tmp_path).write(documents)
+
+    assert json.loads((tmp_path / "a.test" / "openapi.json").read_text()) == doc("a")
+    b_yaml = tmp_path / "b.test_8080" / "openapi.yaml"
+    assert yaml.safe_load(b_yaml.read_text()) == doc("b")
+    assert not (tmp_path / "openapi.yaml").exists()
+
+
+def test_second_host_replaces_the_single_host_layout(tmp_path):
+    writer = SpecWriter(tmp_path)
+    writer.write({"a.test": doc("a")})
+
+    writer.write({"a.test": doc("a"), "b.test": doc("b")})
+
+    assert sorted(os.listdir(tmp_path)) == ["a.test", "b.test"]
+
+
+def test_listener_gets_the_json_of_each_host(tmp_path):
+    seen = []
+    SpecWriter(tmp_path, seen.append).write({"a.test": doc("a")})
+
+    assert [json.loads(seen[0]["a.test"])] == [doc("a")]
+
+
+def test_host_names_become_safe_folder_names():
+    assert safe_host_dir("API.Example.test:8443") == "api.example.test_8443"
+    assert safe_host_dir("../../etc") == "etc"
+    assert safe_host_dir("..") == "host"
+    assert safe_host_dir(".state") == "state"
+    assert "/" not in safe_host_dir("a/b\\c d")
+
+
+def test_hosts_that_map_to_one_folder_still_get_distinct_folders():
+    paths = document_paths(["a.test:80", "a.test_80", "x"])
+
+    folders = {path.parent for path in paths.values()}
+    assert len(folders) == 3
+
+
+def test_schedule_writes_at_most_once_per_interval_and_only_when_changed():
+    schedule = Schedule(interval=1.0)
+    assert not schedule.due(0.0)
+
+    schedule.mark()
+    assert schedule.due(0.0)
+    schedule.done(0.0)
+
+    schedule.mark()
+    assert not schedule.due(0.5)
+    assert schedule.due(1.0)
+    schedule.done(1.0)
+    assert not schedule.due(5.0)
+
+
+def test_progress_logs_when_counts_move_and_interval_passed(caplog):
+    progress = Progress(interval=5.0)
+    counts = Counts(read=10)
+    caplog.set_level(logging.INFO, logger="spec_from_stream.writer")
+
+    assert progress.maybe_log(0.0, counts, 3)
+    counts.read = 20
+    assert not progress.maybe_log(1.0, counts, 3)
+    assert progress.maybe_log(6.0, counts, 4)
+    assert not progress.maybe_log(20.0, counts, 4)
+
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[-1] == "progress: 20 messages read, 0 skipped, 4 operations"
+    assert len(lines) == 2
