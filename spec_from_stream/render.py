@@ -7,8 +7,9 @@ import re
 from http import HTTPStatus
 
 from spec_from_stream.formats import is_prefix_segment
-from spec_from_stream.operations import Operation
+from spec_from_stream.operations import BodySummary, Operation
 from spec_from_stream.paths import PathParam, Route, camel_case, singular
+from spec_from_stream.schema import SchemaSummary
 from spec_from_stream.security import scheme_name, scheme_object
 
 _VERBS = {
@@ -40,6 +41,7 @@ def render_document(
     paths = document["paths"]
     schemes = document.setdefault("components", {}).setdefault("securitySchemes", {})
     known = _initial_templates(initial_spec)
+    pools = error_pools(routes)
     used_ids = {
         operation.get("operationId")
         for item in paths.values()
@@ -53,7 +55,7 @@ def render_document(
             if _covered(known, method, route.segments):
                 continue
             operation = route.node.ops[method]
-            rendered = _operation(method, route, operation, version, examples)
+            rendered = _operation(method, route, operation, version, examples, pools)
             rendered["operationId"] = _unique(_operation_id(method, route), used_ids)
             for key in operation.security:
                 schemes.setdefault(scheme_name(key), scheme_object(key))
@@ -117,7 +119,12 @@ def _ordered(ops: dict) -> list[str]:
 
 
 def _operation(
-    method: str, route: Route, operation: Operation, version: str, examples: bool
+    method: str,
+    route: Route,
+    operation: Operation,
+    version: str,
+    examples: bool,
+    pools: dict[int, SchemaSummary],
 ) -> dict:
     """Render one operation object."""
     rendered: dict = {"summary": _summary(method, route), "tags": [_tag(route)]}
@@ -146,24 +153,79 @@ def _operation(
         if operation.with_body >= operation.count:
             body["required"] = True
         rendered["requestBody"] = body
-    rendered["responses"] = _responses(operation, version, examples)
+    rendered["responses"] = _responses(operation, version, examples, pools)
     security = _security(operation)
     if security:
         rendered["security"] = security
     return rendered
 
 
-def _responses(operation: Operation, version: str, examples: bool) -> dict:
+def error_pools(routes: list[Route]) -> dict[int, SchemaSummary]:
+    """Pool the error bodies of a host that share one shape.
+
+    An API answers errors in one format across its operations, but each
+    operation sees few errors: pooled, the samples show which fields the
+    format really always has. Returns the pooled summary by id() of each
+    member body summary.
+    """
+    groups: list[tuple[str, set, list[BodySummary]]] = []
+    for route in routes:
+        for operation in route.node.ops.values():
+            for status, result in operation.responses.items():
+                if status < 400:
+                    continue
+                for media, summary in result.media.items():
+                    schema = summary.schema
+                    if schema is None or schema.main_type() != "object":
+                        continue
+                    keys = set(schema.props)
+                    for group_media, group_keys, members in groups:
+                        if group_media == media and _overlap(keys, group_keys):
+                            group_keys |= keys
+                            members.append(summary)
+                            break
+                    else:
+                        groups.append((media, keys, [summary]))
+    pools: dict[int, SchemaSummary] = {}
+    for _, _, members in groups:
+        if len(members) < 2:
+            continue
+        pooled = SchemaSummary()
+        for summary in members:
+            pooled.merge(summary.schema)
+        for summary in members:
+            pools[id(summary)] = pooled
+    return pools
+
+
+def _overlap(a: set, b: set) -> bool:
+    """Tell whether two key sets share at least half of their union."""
+    if not a or not b:
+        return a == b
+    return len(a & b) / len(a | b) >= 0.5
+
+
+def _responses(
+    operation: Operation,
+    version: str,
+    examples: bool,
+    pools: dict[int, SchemaSummary],
+) -> dict:
     """Render the responses object: one entry per status code seen."""
     responses: dict = {}
     for status in sorted(operation.responses):
         result = operation.responses[status]
         entry: dict = {"description": _reason(status)}
         if result.media:
-            entry["content"] = {
-                media: {"schema": summary.render(version, examples)}
-                for media, summary in sorted(result.media.items())
-            }
+            content = {}
+            for media, summary in sorted(result.media.items()):
+                pooled = pools.get(id(summary))
+                if pooled is not None:
+                    schema = pooled.render(version, examples)
+                else:
+                    schema = summary.render(version, examples)
+                content[media] = {"schema": schema}
+            entry["content"] = content
         responses[str(status)] = entry
     if not responses:
         responses["default"] = {"description": "No response was recorded."}

@@ -1,0 +1,133 @@
+"""Tests for the SpecBuilder interface: add, merge, state, caps, bounded memory."""
+
+import json
+
+import orjson
+import pytest
+
+from spec_from_stream.builder import Limits, SpecBuilder
+from spec_from_stream.exchange import BadMessage
+
+
+def _exchange(method, path, status=200, body=None, host="api.test", query=None):
+    response = {"statusCode": status, "headers": {}, "body": ""}
+    if body is not None:
+        response["body"] = json.dumps(body)
+        response["headers"] = {"content-type": "application/json"}
+    return {
+        "request": {
+            "method": method,
+            "host": host,
+            "pathname": path,
+            "query": query or {},
+        },
+        "response": response,
+    }
+
+
+def _traffic(count: int, offset: int = 0):
+    for number in range(offset, offset + count):
+        yield _exchange("get", f"/items/{number}", body={"id": number, "n": "x"})
+        yield _exchange("post", "/items", 201, body={"id": number})
+        yield _exchange("get", "/items", body=[{"id": number}], query={"page": "1"})
+
+
+def test_add_counts_and_renders_operations():
+    builder = SpecBuilder()
+    for exchange in _traffic(5):
+        builder.add(exchange)
+    assert builder.exchanges == 15
+    assert builder.operation_count() == 3
+
+
+def test_add_rejects_a_bad_shape_with_its_kind():
+    builder = SpecBuilder()
+    with pytest.raises(BadMessage) as caught:
+        builder.add({"request": {"method": "get"}})
+    assert caught.value.kind == "not_exchange"
+    assert builder.exchanges == 0
+
+
+def test_path_and_url_give_the_pathname_and_query():
+    builder = SpecBuilder()
+    builder.add(
+        {
+            "request": {"method": "get", "host": "h", "path": "/a/1?x=2"},
+            "response": {"statusCode": 200},
+        }
+    )
+    (document,) = builder.render().values()
+    operation = document["paths"]["/a/{aId}"]["get"]
+    assert [p["name"] for p in operation["parameters"]] == ["aId", "x"]
+
+
+def test_merging_two_builders_equals_one_builder_over_all_traffic():
+    whole, first, second = SpecBuilder(), SpecBuilder(), SpecBuilder()
+    for exchange in _traffic(10):
+        whole.add(exchange)
+        first.add(exchange)
+    for exchange in _traffic(10, offset=10):
+        whole.add(exchange)
+        second.add(exchange)
+    first.merge(second)
+    assert first.exchanges == whole.exchanges
+    assert first.render() == whole.render()
+    assert first.to_state() == whole.to_state()
+
+
+def test_state_round_trips_through_json():
+    builder = SpecBuilder()
+    for exchange in _traffic(20):
+        builder.add(exchange)
+    state = orjson.loads(orjson.dumps(builder.to_state()))
+    restored = SpecBuilder.from_state(state)
+    assert restored.exchanges == builder.exchanges
+    assert restored.render() == builder.render()
+    # a restored builder keeps counting where the first left off
+    for exchange in _traffic(1, offset=99):
+        restored.add(exchange)
+        builder.add(exchange)
+    assert restored.to_state() == builder.to_state()
+
+
+def test_state_of_another_version_is_refused_clearly():
+    with pytest.raises(ValueError, match="version"):
+        SpecBuilder.from_state({"version": 999, "exchanges": 0, "hosts": {}})
+
+
+def test_state_does_not_grow_with_traffic_volume():
+    small, large = SpecBuilder(), SpecBuilder()
+    for exchange in _traffic(50):
+        small.add(exchange)
+    for exchange in _traffic(2000):
+        large.add(exchange)
+    size_small = len(orjson.dumps(small.to_state()))
+    size_large = len(orjson.dumps(large.to_state()))
+    assert size_large < size_small * 1.2
+
+
+def test_operation_cap_drops_new_operations_and_warns(caplog):
+    builder = SpecBuilder(Limits(max_operations_per_host=2))
+    for name in ("a", "b", "c", "d"):
+        builder.add(_exchange("get", f"/{name}"))
+    assert builder.operation_count() == 2
+    assert builder.warnings["operations"] == 2
+    assert "cap reached" in caplog.text
+
+
+def test_host_cap_drops_new_hosts():
+    builder = SpecBuilder(Limits(max_hosts=1))
+    builder.add(_exchange("get", "/a", host="one"))
+    builder.add(_exchange("get", "/a", host="two"))
+    assert set(builder.render()) == {"one"}
+    assert builder.warnings["hosts"] == 1
+
+
+def test_initial_spec_alone_renders_under_its_server_host():
+    initial = {
+        "openapi": "3.1.0",
+        "info": {"title": "t", "version": "1"},
+        "servers": [{"url": "http://api.example.test:8000/v1"}],
+        "paths": {},
+    }
+    assert set(SpecBuilder(initial_spec=initial).render()) == {"api.example.test:8000"}

@@ -1,0 +1,208 @@
+"""Tests for path templates: typed segments, literal siblings, late decisions."""
+
+import json
+
+import pytest
+
+from spec_from_stream.builder import SpecBuilder
+from spec_from_stream.formats import segment_kind
+from spec_from_stream.paths import camel_case, singular
+
+
+def _exchange(method, path, status=200, body=None, host="api.test"):
+    response = {"statusCode": status, "headers": {}, "body": ""}
+    if body is not None:
+        response["body"] = json.dumps(body)
+        response["headers"] = {"content-type": "application/json"}
+    return {
+        "request": {"method": method, "host": host, "pathname": path, "query": {}},
+        "response": response,
+    }
+
+
+def _paths(builder: SpecBuilder) -> dict:
+    (document,) = builder.render().values()
+    return document["paths"]
+
+
+def _build(*exchanges) -> SpecBuilder:
+    builder = SpecBuilder()
+    for exchange in exchanges:
+        builder.add(exchange)
+    return builder
+
+
+@pytest.mark.parametrize(
+    ("segment", "kind"),
+    [
+        ("42", "integer"),
+        ("00005a17-0000-4000-8000-000000000001", "uuid"),
+        ("051dcf528bc3d38a46453b16", "hex"),
+        ("2026-01-05", "date"),
+        ("acc_5vWThLbE5nyO18", "token"),
+        ("green-263", "slug"),
+        ("someone@example.com", "email"),
+        ("latest", None),
+        ("faq_entries", None),
+        ("pkcs12", None),
+        ("createWithList", None),
+    ],
+)
+def test_segment_kinds(segment, kind):
+    assert segment_kind(segment) == kind
+
+
+def test_names_come_from_the_resource_in_camel_case():
+    assert camel_case(singular("faq_entries")) == "faqEntry"
+    assert singular("statuses") == "status"
+    assert singular("categories") == "category"
+    assert singular("boxes") == "box"
+    assert camel_case(singular("special-events")) == "specialEvent"
+
+
+def test_typed_ids_become_one_parameter_named_after_the_resource():
+    builder = _build(
+        _exchange("get", "/orders/5001", body={"id": 5001}),
+        _exchange("get", "/orders/5002", body={"id": 5002}),
+        _exchange("get", "/orders/5001/lines", body=[]),
+        _exchange("get", "/orders/5003/lines", body=[]),
+    )
+    paths = _paths(builder)
+    assert set(paths) == {"/orders/{orderId}", "/orders/{orderId}/lines"}
+    parameter = paths["/orders/{orderId}/lines"]["get"]["parameters"][0]
+    assert parameter == {
+        "name": "orderId",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer"},
+    }
+
+
+def test_a_literal_with_its_own_shape_stays_beside_the_parameter():
+    builder = _build(
+        _exchange("get", "/posts/1", body={"id": 1, "title": "a"}),
+        _exchange("get", "/posts/2", body={"id": 2, "title": "b"}),
+        _exchange("get", "/posts/latest", body=[{"id": 2, "title": "b"}]),
+    )
+    assert set(_paths(builder)) == {"/posts/{postId}", "/posts/latest"}
+
+
+def test_a_literal_that_only_failed_folds_into_the_template():
+    builder = _build(
+        _exchange("get", "/users/non-existent", 404, {"error": "not found"}),
+        _exchange("get", "/users/00005a17-0000-4000-8000-000000000001", body={}),
+    )
+    assert set(_paths(builder)) == {"/users/{userId}"}
+
+
+def test_plain_word_beside_numeric_ids_stays_literal_even_with_same_shape():
+    builder = _build(
+        _exchange("get", "/users/1", body={"id": 1}),
+        _exchange("get", "/users/2", body={"id": 2}),
+        _exchange("get", "/users/me", body={"id": 3}),
+    )
+    assert set(_paths(builder)) == {"/users/{userId}", "/users/me"}
+
+
+def test_words_that_behave_like_slug_values_join_the_parameter():
+    user = {"username": "x", "email": "e"}
+    builder = _build(
+        _exchange("get", "/user/golden-hazel-130", body=user),
+        _exchange("delete", "/user/golden-hazel-130"),
+        _exchange("get", "/user/willow", body=user),
+        _exchange("delete", "/user/pine"),
+        _exchange("get", "/user/login", body="token"),
+        _exchange("get", "/user/logout"),
+    )
+    assert set(_paths(builder)) == {"/user/{userId}", "/user/login", "/user/logout"}
+
+
+def test_many_alike_words_become_a_parameter_few_stay_literal():
+    profile = {"name": "x", "bio": "y"}
+    names = ["amber", "basil", "cobalt", "delta", "ember", "fjord"]
+    builder = _build(*[_exchange("get", f"/profiles/{n}", body=profile) for n in names])
+    assert set(_paths(builder)) == {"/profiles/{profileId}"}
+    few = _build(*[_exchange("get", f"/profiles/{n}", body=profile) for n in names[:3]])
+    assert len(_paths(few)) == 3
+
+
+def test_sub_resources_of_one_id_stay_literal():
+    builder = _build(
+        _exchange("get", "/faq/1/feedback", body={"ok": True}),
+        _exchange("get", "/faq/2/related", body=[{"id": 1}]),
+        _exchange("get", "/faq/3/recommended", body=[{"id": 1}]),
+    )
+    assert set(_paths(builder)) == {
+        "/faq/{faqId}/feedback",
+        "/faq/{faqId}/related",
+        "/faq/{faqId}/recommended",
+    }
+
+
+def test_first_segment_words_are_never_merged():
+    body = {"items": [], "total": 0}
+    names = ["apples", "pears", "plums", "grapes", "figs", "limes"]
+    builder = _build(*[_exchange("get", f"/{name}", body=body) for name in names])
+    assert len(_paths(builder)) == 6
+
+
+def test_prefix_segments_are_never_parameters():
+    builder = _build(
+        _exchange("get", "/api/v1/orders/1", body={}),
+        _exchange("get", "/api/v2/orders/2", body={}),
+    )
+    assert set(_paths(builder)) == {
+        "/api/v1/orders/{orderId}",
+        "/api/v2/orders/{orderId}",
+    }
+
+
+def test_decoded_pathnames_and_trailing_slashes_give_one_path():
+    builder = _build(
+        _exchange("get", "/files/a%20b/", body={}),
+        _exchange("get", "/files/a b", body={}),
+    )
+    assert set(_paths(builder)) == {"/files/a b"}
+
+
+def test_one_parameter_keeps_one_name_in_all_sub_paths():
+    builder = _build(
+        _exchange("get", "/articles/green-263", body={}),
+        _exchange("get", "/articles/green-263/comments", body=[]),
+        _exchange("delete", "/articles/blue-12/comments/5"),
+    )
+    paths = _paths(builder)
+    assert set(paths) == {
+        "/articles/{articleId}",
+        "/articles/{articleId}/comments",
+        "/articles/{articleId}/comments/{commentId}",
+    }
+
+
+def test_late_traffic_folds_earlier_concrete_paths_with_merged_schemas():
+    builder = _build(
+        _exchange("get", "/teams/amber", body={"name": "a", "size": 1}),
+        _exchange("get", "/teams/basil", body={"name": "b"}),
+    )
+    assert len(_paths(builder)) == 2
+    for name in ["cobalt", "delta", "ember", "fjord"]:
+        builder.add(_exchange("get", f"/teams/{name}", body={"name": "c", "size": 2}))
+    paths = _paths(builder)
+    assert set(paths) == {"/teams/{teamId}"}
+    schema = paths["/teams/{teamId}"]["get"]["responses"]["200"]["content"][
+        "application/json"
+    ]["schema"]
+    assert schema["required"] == ["name"]
+    assert set(schema["properties"]) == {"name", "size"}
+
+
+def test_distinct_value_cap_keeps_the_tree_bounded(caplog):
+    from spec_from_stream.builder import Limits
+
+    builder = SpecBuilder(Limits(max_distinct_values=8))
+    for number in range(50):
+        builder.add(_exchange("get", f"/tags/word{chr(97 + number % 26)}{number}x"))
+    root = next(iter(builder._hosts.values()))
+    assert len(root.children["tags"].children) <= 8
+    assert builder.warnings["distinct_values"] > 0
+    assert "cap reached" in caplog.text

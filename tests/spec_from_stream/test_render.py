@@ -1,0 +1,215 @@
+"""Tests for rendering: valid OpenAPI, parameters, bodies, security, no secrets."""
+
+import json
+
+import pytest
+from openapi_spec_validator import validate
+
+from spec_from_stream.builder import SpecBuilder
+
+
+def _exchange(
+    method,
+    path,
+    status=200,
+    *,
+    query=None,
+    headers=None,
+    body=None,
+    content_type=None,
+    response=None,
+    host="api.test",
+):
+    request = {
+        "method": method,
+        "host": host,
+        "pathname": path,
+        "query": query or {},
+        "headers": dict(headers or {}),
+    }
+    if body is not None:
+        request["body"] = body
+        request["headers"]["content-type"] = content_type or "application/json"
+    reply = {"statusCode": status, "headers": {}, "body": ""}
+    if response is not None:
+        reply["body"] = json.dumps(response)
+        reply["headers"] = {"content-type": "application/json"}
+    return {"request": request, "response": reply}
+
+
+def _document(*exchanges, version="3.1", **options):
+    builder = SpecBuilder(**options)
+    for exchange in exchanges:
+        builder.add(exchange)
+    documents = builder.render(version)
+    for document in documents.values():
+        validate(document)
+    return documents
+
+
+TRAFFIC = [
+    _exchange("get", "/users", query={"limit": "10", "name": "ada"}, response=[]),
+    _exchange("get", "/users", query={"limit": "5", "tag": ["a", "b"]}, response=[]),
+    _exchange(
+        "post",
+        "/users",
+        201,
+        body='{"name": "Ada", "email": "ada@example.org"}',
+        headers={"authorization": "Bearer SECRET-TOKEN"},
+        response={"id": 1, "name": "Ada", "email": "ada@example.org"},
+    ),
+    _exchange("get", "/users/1", headers={"x-api-key": "SECRET-KEY"}, response={}),
+    _exchange("delete", "/users/1", 204, headers={"authorization": "Basic U0VDUkVU"}),
+    _exchange("head", "/users/1"),
+]
+
+
+@pytest.mark.parametrize("version", ["3.1", "3.0"])
+def test_documents_are_valid_in_both_versions(version):
+    (document,) = _document(*TRAFFIC, version=version).values()
+    assert document["openapi"].startswith(version)
+
+
+def test_query_parameters_are_typed_arrays_when_repeated_required_when_always():
+    (document,) = _document(*TRAFFIC).values()
+    params = {p["name"]: p for p in document["paths"]["/users"]["get"]["parameters"]}
+    assert params["limit"]["schema"] == {"type": "integer"}
+    assert params["limit"]["required"] is True
+    assert "required" not in params["name"]
+    assert params["tag"]["schema"] == {"type": "array", "items": {"type": "string"}}
+
+
+def test_request_body_requires_fields_and_keeps_formats():
+    (document,) = _document(*TRAFFIC).values()
+    body = document["paths"]["/users"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    assert schema["required"] == ["email", "name"]
+    assert schema["properties"]["email"]["format"] == "email"
+
+
+def test_204_and_head_have_no_content():
+    (document,) = _document(*TRAFFIC).values()
+    item = document["paths"]["/users/{userId}"]
+    assert "content" not in item["delete"]["responses"]["204"]
+    assert "content" not in item["head"]["responses"]["200"]
+
+
+def test_security_schemes_not_header_parameters_and_no_secret_values():
+    (document,) = _document(*TRAFFIC).values()
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "token",
+    }
+    assert schemes["basicAuth"] == {"type": "http", "scheme": "basic"}
+    assert schemes["headerXApiKey"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-api-key",
+    }
+    assert document["paths"]["/users"]["post"]["security"] == [{"bearerAuth": []}]
+    text = json.dumps(document)
+    for secret in ("SECRET", "ada@example.org", "Ada", "U0VDUkVU"):
+        assert secret not in text
+    for item in document["paths"].values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []):
+                assert parameter["in"] != "header"
+
+
+def test_operation_ids_are_unique_and_operations_have_summaries_and_tags():
+    (document,) = _document(*TRAFFIC).values()
+    operations = [op for item in document["paths"].values() for op in item.values()]
+    ids = [op["operationId"] for op in operations]
+    assert len(ids) == len(set(ids)) == len(operations)
+    assert all(op["summary"] and op["tags"] == ["users"] for op in operations)
+    assert document["paths"]["/users/{userId}"]["get"]["summary"] == "Get user"
+
+
+def test_one_document_per_host():
+    documents = _document(
+        _exchange("get", "/a", response={"x": 1}, host="one.test"),
+        _exchange("get", "/a", response={"y": 1}, host="two.test:8080"),
+    )
+    assert set(documents) == {"one.test", "two.test:8080"}
+    one = documents["one.test"]["paths"]["/a"]["get"]["responses"]["200"]
+    assert set(one["content"]["application/json"]["schema"]["properties"]) == {"x"}
+
+
+def test_form_and_multipart_bodies_list_their_fields():
+    multipart = (
+        '--B\r\nContent-Disposition: form-data; name="note"\r\n\r\nhi\r\n'
+        '--B\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n'
+        "Content-Type: text/plain\r\n\r\nhello\r\n--B--\r\n"
+    )
+    (document,) = _document(
+        _exchange(
+            "post",
+            "/form",
+            body="a=1&b=x",
+            content_type=("application/x-www-form-urlencoded"),
+        ),
+        _exchange(
+            "post",
+            "/upload",
+            body=multipart,
+            content_type="multipart/form-data; boundary=B",
+        ),
+    ).values()
+    form = document["paths"]["/form"]["post"]["requestBody"]["content"]
+    schema = form["application/x-www-form-urlencoded"]["schema"]
+    assert schema["properties"]["a"] == {"type": "integer"}
+    upload = document["paths"]["/upload"]["post"]["requestBody"]["content"]
+    fields = upload["multipart/form-data"]["schema"]["properties"]
+    assert fields["file"] == {"type": "string", "format": "binary"}
+    assert fields["note"] == {"type": "string"}
+
+
+def test_truncated_bodies_are_counted_but_not_parsed():
+    exchange = _exchange("get", "/big", response={"a": 1})
+    exchange["response"]["body"] = '{"a": 1, "b'
+    exchange["meta"] = {"truncated": {"response": True}}
+    (document,) = _document(exchange).values()
+    content = document["paths"]["/big"]["get"]["responses"]["200"]["content"]
+    assert content == {"application/json": {"schema": {}}}
+
+
+def test_examples_appear_only_when_enabled():
+    traffic = [_exchange("get", "/a", response={"name": "Grace"})]
+    (plain,) = _document(*traffic).values()
+    assert "Grace" not in json.dumps(plain)
+    (with_examples,) = _document(*traffic, examples=True).values()
+    assert "Grace" in json.dumps(with_examples)
+
+
+def test_initial_spec_operations_are_kept_and_traffic_adds_the_rest():
+    initial = {
+        "openapi": "3.1.0",
+        "info": {"title": "Hand written", "version": "2"},
+        "paths": {
+            "/users/{id}": {
+                "get": {
+                    "operationId": "readUser",
+                    "parameters": [
+                        {
+                            "name": "id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {"200": {"description": "the user"}},
+                }
+            }
+        },
+    }
+    (document,) = _document(
+        _exchange("get", "/users/7", response={"id": 7}),
+        _exchange("get", "/health", response={"ok": True}),
+        initial_spec=initial,
+    ).values()
+    assert document["info"]["title"] == "Hand written"
+    assert document["paths"]["/users/{id}"]["get"]["operationId"] == "readUser"
+    assert "/users/{userId}" not in document["paths"]
+    assert "/health" in document["paths"]

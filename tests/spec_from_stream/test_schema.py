@@ -1,0 +1,102 @@
+"""Tests for schema summaries: types, required, nullable, formats, maps."""
+
+import orjson
+
+from spec_from_stream.schema import SchemaCaps, SchemaSummary
+
+
+def _summary(*values, caps=None) -> SchemaSummary:
+    caps = caps or SchemaCaps(12, 200, False)
+    summary = SchemaSummary()
+    for value in values:
+        summary.add(value, caps)
+    return summary
+
+
+def test_integers_and_fractions_make_a_number():
+    assert _summary(1, 2.5).render() == {"type": "number"}
+    assert _summary(1, 2).render() == {"type": "integer"}
+
+
+def test_required_means_present_in_every_sample():
+    schema = _summary({"id": 1, "tag": "a"}, {"id": 2}).render()
+    assert schema["required"] == ["id"]
+    assert set(schema["properties"]) == {"id", "tag"}
+
+
+def test_nullable_is_a_type_list_in_31_and_a_flag_in_30():
+    summary = _summary({"tag": None}, {"tag": "x"})
+    assert summary.render("3.1")["properties"]["tag"] == {"type": ["string", "null"]}
+    assert summary.render("3.0")["properties"]["tag"] == {
+        "type": "string",
+        "nullable": True,
+    }
+    assert summary.render("3.1")["required"] == ["tag"]
+
+
+def test_formats_are_kept_only_while_every_value_matches():
+    uuid = "00005a17-0000-4000-8000-000000000001"
+    assert _summary(uuid, uuid).render()["format"] == "uuid"
+    assert "format" not in _summary(uuid, "plain").render()
+    assert _summary("a@example.com").render()["format"] == "email"
+    assert _summary("2026-01-05T10:00:00+00:00").render()["format"] == "date-time"
+    assert _summary("2026-01-05").render()["format"] == "date"
+    assert _summary("https://example.com/x").render()["format"] == "uri"
+    assert _summary("10.0.0.1").render()["format"] == "ipv4"
+
+
+def test_objects_keyed_by_ids_become_maps():
+    schema = _summary({"101": {"n": 1}, "102": {"n": 2}}).render()
+    assert "properties" not in schema
+    assert schema["additionalProperties"]["properties"]["n"] == {"type": "integer"}
+
+
+def test_arrays_of_objects_merge_their_items():
+    schema = _summary([{"a": 1, "b": "x"}, {"a": 2}]).render()
+    assert schema["items"]["required"] == ["a"]
+    assert set(schema["items"]["properties"]) == {"a", "b"}
+
+
+def test_one_of_only_for_really_different_types():
+    assert _summary("a", 1).render() == {
+        "oneOf": [{"type": "string"}, {"type": "integer"}]
+    }
+    three_oh = _summary("a", 1, None).render("3.0")
+    assert all(branch["nullable"] for branch in three_oh["oneOf"])
+
+
+def test_depth_and_property_caps_bound_the_summary():
+    caps = SchemaCaps(2, 3, False)
+    deep = {"a": {"b": {"c": {"d": 1}}}}
+    summary = _summary(deep, {f"k{i}": i for i in range(10)}, caps=caps)
+    assert caps.hits["schema_depth"] > 0
+    assert caps.hits["properties"] > 0
+    assert len(summary.props) <= 3
+
+
+def test_weighted_add_counts_like_repeated_adds():
+    caps = SchemaCaps(12, 200, False)
+    once = SchemaSummary()
+    once.add({"a": 1}, caps, weight=3)
+    thrice = _summary({"a": 1}, {"a": 1}, {"a": 1})
+    assert once.to_state() == thrice.to_state()
+
+
+def test_state_round_trips_and_merge_adds_counts():
+    first = _summary({"id": 1, "email": "a@example.com"})
+    second = _summary({"id": 2})
+    state = orjson.loads(orjson.dumps(first.to_state()))
+    restored = SchemaSummary.from_state(state)
+    assert restored.render() == first.render()
+    restored.merge(second)
+    assert restored.render()["required"] == ["id"]
+    assert restored.n == 2
+
+
+def test_examples_only_when_asked():
+    caps = SchemaCaps(12, 200, True)
+    summary = _summary({"name": "Ada", "age": 3, "ok": True}, caps=caps)
+    props = summary.render(examples=True)["properties"]
+    assert props["name"]["example"] == "Ada"
+    assert props["ok"]["example"] is True
+    assert "example" not in summary.render()["properties"]["name"]
