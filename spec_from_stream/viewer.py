@@ -172,7 +172,10 @@ class Viewer:
     def start(self) -> None:
         """Serve in a background thread."""
         self._thread = threading.Thread(
-            target=self.server.serve_forever, name="viewer", daemon=True
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="viewer",
+            daemon=True,
         )
         self._thread.start()
         host, port = self.address

@@ -1,0 +1,269 @@
+"""The command line, run as a subprocess the way users run it."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+import yaml
+from openapi_spec_validator import validate
+
+from spec_from_stream.__main__ import build_parser
+from spec_from_stream.config import defaults_from_env
+from tests.conftest import ROOT, SHARED, free_port
+
+TUTORIAL = SHARED / "cases" / "spec" / "10-tutorial-users" / "input.jsonl"
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 120):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SPEC_")}
+    return subprocess.run(
+        [sys.executable, "-m", "spec_from_stream", *args],
+        cwd=ROOT,
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def assert_one_line_error(done, *fragments: str) -> None:
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("spec_from_stream: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_help_explains_every_option_and_environment_variable():
+    done = run_cli("--help")
+
+    assert done.returncode == 0
+    for text in (
+        "--bootstrap-server",
+        "--topic",
+        "--group-id",
+        "--input",
+        "--out",
+        "--openapi-version",
+        "--initial-spec",
+        "--serve",
+        "--serve-host",
+        "--examples",
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "RECORDING_TOPIC",
+        "SPEC_OUT_DIR",
+        "SPEC_SERVE_PORT",
+        "SPEC_SERVE_HOST",
+        "SIGTERM",
+    ):
+        assert text in done.stdout
+
+
+def test_with_no_arguments_and_no_environment_it_reads_local_kafka():
+    args = build_parser(defaults_from_env({})).parse_args([])
+
+    assert args.input is None
+    assert args.bootstrap_server == "localhost:9092"
+    assert args.topic == "http_recordings"
+    assert str(args.out) == "spec"
+    assert args.serve is None
+    assert args.openapi_version == "3.1"
+
+
+def test_json_lines_file_builds_a_valid_document_and_exits(tmp_path):
+    done = run_cli("--input", str(TUTORIAL), "--out", str(tmp_path / "spec"))
+
+    assert done.returncode == 0, done.stderr
+    document = yaml.safe_load((tmp_path / "spec" / "openapi.yaml").read_text())
+    validate(document)
+    assert document["openapi"].startswith("3.1")
+    assert json.loads((tmp_path / "spec" / "openapi.json").read_text()) == document
+    assert "done: 8 messages read, 0 skipped" in done.stderr
+    assert not (tmp_path / "spec" / ".state").exists()
+
+
+def test_openapi_30_on_request(tmp_path):
+    done = run_cli(
+        "--input", str(TUTORIAL), "--out", str(tmp_path), "--openapi-version", "3.0"
+    )
+
+    assert done.returncode == 0, done.stderr
+    document = yaml.safe_load((tmp_path / "openapi.yaml").read_text())
+    validate(document)
+    assert document["openapi"].startswith("3.0")
+
+
+def test_har_file_builds_one_document_per_host(tmp_path):
+    def entry(url: str, status: int) -> dict:
+        return {
+            "startedDateTime": "2026-01-05T10:00:00Z",
+            "time": 3,
+            "request": {"method": "GET", "url": url, "headers": []},
+            "response": {
+                "status": status,
+                "headers": [{"name": "Content-Type", "value": "application/json"}],
+                "content": {"mimeType": "application/json", "text": '{"ok": true}'},
+            },
+        }
+
+    har = tmp_path / "capture.har"
+    har.write_text(
+        json.dumps(
+            {
+                "log": {
+                    "entries": [
+                        entry("http://a.test/items", 200),
+                        entry("https://b.test:8443/orders", 200),
+                        {"request": "broken"},
+                    ]
+                }
+            },
+            indent=2,
+        )
+    )
+
+    done = run_cli("--input", str(har), "--out", str(tmp_path / "spec"))
+
+    assert done.returncode == 0, done.stderr
+    a_doc = yaml.safe_load((tmp_path / "spec" / "a.test" / "openapi.yaml").read_text())
+    b_doc = json.loads((tmp_path / "spec" / "b.test_8443" / "openapi.json").read_text())
+    validate(a_doc)
+    validate(b_doc)
+    assert list(a_doc["paths"]) == ["/items"]
+    assert list(b_doc["paths"]) == ["/orders"]
+    assert "3 messages read, 1 skipped" in done.stderr
+
+
+def test_initial_spec_is_read_and_bad_ones_are_refused(tmp_path):
+    initial = tmp_path / "initial.yaml"
+    initial.write_text("openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths: {}\n")
+    ok = run_cli(
+        "--input",
+        str(TUTORIAL),
+        "--out",
+        str(tmp_path / "o"),
+        "--initial-spec",
+        str(initial),
+    )
+    assert ok.returncode == 0, ok.stderr
+
+    missing = run_cli("--input", str(TUTORIAL), "--initial-spec", "nope.yaml")
+    assert_one_line_error(missing, "initial spec not found")
+    (tmp_path / "bad.yaml").write_text("- just\n- a list\n")
+    bad = run_cli(
+        "--input", str(TUTORIAL), "--initial-spec", str(tmp_path / "bad.yaml")
+    )
+    assert_one_line_error(bad, "not an OpenAPI document")
+
+
+def test_missing_input_file_is_one_line(tmp_path):
+    done = run_cli("--input", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path))
+
+    assert_one_line_error(done, "input file not found")
+
+
+def test_input_without_any_exchange_writes_nothing(tmp_path):
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_bytes(b"nope\n\xff\xfe\n[1]\n")
+
+    done = run_cli("--input", str(garbage), "--out", str(tmp_path / "spec"))
+
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "no usable exchange" in done.stderr
+    assert not (tmp_path / "spec" / "openapi.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--openapi-version", "2.0"], "--openapi-version"),
+        (["--serve", "http"], "not a port number"),
+        (["--connect-timeout", "-1"], "must be positive"),
+    ],
+)
+def test_bad_options_are_one_line(args, fragment):
+    assert_one_line_error(run_cli(*args), fragment)
+
+
+def test_bad_environment_is_one_line():
+    done = run_cli("--input", str(TUTORIAL), env={"SPEC_SERVE_PORT": "web"})
+
+    assert_one_line_error(done, "SPEC_SERVE_PORT")
+
+
+def test_unreachable_broker_is_one_line_after_the_wait(tmp_path):
+    done = run_cli(
+        "--bootstrap-server",
+        f"127.0.0.1:{free_port()}",
+        "--connect-timeout",
+        "2",
+        "--out",
+        str(tmp_path),
+    )
+
+    assert_one_line_error(done, "cannot reach Kafka", "within 2s")
+
+
+def test_busy_viewer_port_is_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = run_cli(
+            "--input", str(TUTORIAL), "--out", str(tmp_path), "--serve", str(port)
+        )
+
+    assert_one_line_error(done, f"cannot serve on 127.0.0.1:{port}")
+
+
+def test_file_mode_with_viewer_serves_until_interrupted(tmp_path):
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SPEC_")}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "spec_from_stream",
+            "--input",
+            str(TUTORIAL),
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        env={**clean, "SPEC_SERVE_PORT": str(port)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                served = requests.get(
+                    f"http://127.0.0.1:{port}/openapi.json", timeout=5
+                )
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None, process.stderr.read()
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert served.status_code == 200
+        on_disk = json.loads((tmp_path / "openapi.json").read_text())
+        assert served.json() == on_disk
+
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        assert "Traceback" not in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
