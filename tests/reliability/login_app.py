@@ -1,0 +1,49 @@
+"""A tiny login service, recorded like the demo API, for secrets in responses.
+
+The demo API never sets cookies or hands out tokens, so this app does: its
+answers carry two Set-Cookie headers and a token in the JSON body. The secret
+values come from the environment, so the test knows what must not leak.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask, jsonify, request
+
+from recorder.flask import init_app
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+app = Flask(__name__)
+
+
+@app.post("/login")
+def login():
+    """Answer a form login with a session cookie, a remember cookie and a token."""
+    username = request.form.get("username", "")
+    response = jsonify(
+        {
+            "username": username,
+            "access_token": os.environ["LOGIN_ACCESS_TOKEN"],
+            "token_type": "bearer",
+        }
+    )
+    response.set_cookie("session", os.environ["LOGIN_SESSION_COOKIE"], httponly=True)
+    response.set_cookie("remember", os.environ["LOGIN_REMEMBER_COOKIE"])
+    return response
+
+
+@app.get("/healthz")
+def healthz():
+    """Answer 200 while the process serves requests."""
+    return jsonify({"status": "ok"})
+
+
+init_app(
+    app,
+    sink="kafka",
+    bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"],
+    topic=os.environ["RECORDING_TOPIC"],
+)

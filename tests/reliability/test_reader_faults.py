@@ -1,0 +1,219 @@
+"""The live reader under faults: a broker restart, SIGKILL, hostile messages."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import orjson
+import pytest
+
+from spec_from_stream import Limits
+from tests.reliability.broker import BrokerCrash
+from tests.reliability.exchanges import (
+    bad_messages,
+    deep_body_exchange,
+    distinct_path_exchanges,
+    encode,
+    good_exchange,
+    near_limit_exchange,
+)
+from tests.reliability.figures import write_figures
+from tests.reliability.topic import produce
+
+pytestmark = pytest.mark.slow
+
+
+def operations(document: dict) -> list[tuple[str, str]]:
+    """(method, path) of every operation in an OpenAPI document."""
+    methods = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
+    return [
+        (method, path)
+        for path, item in document.get("paths", {}).items()
+        for method in item
+        if method in methods
+    ]
+
+
+def schema_depth(value: object) -> int:
+    """How many schemas nest inside each other at most (properties, items...)."""
+    if isinstance(value, dict):
+        inner = [schema_depth(child) for child in value.values()]
+        own = 1 if "type" in value or "properties" in value else 0
+        return own + max(inner, default=0)
+    if isinstance(value, list):
+        return max((schema_depth(child) for child in value), default=0)
+    return 0
+
+
+def test_reader_reconnects_after_broker_restart(own_kafka, start_reader):
+    bootstrap = own_kafka.start()
+    topic = "http_recordings"
+    before = [encode(good_exchange(n, "users")) for n in range(200)]
+    produce(bootstrap, topic, before)
+    reader = start_reader(bootstrap, topic)
+    reader.wait_for_read(len(before))
+
+    crash = BrokerCrash(own_kafka)
+    crash.kill()
+    downtime = crash.restart()
+    after = [encode(good_exchange(n, "orders")) for n in range(200)]
+    produce(bootstrap, topic, after)
+    state = reader.wait_for_read(len(before) + len(after), deadline=180)
+
+    assert reader.alive()
+    assert state["counts"]["read"] == len(before) + len(after)
+    assert sum(state["counts"]["skipped"].values()) == 0
+    reader.stop()
+    paths = {path for _, path in operations(reader.document())}
+    assert any(path.startswith("/orders") for path in paths), paths
+    write_figures(
+        "reader_broker_restart",
+        {
+            "messages_before_kill": len(before),
+            "messages_after_restart": len(after),
+            "messages_read": state["counts"]["read"],
+            "broker_down_seconds": round(downtime, 1),
+            "reader_crashed": False,
+        },
+    )
+
+
+def _stream(count: int, offset: int = 0) -> list[bytes]:
+    """Good exchanges over two resources with a bad message every 50th."""
+    messages = []
+    for number in range(offset, offset + count):
+        if number % 50 == 49:
+            messages.append(b"not json at all")
+        else:
+            resource = "users" if number % 2 else "orders"
+            messages.append(encode(good_exchange(number, resource)))
+    return messages
+
+
+def test_reader_killed_and_restarted_ends_as_an_uninterrupted_run(
+    kafka_bootstrap, kafka_topic, start_reader, tmp_path
+):
+    first, second = _stream(1500), _stream(1500, offset=1500)
+    total = len(first) + len(second)
+    produce(kafka_bootstrap, kafka_topic, first)
+    out = tmp_path / "killed"
+    group = "killed-reader"
+    reader = start_reader(kafka_bootstrap, kafka_topic, out=out, group_id=group)
+    reader.wait_for_read(1)
+
+    # more traffic arrives while the reader works; it dies in the middle of it
+    producing = threading.Thread(
+        target=lambda: [
+            produce(kafka_bootstrap, kafka_topic, second[n : n + 100])
+            for n in range(0, len(second), 100)
+        ]
+    )
+    producing.start()
+    reader.wait_for_read(len(first) // 2)
+    reader.kill()
+    read_at_kill = reader.read_count()
+    producing.join(120)
+    assert not producing.is_alive()
+
+    restarted = start_reader(kafka_bootstrap, kafka_topic, out=out, group_id=group)
+    killed_state = restarted.wait_for_read(total, deadline=180)
+    restarted.stop()
+    killed_state = restarted.state()
+
+    uninterrupted = start_reader(kafka_bootstrap, kafka_topic)
+    uninterrupted.wait_for_read(total, deadline=180)
+    uninterrupted.stop()
+    reference = uninterrupted.state()
+
+    assert killed_state["counts"] == reference["counts"]
+    assert killed_state["counts"]["read"] == total
+    assert restarted.document() == uninterrupted.document()
+    write_figures(
+        "reader_sigkill_restart",
+        {
+            "messages": total,
+            "read_when_killed": read_at_kill,
+            "read_after_restart": killed_state["counts"]["read"],
+            "skipped_after_restart": killed_state["counts"]["skipped"],
+            "reference_counts": reference["counts"],
+            "same_document": True,
+        },
+    )
+
+
+def test_reader_reads_a_hostile_topic_to_the_end(
+    kafka_bootstrap, kafka_topic, start_reader
+):
+    bad = bad_messages()
+    good = [encode(good_exchange(n)) for n in range(300)]
+    hostile_but_valid = [
+        near_limit_exchange(),
+        deep_body_exchange(),
+        *distinct_path_exchanges(3000),
+    ]
+    # one bad message after every 15 good ones, on one partition so order holds
+    messages: list[bytes | None] = list(good)
+    for number, (_, _, raw) in reversed(list(enumerate(bad))):
+        messages.insert(15 * (number + 1), raw)
+    messages.extend(hostile_but_valid)
+    produce(kafka_bootstrap, kafka_topic, messages, partition=0)
+
+    reader = start_reader(kafka_bootstrap, kafka_topic)
+    state = reader.wait_for_read(len(messages), deadline=180)
+    assert reader.alive(), "the reader must not crash on input"
+    reader.stop()
+    log = reader.log_text()
+
+    expected = Counter(kind for _, kind, _ in bad)
+    skipped = Counter(state["counts"]["skipped"])
+    assert state["counts"]["read"] == len(messages)
+    assert skipped == expected
+    # each kind is logged once with where it was found
+    for kind in expected:
+        lines = [
+            line for line in log.splitlines() if kind in line and "WARNING" in line
+        ]
+        assert len(lines) == 1, (kind, lines)
+        assert "partition 0 offset" in lines[0]
+    assert "Traceback" not in log
+
+    document = reader.document()
+    limits = Limits()
+    ops = operations(document)
+    assert ("post", "/users") in ops
+    assert len(ops) <= limits.max_operations_per_host
+    if len(ops) == limits.max_operations_per_host:
+        assert "operation" in log and "WARNING" in log
+    depth = schema_depth(document)
+    assert depth <= 2 * limits.max_schema_depth + 10
+    assert any("depth" in line for line in log.splitlines() if "WARNING" in line)
+    size = len((reader.out / "openapi.json").read_bytes())
+    assert size < 2 * 1024 * 1024
+    write_figures(
+        "reader_bad_messages",
+        {
+            "messages": len(messages),
+            "bad_messages": len(bad),
+            "bad_kinds_planted": len(expected),
+            "bad_kinds_counted": len(skipped),
+            "skipped_by_kind": dict(sorted(skipped.items())),
+            "hostile_valid_messages": len(hostile_but_valid),
+            "operations": len(ops),
+            "schema_depth": depth,
+            "document_bytes": size,
+            "reader_crashed": False,
+            "first_line_of_each_kind": {
+                kind: next(
+                    (
+                        line.split(": ", 1)[-1]
+                        for line in log.splitlines()
+                        if kind in line and "WARNING" in line
+                    ),
+                    "",
+                )
+                for kind in expected
+            },
+        },
+    )
+    assert orjson.dumps(document)
