@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from spec_from_stream.exchange import BadMessage, validate
+from spec_from_stream.exchange import BadMessage, decode, validate
 from spec_from_stream.formats import is_prefix_segment, segment_kind
 from spec_from_stream.operations import Operation, header
 from spec_from_stream.paths import PathNode, resolve
@@ -45,6 +45,7 @@ class Limits:
     max_distinct_values: int = 64
     max_hosts: int = 50
     max_nodes_per_host: int = 20_000
+    max_path_segments: int = 64
 
 
 class SpecBuilder:
@@ -76,16 +77,31 @@ class SpecBuilder:
 
     def add(self, exchange: dict) -> None:
         """Count one exchange; raises BadMessage (with .kind) on a bad shape."""
-        validate(exchange)
+        self._ingest(validate(exchange))
+
+    def add_raw(self, raw: bytes | str) -> None:
+        """Decode, validate and count one message (BadMessage on bad input).
+
+        The same as ``add(decode(raw))`` with the exchange checked only once.
+        """
+        self._ingest(decode(raw))
+
+    def _ingest(self, exchange: dict) -> None:
+        """Count one exchange that has passed validation."""
         request = exchange["request"]
         headers = request.get("headers")
-        host = request.get("host") or header(headers, "host") or "unknown"
+        host = request.get("host") or header(headers, "host")
         pathname = request.get("pathname")
+        query = request.get("query")
         if pathname is None:
-            pathname = self._split_path(request)
+            pathname, query, netloc = _split_url(request)
+            host = host or netloc
+        host = host or "unknown"
 
         node = self._cache.get((host, pathname))
         if node is None:
+            if pathname.count("/") > self.limits.max_path_segments:
+                raise BadMessage("too_deep", "path has too many segments")
             node = self._locate(host, pathname)
             if node is None:
                 return
@@ -103,23 +119,14 @@ class SpecBuilder:
             self._ops[host] = self._ops.get(host, 0) + 1
             self._rendered_ops = None
         operation.add(
-            method, request, exchange.get("response"), exchange.get("meta"), self._caps
+            method,
+            request,
+            query,
+            exchange.get("response"),
+            exchange.get("meta"),
+            self._caps,
         )
         self.exchanges += 1
-
-    @staticmethod
-    def _split_path(request: dict) -> str:
-        """Take the pathname (and query, if missing) from request.path or url."""
-        raw = request.get("path") or request.get("url") or "/"
-        parts = urlsplit(raw)
-        if request.get("query") is None and parts.query:
-            request["query"] = {
-                name: values[0] if len(values) == 1 else values
-                for name, values in parse_qs(
-                    parts.query, keep_blank_values=True
-                ).items()
-            }
-        return parts.path or "/"
 
     def _locate(self, host: str, pathname: str) -> PathNode | None:
         """Walk (and grow) the host's tree to the node of one pathname."""
@@ -296,6 +303,19 @@ class SpecBuilder:
             builder._ops[host] = root.count_ops()
         builder._dropped = dict(state.get("dropped", {}))
         return builder
+
+
+def _split_url(request: dict) -> tuple[str, dict | None, str]:
+    """Return (pathname, query, host) from request.path or request.url."""
+    raw = request.get("path") or request.get("url") or "/"
+    parts = urlsplit(raw)
+    query = request.get("query")
+    if query is None and parts.query:
+        query = {
+            name: values[0] if len(values) == 1 else values
+            for name, values in parse_qs(parts.query, keep_blank_values=True).items()
+        }
+    return parts.path or "/", query, parts.netloc
 
 
 def _initial_host(spec: dict) -> str:

@@ -33,6 +33,7 @@ _NUMBER = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?")
 _HEX = re.compile(r"[0-9a-fA-F]{8,}")
 _TOKEN = re.compile(r"[A-Za-z0-9_.~-]{8,}")
 _SLUG_NUMBER = re.compile(r"[A-Za-z][A-Za-z0-9]*([-_.][A-Za-z0-9]+)*[-_.]\d+")
+_ANY_DIGIT = re.compile(r"\d")
 _PREFIX = re.compile(r"api|public|rest|v\d+([._]\d+)*([a-z]+\d*)?|\d+\.\d+(\.\d+)?")
 
 # kinds of path segment that are values by their look alone
@@ -84,9 +85,9 @@ def segment_kind(segment: str) -> str | None:
         return "uuid"
     if "@" in segment and _EMAIL.fullmatch(segment):
         return "email"
-    digits = sum(1 for char in segment if char.isdigit())
-    if not digits:
+    if _ANY_DIGIT.search(segment) is None:
         return None
+    digits = sum(map(str.isdigit, segment))
     if len(segment) >= 8 and _HEX.fullmatch(segment) and digits < len(segment):
         return "hex"
     if _SLUG_NUMBER.fullmatch(segment):

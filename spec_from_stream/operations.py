@@ -20,6 +20,12 @@ _BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
 _PART_NAME = re.compile(r'\bname="([^"]*)"', re.IGNORECASE)
 _PART_FILE = re.compile(r'\bfilename\*?="?', re.IGNORECASE)
 NO_BODY_STATUSES = frozenset((204, 205, 304))
+# media types per request or status, and security schemes per operation: real
+# APIs use a handful; odd traffic must not grow the summary without bound
+MAX_MEDIA_TYPES = 16
+MAX_SCHEMES = 16
+# pending bodies are walked once they hold this many characters in total
+PENDING_CHARS = 4 * 1024 * 1024
 
 
 def media_kind(media: str) -> str:
@@ -68,7 +74,7 @@ def media_of(headers: dict | None, body: str) -> str | None:
 class BodySummary:
     """Bodies of one media type: how many, and the schema of the parsed ones."""
 
-    __slots__ = ("count", "schema", "files", "pending", "kind")
+    __slots__ = ("count", "schema", "files", "pending", "pending_chars", "kind")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -77,6 +83,7 @@ class BodySummary:
         # multipart fields that carried a file (rendered as binary strings)
         self.files: set[str] = set()
         self.pending: dict[str, int] = {}
+        self.pending_chars = 0
 
     def add(self, body: str, content_type: str, caps: SchemaCaps, parse: bool) -> None:
         """Count one body; parse it for a schema when allowed and parseable."""
@@ -87,15 +94,21 @@ class BodySummary:
             self._add_multipart(body, content_type, caps)
             return
         pending = self.pending
-        pending[body] = pending.get(body, 0) + 1
-        if len(pending) >= PENDING_BODIES:
-            self.flush(caps)
+        count = pending.get(body)
+        if count is None:
+            pending[body] = 1
+            self.pending_chars += len(body)
+            if len(pending) >= PENDING_BODIES or self.pending_chars > PENDING_CHARS:
+                self.flush(caps)
+        else:
+            pending[body] = count + 1
 
     def flush(self, caps: SchemaCaps) -> None:
         """Walk the bodies counted so far into the schema."""
         if not self.pending:
             return
         pending, self.pending = self.pending, {}
+        self.pending_chars = 0
         for body, weight in pending.items():
             value = self._parse(body)
             if value is _UNPARSED:
@@ -241,6 +254,7 @@ class Operation:
         self,
         method: str,
         request: dict,
+        query: dict | None,
         response: dict | None,
         meta: dict | None,
         caps: SchemaCaps,
@@ -248,11 +262,13 @@ class Operation:
         """Count one exchange of this operation."""
         self.count += 1
         headers = request.get("headers")
-        query = request.get("query")
         if query:
             self._add_query(query, caps)
         for key in schemes_in_request(headers, query):
-            self.security[key] = self.security.get(key, 0) + 1
+            if key in self.security or len(self.security) < MAX_SCHEMES:
+                self.security[key] = self.security.get(key, 0) + 1
+            else:
+                caps.hits["security_schemes"] += 1
 
         body = request.get("body")
         if body:
@@ -260,6 +276,9 @@ class Operation:
             media = media_of(headers, body)
             summary = self.requests.get(media)
             if summary is None:
+                if len(self.requests) >= MAX_MEDIA_TYPES:
+                    caps.hits["media_types"] += 1
+                    return
                 summary = self.requests[media] = BodySummary(media_kind(media))
             content_type = header(headers, "content-type") or ""
             summary.add(body, content_type, caps, not _body_cut(meta, "request"))
@@ -286,6 +305,9 @@ class Operation:
             return
         summary = result.media.get(media)
         if summary is None:
+            if len(result.media) >= MAX_MEDIA_TYPES:
+                caps.hits["media_types"] += 1
+                return
             summary = result.media[media] = BodySummary(media_kind(media))
         content_type = header(response_headers, "content-type") or ""
         summary.add(body or "", content_type, caps, not cut)
@@ -298,6 +320,9 @@ class Operation:
                 continue
             param = params.get(name)
             if param is None:
+                if len(params) >= caps.max_properties:
+                    caps.hits["query_params"] += 1
+                    continue
                 param = params[name] = QuerySummary()
             param.count += 1
             if isinstance(value, list):

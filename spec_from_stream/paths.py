@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from spec_from_stream.formats import MACHINE_KINDS, is_prefix_segment
 from spec_from_stream.operations import Operation
@@ -23,6 +24,8 @@ from spec_from_stream.schema import SchemaCaps
 MIN_WORD_CLUSTER = 5
 # share of response keys two shapes must have in common to be "the same shape"
 MIN_KEY_OVERLAP = 0.5
+# characters a path segment may hold unencoded (RFC 3986 pchar)
+_SAFE = "-._~!$&'()*+,;=:@"
 _IRREGULAR = {
     "people": "person",
     "children": "child",
@@ -134,7 +137,11 @@ class PathParam:
 
 @dataclass
 class Route:
-    """One path template with its parameters and the merged node behind it."""
+    """One path template with its parameters and the merged node behind it.
+
+    ``segments`` holds literal segments percent-encoded and parameters as
+    ``{name}``.
+    """
 
     segments: list[str]
     params: list[PathParam] = field(default_factory=list)
@@ -171,7 +178,12 @@ def _walk(
         still_prefix = prefix_zone and is_prefix_segment(name)
         next_depth = depth if still_prefix else depth + 1
         child = node.children[name]
-        _walk(child, segments + [name], params, next_depth, still_prefix, caps, routes)
+        # literal segments are percent-encoded again where they hold characters
+        # a template cannot show as they are (braces, slashes, spaces, ...)
+        literal = quote(name, safe=_SAFE)
+        _walk(
+            child, segments + [literal], params, next_depth, still_prefix, caps, routes
+        )
     if not members:
         return
     if len(members) == 1 and node.param is not None and members[0] is node.param:

@@ -26,7 +26,13 @@ class SchemaCaps:
         self.max_properties = max_properties
         self.examples = examples
         # how often each cap cut something off, for the builder's warnings
-        self.hits = {"schema_depth": 0, "properties": 0}
+        self.hits = {
+            "schema_depth": 0,
+            "properties": 0,
+            "query_params": 0,
+            "media_types": 0,
+            "security_schemes": 0,
+        }
 
 
 class SchemaSummary:

@@ -30,6 +30,29 @@ def is_query_key(name: str) -> bool:
     return name.lower() in _QUERY_KEYS
 
 
+def _header_role(name: str) -> str | None:
+    """Return "authorization", a scheme key for an API-key header, or None."""
+    role = _HEADER_ROLES.get(name)
+    if role is not None:
+        return role or None
+    lowered = name.lower()
+    if lowered == "authorization":
+        role = "authorization"
+    elif is_key_name(lowered):
+        role = f"apiKey:header:{lowered}"
+    else:
+        role = ""
+    # header names repeat from request to request: remember what each one is
+    if len(_HEADER_ROLES) >= _HEADER_ROLES_SIZE:
+        _HEADER_ROLES.clear()
+    _HEADER_ROLES[name] = role
+    return role or None
+
+
+_HEADER_ROLES: dict[str, str] = {}
+_HEADER_ROLES_SIZE = 4096
+
+
 def schemes_in_request(headers: dict | None, query: dict | None) -> tuple[str, ...]:
     """Return the scheme keys a request authenticates with.
 
@@ -39,12 +62,13 @@ def schemes_in_request(headers: dict | None, query: dict | None) -> tuple[str, .
     found = []
     if headers:
         for name, value in headers.items():
-            lowered = name.lower()
-            if lowered == "authorization" or lowered == "proxy-authorization":
-                if lowered == "authorization":
-                    found.append(_authorization_scheme(value))
-            elif is_key_name(lowered):
-                found.append(f"apiKey:header:{lowered}")
+            role = _header_role(name)
+            if role is None:
+                continue
+            if role == "authorization":
+                found.append(_authorization_scheme(value))
+            else:
+                found.append(role)
     if query:
         for name in query:
             if is_query_key(name):

@@ -131,3 +131,23 @@ def test_initial_spec_alone_renders_under_its_server_host():
         "paths": {},
     }
     assert set(SpecBuilder(initial_spec=initial).render()) == {"api.example.test:8000"}
+
+
+def test_add_raw_decodes_once_and_equals_add():
+    raw, parsed = SpecBuilder(), SpecBuilder()
+    for exchange in _traffic(5):
+        raw.add_raw(orjson.dumps(exchange))
+        parsed.add(exchange)
+    assert raw.to_state() == parsed.to_state()
+    with pytest.raises(BadMessage) as caught:
+        raw.add_raw(b"{oops")
+    assert caught.value.kind == "not_json"
+
+
+def test_a_path_with_too_many_segments_is_a_bad_message():
+    builder = SpecBuilder(Limits(max_path_segments=10))
+    with pytest.raises(BadMessage) as caught:
+        builder.add(_exchange("get", "/a" * 11))
+    assert caught.value.kind == "too_deep"
+    builder.add(_exchange("get", "/a" * 10))
+    assert builder.exchanges == 1

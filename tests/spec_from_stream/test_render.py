@@ -213,3 +213,47 @@ def test_initial_spec_operations_are_kept_and_traffic_adds_the_rest():
     assert document["paths"]["/users/{id}"]["get"]["operationId"] == "readUser"
     assert "/users/{userId}" not in document["paths"]
     assert "/health" in document["paths"]
+
+
+def _odd_value(rng, depth=0):
+    """A random JSON value with awkward keys, numbers and nesting."""
+    roll = rng.random()
+    if depth > 3 or roll < 0.3:
+        return rng.choice([None, True, 1, -5, 2.5, 1e300, "x", "2026-01-01", 10**30])
+    if roll < 0.6:
+        keys = ["$ref", "", "a", "0", "12", "{b}", "a/b"]
+        return {rng.choice(keys): _odd_value(rng, depth + 1) for _ in range(3)}
+    return [_odd_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+
+
+@pytest.mark.parametrize("version", ["3.1", "3.0"])
+def test_odd_traffic_still_renders_valid_documents(version):
+    import random
+
+    rng = random.Random(7)
+    segments = ["users", "{x}", "%7Bid%7D", "a b", "%2F", "..", "1", "v1", "é", "?"]
+    media = [None, "application/json", "text/plain", "weird/x", "multipart/form-data"]
+    traffic = []
+    for _ in range(500):
+        path = "/" + "/".join(rng.choice(segments) for _ in range(rng.randint(0, 4)))
+        body = rng.choice([json.dumps(_odd_value(rng)), "a=1&a=2&b=", "{not json"])
+        headers = {"content-type": rng.choice(media) or "", "x-token": "T"}
+        traffic.append(
+            {
+                "request": {
+                    "method": rng.choice(["get", "post", "put", "head", "options"]),
+                    "host": "odd.test",
+                    "pathname": path,
+                    "query": {rng.choice(["q", "$x", ""]): rng.choice(["1", ["a"]])},
+                    "headers": headers,
+                    "body": body,
+                },
+                "response": {
+                    "statusCode": rng.choice([200, 201, 204, 302, 404, 500]),
+                    "headers": headers,
+                    "body": rng.choice([body, json.dumps(_odd_value(rng)), ""]),
+                },
+            }
+        )
+    (document,) = _document(*traffic, version=version).values()
+    assert len(document["paths"]) > 10
