@@ -55,8 +55,11 @@ def render_document(
             if _covered(known, method, route.segments):
                 continue
             operation = route.node.ops[method]
-            rendered = _operation(method, route, operation, version, examples, pools)
-            rendered["operationId"] = _unique(_operation_id(method, route), used_ids)
+            operation_id = _unique(_operation_id(method, route), used_ids)
+            rendered = {"operationId": operation_id}
+            rendered.update(
+                _operation(method, route, operation, version, examples, pools)
+            )
             for key in operation.security:
                 schemes.setdefault(scheme_name(key), scheme_object(key))
             paths.setdefault(template, {})[method] = rendered
@@ -278,8 +281,8 @@ def _summary(method: str, route: Route) -> str:
     words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", words).lower()
     if method == "get" and not item:
         return f"List {words}" if words.endswith("s") else f"Get {words}"
-    if item:
-        words = singular(words)
+    # a create, update or delete acts on one resource, in and out of collections
+    words = singular(words)
     return f"{_VERBS.get(method, method.title())} {words}"
 
 
