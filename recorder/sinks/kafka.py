@@ -17,8 +17,13 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "api_version": (2, 8),
     # sending waits at most this long for metadata, and only in the sender thread
     "max_block_ms": 500,
-    # idempotence (kafka-python's default) means retries never duplicate messages
-    "enable_idempotence": True,
+    # at most once, and counted: a send that fails is not retried (a retry
+    # after a lost acknowledgement would duplicate the message) but counted
+    # as failed. Idempotence would make retries safe, but kafka-python 3.0's
+    # idempotent producer stops delivering for good once batches expired
+    # during a broker outage (seen with 3.0.12), so it is off.
+    "enable_idempotence": False,
+    "retries": 0,
     "acks": "all",
     # small batches a few milliseconds apart: little delay, few requests
     "linger_ms": 5,

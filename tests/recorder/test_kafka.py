@@ -1,0 +1,245 @@
+"""The Kafka sink on the real broker: delivery from forked workers, outages,
+refused messages and the counters' balance."""
+
+import json
+import time
+from typing import Any
+
+import pytest
+import requests
+from kafka import KafkaConsumer
+
+import recorder
+from recorder import RecordingMiddleware
+from tests.conftest import LocalKafka, free_port
+from tests.recorder.case_app import create_case_app
+from tests.recorder.conftest import (
+    assert_valid,
+    new_request_id,
+    start_gunicorn,
+    stop_process,
+    wait_until_up,
+)
+
+ZOOKEEPER_SESSION_SECONDS = 20
+
+
+def consume(
+    bootstrap: str, topic: str, expected: int, timeout: float = 60
+) -> list[dict]:
+    """Read the topic from the start until `expected` messages (or the deadline),
+    then a little longer to catch any extra (duplicate) message."""
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=1000,
+    )
+    messages: list[dict] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            batch = consumer.poll(timeout_ms=500)
+            for records in batch.values():
+                messages += [json.loads(record.value) for record in records]
+            if len(messages) >= expected:
+                for records in consumer.poll(timeout_ms=1500).values():
+                    messages += [json.loads(record.value) for record in records]
+                break
+    finally:
+        consumer.close()
+    return messages
+
+
+def wait_for(condition: Any, timeout: float = 60, message: str = "") -> None:
+    """Poll a condition until true or fail after a generous deadline."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting: {message}")
+        time.sleep(0.1)
+
+
+def delta(before: dict[str, int]) -> dict[str, int]:
+    now = recorder.stats()
+    return {name: now[name] - before[name] for name in before}
+
+
+def test_every_preforked_worker_delivers(
+    kafka_bootstrap: str, kafka_topic: str, tmp_path
+):
+    env = {
+        "RECORDER_SINK": "kafka",
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "RECORDING_TOPIC": kafka_topic,
+    }
+    process, base = start_gunicorn(
+        "tests.recorder.case_app:app",
+        env,
+        tmp_path / "gunicorn.log",
+        "--preload",
+        "-w",
+        "2",
+    )
+    sent: dict[str, int] = {}
+    try:
+        wait_until_up(base + "/counts", process)
+        # new connections land on either worker; go on until both answered
+        for number in range(400):
+            request_id = new_request_id()
+            response = requests.post(
+                base + "/orders",
+                json={"number": number},
+                headers={"X-Request-ID": request_id, "Connection": "close"},
+                timeout=30,
+            )
+            assert response.status_code == 201
+            sent[request_id] = response.json()["worker"]
+            if len(set(sent.values())) == 2 and len(sent) >= 20:
+                break
+        assert len(set(sent.values())) == 2, "both workers should have answered"
+        messages = consume(kafka_bootstrap, kafka_topic, len(sent))
+    finally:
+        stop_process(process)
+
+    ids = [message["meta"]["requestId"] for message in messages]
+    assert sorted(ids) == sorted(sent)
+    workers = {
+        json.loads(message["response"]["body"])["worker"] for message in messages
+    }
+    assert workers == set(sent.values())
+    for message in messages:
+        assert_valid(message)
+        assert message["response"]["statusCode"] == 201
+
+
+@pytest.mark.slow
+def test_broker_outage_counts_losses_and_recording_resumes(
+    own_kafka: LocalKafka, thread_server: Any
+) -> None:
+    bootstrap = own_kafka.start()
+    topic = "http_recordings"
+    app = create_case_app(
+        sink="kafka",
+        bootstrap_servers=bootstrap,
+        topic=topic,
+        # a small cap so the outage shows as drops within a few requests
+        max_in_flight_bytes=20_000,
+        producer_config={"delivery_timeout_ms": 8_000, "request_timeout_ms": 3_000},
+    )
+    sink = app.extensions["recorder"].sink
+    base = thread_server(app)
+    before = recorder.stats()
+    try:
+        for _ in range(5):
+            assert requests.get(base + "/ping", timeout=30).status_code == 200
+        wait_for(lambda: delta(before)["delivered"] == 5, message="first deliveries")
+
+        own_kafka.kill_broker()
+        killed_at = time.monotonic()
+        for _ in range(200):
+            assert requests.get(base + "/ping", timeout=30).status_code == 200
+        wait_for(
+            lambda: delta(before)["dropped"] + delta(before)["failed"] > 0,
+            message="losses counted while the broker is down",
+        )
+
+        # ZooKeeper forgets the killed broker only when its session expires
+        # (18 s by default); a broker started before that cannot register
+        time.sleep(max(0.0, killed_at + ZOOKEEPER_SESSION_SECONDS - time.monotonic()))
+        own_kafka.start_broker()
+        # requests after the broker is back reach the topic, with no restart
+        resumed: list[str] = []
+
+        def recorded_again() -> bool:
+            request_id = new_request_id()
+            resumed.append(request_id)
+            requests.get(
+                base + "/ping", headers={"X-Request-ID": request_id}, timeout=30
+            )
+            time.sleep(0.5)
+            return delta(before)["delivered"] > 5 and sink.pending() == 0
+
+        wait_for(recorded_again, timeout=90, message="delivery after the restart")
+        messages = consume(bootstrap, topic, 1, timeout=30)
+        assert set(resumed) & {message["meta"]["requestId"] for message in messages}
+
+        wait_for(lambda: sink.pending() == 0, message="queue and in-flight drained")
+        counts = delta(before)
+        assert counts["recorded"] == 5 + 200 + len(resumed)
+        assert (
+            counts["recorded"]
+            == counts["delivered"] + counts["dropped"] + counts["failed"]
+        )
+    finally:
+        sink.close(10)
+
+
+def test_a_message_the_broker_refuses_is_counted_as_failed(
+    kafka_bootstrap: str, kafka_topic: str, thread_server: Any
+) -> None:
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"x" * 300_000]
+
+    middleware = RecordingMiddleware(
+        app,
+        sink="kafka",
+        bootstrap_servers=kafka_bootstrap,
+        topic=kafka_topic,
+        max_body_bytes=1_000_000,
+        producer_config={"max_request_size": 100_000},
+    )
+    before = recorder.stats()
+    try:
+        base = thread_server(middleware)
+        assert requests.get(base + "/export", timeout=30).status_code == 200
+        wait_for(lambda: delta(before)["failed"] == 1, message="the refused send")
+    finally:
+        middleware.sink.close(5)
+    assert delta(before)["delivered"] == 0
+
+
+def test_unreachable_broker_never_fails_a_request(thread_server: Any) -> None:
+    app = create_case_app(sink="kafka", bootstrap_servers=f"127.0.0.1:{free_port()}")
+    sink = app.extensions["recorder"].sink
+    before = recorder.stats()
+    try:
+        base = thread_server(app)
+        for _ in range(5):
+            assert requests.get(base + "/ping", timeout=30).status_code == 200
+        wait_for(
+            lambda: delta(before)["dropped"] + delta(before)["failed"] == 5,
+            message="every exchange counted as lost",
+        )
+    finally:
+        sink.close(2)
+    assert delta(before)["delivered"] == 0
+
+
+def test_close_delivers_what_is_still_queued(kafka_bootstrap: str, kafka_topic: str):
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b'{"ok": true}']
+
+    middleware = RecordingMiddleware(
+        app, sink="kafka", bootstrap_servers=kafka_bootstrap, topic=kafka_topic
+    )
+    before = recorder.stats()
+    for number in range(50):
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": f"/items/{number}",
+            "SERVER_NAME": "test",
+            "SERVER_PORT": "80",
+        }
+        response = middleware(environ, lambda status, headers, *exc: None)
+        list(response)
+        response.close()
+    middleware.sink.close(20)
+    assert delta(before)["delivered"] == 50
+    messages = consume(kafka_bootstrap, kafka_topic, 50)
+    assert sorted(message["request"]["pathname"] for message in messages) == sorted(
+        f"/items/{number}" for number in range(50)
+    )
