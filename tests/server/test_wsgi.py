@@ -1,0 +1,136 @@
+"""The real server under gunicorn (the compose command, pre-forked workers)
+recording the tutorial's requests into the real broker."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import ROOT, free_port
+from tests.recorder.conftest import (
+    assert_valid,
+    read_jsonl,
+    start_gunicorn,
+    stop_process,
+    wait_until_up,
+)
+from tests.recorder.test_kafka import consume
+
+SECRET = f"secret-token-{uuid.uuid4().hex}"
+
+
+@pytest.mark.slow
+def test_tutorial_requests_arrive_once_each_valid_and_redacted(
+    kafka_bootstrap: str, kafka_topic: str, tmp_path: Path
+) -> None:
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "RECORDING_TOPIC": kafka_topic,
+        "RECORDER_SINK": "kafka",
+    }
+    log = tmp_path / "gunicorn.log"
+    process, base = start_gunicorn(
+        "server.wsgi:app",
+        env,
+        log,
+        "--config",
+        "server/gunicorn.conf.py",
+        "--preload",
+        "-w",
+        "2",
+    )
+    # one keep-alive connection stays on one worker, and each worker keeps its
+    # own users; extra one-off connections below reach both workers
+    session = requests.Session()
+    answers: dict[str, requests.Response] = {}
+
+    def call(method: str, path: str, **kwargs) -> requests.Response:
+        request_id = uuid.uuid4().hex
+        headers = {"X-Request-ID": request_id, **kwargs.pop("headers", {})}
+        response = session.request(
+            method, base + path, headers=headers, timeout=30, **kwargs
+        )
+        answers[request_id] = response
+        return response
+
+    try:
+        wait_until_up(base + "/healthz", process)
+        assert (
+            call("GET", "/users/00000000-0000-4000-8000-000000000000").status_code
+            == 404
+        )
+        created = call(
+            "POST", "/users", json={"name": "Ada", "email": "ada@example.org"}
+        )
+        assert created.status_code == 201
+        user_path = created.headers["Location"]
+        assert call("GET", user_path).status_code == 200
+        listed = call("GET", "/users?limit=10&offset=0&name=ad")
+        assert listed.json()["total"] == 1
+        assert (
+            call("PATCH", user_path, json={"name": "Ada L"}).json()["name"] == "Ada L"
+        )
+        assert call("DELETE", user_path).status_code == 204
+        authorized = call(
+            "GET", "/users", headers={"Authorization": f"Bearer {SECRET}"}
+        )
+        assert authorized.status_code == 200
+        for _ in range(6):
+            response = call("GET", "/users?limit=1", headers={"Connection": "close"})
+            assert response.status_code == 200
+        # stopping the workers flushes what they still hold (worker_exit)
+        stop_process(process)
+        messages = consume(kafka_bootstrap, kafka_topic, len(answers))
+    finally:
+        stop_process(process)
+
+    by_id = {}
+    for message in messages:
+        assert_valid(message)
+        request_id = message["meta"]["requestId"]
+        assert request_id not in by_id, "a request was recorded twice"
+        by_id[request_id] = message
+    assert set(by_id) == set(answers)
+    for request_id, response in answers.items():
+        recorded = by_id[request_id]["response"]
+        assert recorded["statusCode"] == response.status_code
+        assert recorded.get("body", "") == response.text
+    raw = json.dumps(messages)
+    assert SECRET not in raw
+    assert "Bearer [REDACTED]" in raw
+    assert "Traceback" not in log.read_text()
+
+
+def test_python_m_server_honours_port_and_records_to_a_file(tmp_path: Path) -> None:
+    port = free_port()
+    recordings = tmp_path / "recordings.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server"],
+        cwd=ROOT,
+        env={**os.environ, "PORT": str(port), "RECORDER_SINK": f"file:{recordings}"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/healthz", process)
+        response = requests.post(
+            f"http://127.0.0.1:{port}/users",
+            json={"name": "Ada", "email": "ada@example.org", "password": "hunter2"},
+            timeout=30,
+        )
+        assert response.status_code == 400
+        deadline = time.monotonic() + 20
+        while not read_jsonl(recordings) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop_process(process)
+    (exchange,) = read_jsonl(recordings)
+    assert_valid(exchange)
+    assert exchange["response"]["statusCode"] == 400
+    assert "hunter2" not in json.dumps(exchange)
