@@ -22,8 +22,11 @@ from spec_from_stream.schema import SchemaCaps
 # this many sibling words behave alike: three static sub-resources are common,
 # five siblings with the same shape rarely are
 MIN_WORD_CLUSTER = 5
-# share of response keys two shapes must have in common to be "the same shape"
-MIN_KEY_OVERLAP = 0.5
+# share of response key paths two shapes must have in common to be "the same
+# shape", and how deep and how many key paths a shape looks at
+MIN_KEY_OVERLAP = 0.6
+SHAPE_DEPTH = 3
+SHAPE_PATHS = 200
 # characters a path segment may hold unencoded (RFC 3986 pchar)
 _SAFE = "-._~!$&'()*+,;=:@"
 _IRREGULAR = {
@@ -279,7 +282,7 @@ def _as_value(child: PathNode, kind: str | None) -> PathNode:
 class _Profile:
     """How a node behaves: successful shapes per method and child names."""
 
-    __slots__ = ("methods", "seen", "labels", "has_param")
+    __slots__ = ("methods", "seen", "labels", "has_param", "below")
 
     def __init__(self, node: PathNode) -> None:
         self.methods: dict[str, set[tuple]] = {}
@@ -299,6 +302,12 @@ class _Profile:
                 self.methods[method] = shapes
         self.labels = set(node.children)
         self.has_param = node.param is not None
+        # what lies one level further down, for children that are values
+        self.below: set[str] = set()
+        for child in node.children.values():
+            self.below.update(child.children)
+            if child.param is not None:
+                self.below.add("{}")
 
     def failed_only(self) -> bool:
         """Tell whether the node only ever answered with errors and has no subtree."""
@@ -324,24 +333,59 @@ class _Profile:
                 return False
             alike = True
         if self.labels - other.labels:
-            return False
+            # children named differently under each value can be values too
+            # (/repos/{owner}/{repo}): then what lies below them must match
+            if self.labels & other.labels or not self.below & other.below:
+                return False
+            alike = True
         if self.has_param and not other.has_param:
             return False
         return alike or bool(self.labels & other.labels)
 
 
 def _shape(summary) -> tuple:
-    """Return a coarse shape of a body summary: kind, main type and keys."""
+    """Return a coarse shape of a body summary: kind, main type and key paths.
+
+    Only the leaves count, down to a few levels, so that two bodies wrapped in
+    the same envelope (``{"data": [...], "meta": {...}}``) differ by what the
+    envelope holds rather than look alike by the envelope.
+    """
     schema = summary.schema
     if summary.kind != "json" or schema is None:
         return (summary.kind, None, None)
-    kind = schema.main_type()
-    if kind == "object":
-        return ("json", kind, frozenset(schema.props))
-    if kind == "array" and schema.items is not None:
-        items = schema.items
-        return ("json", kind, frozenset(items.props) if items.props else None)
-    return ("json", kind, None)
+    paths: set[str] = set()
+    _key_paths(schema, "", 0, paths)
+    containers = _prefixes(paths)
+    leaves = {
+        path
+        for path in paths
+        if f"{path}." not in containers and f"{path}[]" not in containers
+    }
+    return ("json", schema.main_type(), frozenset(leaves) or None)
+
+
+def _prefixes(paths: set[str]) -> set[str]:
+    """Return every container prefix ("a." or "a[]") of a set of key paths."""
+    found = set()
+    for path in paths:
+        for index, char in enumerate(path):
+            if char == "." and index:
+                found.add(path[:index] + ".")
+            elif char == "[":
+                found.add(path[:index] + "[]")
+    return found
+
+
+def _key_paths(schema, prefix: str, depth: int, paths: set[str]) -> None:
+    """Collect the property paths of a summary down to SHAPE_DEPTH levels."""
+    if depth >= SHAPE_DEPTH or len(paths) >= SHAPE_PATHS:
+        return
+    for key, child in schema.props.items():
+        path = f"{prefix}.{key}"
+        paths.add(path)
+        _key_paths(child, path, depth + 1, paths)
+    if schema.items is not None:
+        _key_paths(schema.items, prefix + "[]", depth + 1, paths)
 
 
 def _similar(a: tuple, b: tuple) -> bool:
@@ -350,6 +394,9 @@ def _similar(a: tuple, b: tuple) -> bool:
         return False
     keys_a, keys_b = a[2], b[2]
     if not keys_a or not keys_b:
+        return True
+    # few samples show only some optional keys: a subset is the same shape
+    if keys_a <= keys_b or keys_b <= keys_a:
         return True
     shared = len(keys_a & keys_b)
     return shared / len(keys_a | keys_b) >= MIN_KEY_OVERLAP

@@ -207,3 +207,33 @@ def test_distinct_value_cap_keeps_the_tree_bounded(caplog):
     assert len(root.children["tags"].children) <= 8
     assert builder.warnings["distinct_values"] > 0
     assert "cap reached" in caplog.text
+
+
+def test_owner_and_repository_words_both_become_parameters():
+    repository = {"name": "r", "stars": 1}
+    owners = ["amber", "basil", "cobalt", "delta", "ember"]
+    repositories = ["alpha", "bravo", "charlie", "echo", "golf"]
+    traffic = []
+    for owner, name in zip(owners, repositories, strict=True):
+        traffic.append(_exchange("get", f"/repos/{owner}/{name}", body=repository))
+        traffic.append(_exchange("get", f"/repos/{owner}/{name}/issues", body=[]))
+    paths = _paths(_build(*traffic))
+    assert set(paths) == {
+        "/repos/{repoId}/{repoId2}",
+        "/repos/{repoId}/{repoId2}/issues",
+    }
+
+
+def test_sibling_lists_in_one_envelope_stay_literal():
+    rows = {
+        "users": {"id": 1, "email": "e", "created": "c"},
+        "groups": {"id": 1, "members": [1], "owner": "o"},
+        "roles": {"id": 1, "grants": ["g"], "scope": "s"},
+        "logs": {"id": 1, "level": "info", "text": "t"},
+        "keys": {"id": 1, "fingerprint": "f", "expires": "x"},
+    }
+    traffic = [
+        _exchange("get", f"/admin/{name}", body={"data": [row], "meta": {"total": 1}})
+        for name, row in rows.items()
+    ]
+    assert len(_paths(_build(*traffic))) == 5
