@@ -6,7 +6,7 @@ import time
 
 from tests.conftest import LocalKafka
 
-# ZooKeeper keeps a SIGKILLed broker's registration until its session times
+# Limitation: ZooKeeper keeps a SIGKILLed broker's registration until its session times
 # out (zookeeper.session.timeout.ms, 18 s by default); a broker started before
 # then exits with NodeExists, so a restart waits that long after the kill
 ZOOKEEPER_SESSION_SECONDS = 18.0

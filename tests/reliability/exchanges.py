@@ -171,3 +171,18 @@ def distinct_path_exchanges(count: int) -> list[bytes]:
             value = exchange(method, path, 200, response_body={"ok": True})
         messages.append(encode(value))
     return messages
+
+
+def distinct_operation_exchanges(areas: int, spots: int) -> list[bytes]:
+    """Valid exchanges on areas x spots paths, each answering its own shape.
+
+    No two paths behave alike, so none folds into a template: only the cap on
+    operations per host bounds the document.
+    """
+    messages = []
+    for area in range(areas):
+        for spot in range(spots):
+            body = {f"field_{area}_{spot}": spot}
+            value = exchange("get", f"/area{area}/spot{spot}", 200, response_body=body)
+            messages.append(encode(value))
+    return messages

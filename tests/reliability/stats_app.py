@@ -1,7 +1,11 @@
 """The demo API plus /__recorder_stats, so a test can read a server's counters.
 
 The stats route sits outside the recorder: reading the counters is neither
-recorded nor counted. With several workers each answers with its own counters.
+recorded nor counted.
+
+Limitation: counters are per process; with several gunicorn workers the
+answer comes from whichever worker takes the request, so tests that check
+counters run one worker.
 """
 
 from __future__ import annotations
