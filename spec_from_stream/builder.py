@@ -149,6 +149,8 @@ class SpecBuilder:
                 node = self._literal(host, node, segment, None)
                 continue
             prefix = False
+            # Limitation: a literal that looks like a value (/reports/2024)
+            # goes to the parameter; only plain words are judged by behaviour
             kind = segment_kind(segment)
             if (
                 kind is None

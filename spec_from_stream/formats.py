@@ -43,7 +43,7 @@ MACHINE_KINDS = frozenset(("integer", "uuid", "hex", "date"))
 def string_formats(value: str) -> frozenset[str]:
     """Return the formats (uuid, email, date-time, ...) a string matches."""
     # cheap guards first: most strings are plain text and match nothing
-    if len(value) < 7 or len(value) > 2048 or " " in value:
+    if len(value) < 6 or len(value) > 2048 or " " in value:
         return NO_FORMATS
     found = [name for name, pattern in _FORMATS if pattern.fullmatch(value)]
     return frozenset(found) if found else NO_FORMATS

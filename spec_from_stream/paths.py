@@ -227,6 +227,8 @@ def _decide(
         # values that are numbers or hashes leave no room for plain words: a
         # word there is a literal unless it only ever failed (a bad id probe)
         machine = all(kind in MACHINE_KINDS for kind in seed.kinds)
+        # Limitation: an API taking a name or a number at one position
+        # (/pokemon/25 and /pokemon/pikachu) keeps the names as literals
         for name, child in words.items():
             profile = _Profile(child)
             if profile.failed_only():

@@ -52,6 +52,8 @@ def render_document(
     for route in routes:
         template = route.template
         for method in _ordered(route.node.ops):
+            # Limitation: an operation of the initial spec is kept as written;
+            # what the traffic shows about it is not merged into it
             if _covered(known, method, route.segments):
                 continue
             operation = route.node.ops[method]
@@ -172,12 +174,16 @@ def error_pools(routes: list[Route]) -> dict[int, SchemaSummary]:
     member body summary.
     """
     groups: list[tuple[str, set, list[BodySummary]]] = []
+    # sorted walks keep the grouping the same however the counters were merged
     for route in routes:
-        for operation in route.node.ops.values():
-            for status, result in operation.responses.items():
+        for method in sorted(route.node.ops):
+            operation = route.node.ops[method]
+            for status in sorted(operation.responses):
                 if status < 400:
                     continue
-                for media, summary in result.media.items():
+                result = operation.responses[status]
+                for media in sorted(result.media):
+                    summary = result.media[media]
                     schema = summary.schema
                     if schema is None or schema.main_type() != "object":
                         continue

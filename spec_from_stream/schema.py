@@ -216,6 +216,8 @@ class SchemaSummary:
 
     def _required(self, nested: bool) -> list[str]:
         """Return the properties present in every object sample."""
+        # Limitation: a server that writes every field every time makes every
+        # field required here, whatever its own spec says
         total = self.object_count()
         return sorted(key for key, count in self.counts.items() if count >= total)
 
