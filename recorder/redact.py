@@ -49,8 +49,9 @@ DEFAULT_FIELD_WORDS = frozenset(
         "ssn",
     }
 )
-# names written as one lower-case word ("accesstoken") still end in one of these
-SECRET_SUFFIXES = ("password", "passwd", "secret", "token", "apikey")
+# names written as one lower-case word ("accesstoken") are caught by the
+# longer words as suffixes; short ones ("key", "pin") would match "monkey"
+MIN_SUFFIX_LENGTH = 5
 # headers whose value keeps its first word, the authentication scheme
 SCHEME_HEADERS = frozenset({"authorization", "proxy-authorization"})
 # headers whose value is a URL that may carry secrets in its query or fragment
@@ -85,6 +86,9 @@ class Redactor:
     ) -> None:
         self.headers = frozenset(name.lower() for name in headers)
         self.field_words = frozenset(word.lower() for word in field_words)
+        self._suffixes = tuple(
+            word for word in self.field_words if len(word) >= MIN_SUFFIX_LENGTH
+        )
         # a cheap first test: bodies without any of the words need no parsing
         pattern = "|".join(sorted(map(re.escape, self.field_words | {"eyJ"})))
         self._hint = re.compile(pattern or r"(?!)", re.IGNORECASE)
@@ -94,8 +98,7 @@ class Redactor:
         words = [word.lower() for word in WORDS.findall(name)]
         if any(word in self.field_words for word in words):
             return True
-        squashed = "".join(words)
-        return squashed.endswith(SECRET_SUFFIXES) and bool(self.field_words)
+        return "".join(words).endswith(self._suffixes)
 
     def header(self, name: str, value: str) -> str:
         """Return a header value with secrets replaced (name in lower case)."""

@@ -1,0 +1,133 @@
+"""`python -m recorder.replay`: JSON Lines and HAR files into the topic, redacted."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, SHARED, free_port
+from tests.recorder.conftest import assert_valid
+from tests.recorder.test_kafka import consume
+
+SPEC_CASE = SHARED / "cases" / "spec" / "10-tutorial-users" / "input.jsonl"
+
+
+def run_replay(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "recorder.replay", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_json_lines_are_sent_redacted(
+    kafka_bootstrap: str, kafka_topic: str, tmp_path: Path
+) -> None:
+    lines = SPEC_CASE.read_text().splitlines()
+    secret = {
+        "request": {
+            "method": "get",
+            "host": "api.test",
+            "pathname": "/me",
+            "query": {"access_token": "qs-secret"},
+            "headers": {"Authorization": "Bearer header-secret"},
+        },
+        "response": {
+            "statusCode": 200,
+            "body": '{"password": "body-secret"}',
+            "headers": {"content-type": "application/json"},
+        },
+    }
+    source = tmp_path / "recordings.jsonl"
+    source.write_text("\n".join([*lines, json.dumps(secret), "not json", "{}"]) + "\n")
+
+    done = run_replay(
+        str(source), "--bootstrap-server", kafka_bootstrap, "--topic", kafka_topic
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"sent {len(lines) + 1} exchanges" in done.stdout
+    assert "skipped 2 lines" in done.stderr
+
+    messages = consume(kafka_bootstrap, kafka_topic, len(lines) + 1)
+    assert len(messages) == len(lines) + 1
+    raw = json.dumps(messages)
+    for value in ("qs-secret", "header-secret", "body-secret"):
+        assert value not in raw
+    assert "Bearer [REDACTED]" in raw
+
+
+def test_har_files_are_sent(
+    kafka_bootstrap: str, kafka_topic: str, tmp_path: Path
+) -> None:
+    har = {
+        "log": {
+            "version": "1.2",
+            "entries": [
+                {
+                    "startedDateTime": "2026-01-05T10:00:00.000Z",
+                    "time": 12,
+                    "request": {
+                        "method": "GET",
+                        "url": "http://api.test/users?limit=2&api_key=har-secret",
+                        "httpVersion": "HTTP/1.1",
+                        "headers": [{"name": "Accept", "value": "application/json"}],
+                        "queryString": [
+                            {"name": "limit", "value": "2"},
+                            {"name": "api_key", "value": "har-secret"},
+                        ],
+                        "cookies": [],
+                        "headersSize": -1,
+                        "bodySize": 0,
+                    },
+                    "response": {
+                        "status": 200,
+                        "statusText": "OK",
+                        "httpVersion": "HTTP/1.1",
+                        "headers": [
+                            {"name": "Content-Type", "value": "application/json"}
+                        ],
+                        "cookies": [],
+                        "content": {
+                            "size": 2,
+                            "mimeType": "application/json",
+                            "text": "[]",
+                        },
+                        "redirectURL": "",
+                        "headersSize": -1,
+                        "bodySize": 2,
+                    },
+                    "cache": {},
+                    "timings": {"send": 0, "wait": 12, "receive": 0},
+                }
+            ],
+        }
+    }
+    source = tmp_path / "capture.har"
+    source.write_text(json.dumps(har, indent=2))
+    done = run_replay(
+        str(source), "--bootstrap-server", kafka_bootstrap, "--topic", kafka_topic
+    )
+    assert done.returncode == 0, done.stderr
+    (message,) = consume(kafka_bootstrap, kafka_topic, 1)
+    assert_valid(message)
+    assert message["request"]["query"]["limit"] == "2"
+    assert "har-secret" not in json.dumps(message)
+
+
+def test_user_errors_are_one_line(tmp_path: Path) -> None:
+    missing = run_replay(str(tmp_path / "missing.jsonl"))
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [
+        f"replay: no such file: {tmp_path / 'missing.jsonl'}"
+    ]
+
+    source = tmp_path / "one.jsonl"
+    source.write_text(SPEC_CASE.read_text().splitlines()[0] + "\n")
+    unreachable = run_replay(
+        str(source), "--bootstrap-server", f"127.0.0.1:{free_port()}"
+    )
+    assert unreachable.returncode == 2
+    assert "Traceback" not in unreachable.stderr
+    assert unreachable.stderr.strip().splitlines()[-1].startswith("replay: cannot send")
