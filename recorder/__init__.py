@@ -9,13 +9,14 @@
 
 from recorder.config import RecorderOptions
 from recorder.middleware import RecordingMiddleware
-from recorder.sinks import shutdown
+from recorder.sinks import pending, shutdown
 from recorder.stats import COUNTERS
 
 
 def stats() -> dict[str, int]:
-    """This process's counters: recorded, delivered, dropped, failed, skipped."""
-    return COUNTERS.snapshot()
+    """This process's counters (recorded, delivered, dropped, failed, skipped)
+    and `pending`: exchanges queued or sent but not yet confirmed."""
+    return {**COUNTERS.snapshot(), "pending": pending()}
 
 
 __all__ = ["RecorderOptions", "RecordingMiddleware", "shutdown", "stats"]

@@ -49,6 +49,11 @@ def register(sink: Sink) -> None:
     _SINKS.add(sink)
 
 
+def pending() -> int:
+    """Exchanges this process's sinks still hold (queued or unconfirmed)."""
+    return sum(sink.pending() for sink in list(_SINKS))
+
+
 def shutdown(timeout: float = 5.0) -> None:
     """Deliver what every sink of this process still holds, within `timeout`."""
     for sink in list(_SINKS):
@@ -60,4 +65,4 @@ def shutdown(timeout: float = 5.0) -> None:
 
 atexit.register(shutdown)
 
-__all__ = ["Sink", "make_sink", "register", "shutdown"]
+__all__ = ["Sink", "make_sink", "pending", "register", "shutdown"]
