@@ -16,7 +16,10 @@ SHELL = {"sh", "shell", "bash", "console"}
 OUTPUT = {"text", "json", "yaml", "http"}
 # <!-- excerpt: recorder/flask.py init_app --> right before a code block
 EXCERPT = re.compile(r"<!--\s*excerpt:\s*(\S+)\s+(\S+)\s*-->")
-FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
+# a fenced block, also indented inside a list item
+FENCE = re.compile(
+    r"^([ \t]*)```(\w*)[^\n]*\n(.*?)^\1```[ \t]*$", re.MULTILINE | re.DOTALL
+)
 
 
 @dataclass
@@ -52,7 +55,9 @@ def documents() -> list[Path]:
 def _blocks(text: str):
     for match in FENCE.finditer(text):
         line = text.count("\n", 0, match.start()) + 1
-        yield match, line, match.group(1).lower(), match.group(2)
+        indent, kind, body = match.groups()
+        lines = [line[len(indent) :] for line in body.splitlines(keepends=True)]
+        yield match, line, kind.lower(), "".join(lines)
 
 
 def steps(path: Path) -> list[Step]:
@@ -62,15 +67,19 @@ def steps(path: Path) -> list[Step]:
     found: list[Step] = []
     last_block_end = -1
     for match, line, kind, body in _blocks(text):
+        between = text[last_block_end : match.start()]
         if kind in SHELL:
             for offset, command in _commands(body):
                 found.append(Step(name, line + 1 + offset, command))
-        elif kind in OUTPUT and found and found[-1].output is None:
-            between = text[last_block_end : match.start()]
-            # an output block belongs to the command block right before it
-            if last_block_end >= 0 and not between.strip().startswith("#"):
-                found[-1].output = body
-                found[-1].output_kind = kind
+        elif (
+            kind in OUTPUT
+            and found
+            and found[-1].output is None
+            and not between.strip()
+        ):
+            # an output block right after a command block shows its output
+            found[-1].output = body
+            found[-1].output_kind = kind
         last_block_end = match.end()
     return found
 
