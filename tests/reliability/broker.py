@@ -25,10 +25,10 @@ class BrokerCrash:
         self.kafka.kill_broker()
         self.killed_at = time.monotonic()
 
-    def restart(self) -> float:
-        """Start the broker on the same data; return the seconds it was down."""
+    def restart(self, down_for: float = 0.0) -> float:
+        """Start the broker again, down at least down_for seconds; return downtime."""
         assert self.killed_at is not None, "kill() first"
-        ready = self.killed_at + ZOOKEEPER_SESSION_SECONDS + 1
+        ready = self.killed_at + max(down_for, ZOOKEEPER_SESSION_SECONDS + 1)
         time.sleep(max(0.0, ready - time.monotonic()))
         for attempt in range(RESTART_ATTEMPTS):
             try:

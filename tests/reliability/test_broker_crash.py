@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from recorder.sinks.kafka import PRODUCER_DEFAULTS
 from tests.reliability.broker import BrokerCrash
 from tests.reliability.figures import write_figures
 from tests.reliability.load import Load, demo_calls
@@ -17,6 +18,9 @@ pytestmark = pytest.mark.slow
 TOPIC = "http_recordings"
 # requests per second over all clients: steady, and light on a shared machine
 RATE = 40
+# longer than the recorder gives the broker to confirm a send, so sends made
+# just before the crash expire and must be counted as failed
+OUTAGE_SECONDS = PRODUCER_DEFAULTS["delivery_timeout_ms"] / 1000 + 10
 
 
 def wait_until(condition, deadline: float, what: str) -> None:
@@ -42,7 +46,7 @@ def test_broker_killed_under_load_loses_nothing_silently(own_kafka, start_server
         crash = BrokerCrash(own_kafka)
         crash.kill()
         sent_at_kill = load.sent_so_far()
-        downtime = crash.restart()
+        downtime = crash.restart(down_for=OUTAGE_SECONDS)
         sent_at_restart = load.sent_so_far()
         delivered_at_restart = recorder_stats(server)["delivered"]
         # recording resumes by itself: new deliveries while the load goes on
