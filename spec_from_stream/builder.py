@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 STATE_VERSION = 1
 # pathname -> node lookups kept for the fast path; cleared when full
-PATH_CACHE_SIZE = 20_000
+PATH_CACHE_SIZE = 8192
 
 __all__ = ["BadMessage", "Limits", "SpecBuilder", "STATE_VERSION"]
 

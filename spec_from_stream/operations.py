@@ -13,7 +13,7 @@ from spec_from_stream.security import is_query_key, schemes_in_request
 
 # identical bodies are counted first and walked once with their count, which keeps
 # the schema counters exact while repeated traffic costs one dict lookup a body
-PENDING_BODIES = 256
+PENDING_BODIES = 64
 # bodies longer than this are only counted; walking them costs more than they teach
 MAX_PARSED_BODY = 1024 * 1024
 _BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
@@ -25,7 +25,7 @@ NO_BODY_STATUSES = frozenset((204, 205, 304))
 MAX_MEDIA_TYPES = 16
 MAX_SCHEMES = 16
 # pending bodies are walked once they hold this many characters in total
-PENDING_CHARS = 4 * 1024 * 1024
+PENDING_CHARS = 256 * 1024
 
 
 def media_kind(media: str) -> str:
