@@ -146,7 +146,7 @@ class SpecBuilder:
                 continue
             segment = unquote(raw) if "%" in raw else raw
             if prefix and is_prefix_segment(segment):
-                node = self._literal(host, node, segment, None)
+                node = self._literal(host, node, segment)
                 continue
             prefix = False
             # Limitation: a literal that looks like a value (/reports/2024)
@@ -160,13 +160,13 @@ class SpecBuilder:
                 self._drop("distinct_values", "distinct values per path position")
                 kind = "word"
             if kind is None:
-                node = self._literal(host, node, segment, None)
+                node = self._literal(host, node, segment)
             else:
                 node = self._value(host, node, kind)
         self._rendered_ops = None
         return node
 
-    def _literal(self, host: str, node: PathNode, segment: str, _: None) -> PathNode:
+    def _literal(self, host: str, node: PathNode, segment: str) -> PathNode:
         """Return the literal child of a node, creating it within the node cap."""
         child = node.children.get(segment)
         if child is not None:

@@ -284,11 +284,11 @@ def _as_value(child: PathNode, kind: str | None) -> PathNode:
 class _Profile:
     """How a node behaves: successful shapes per method and child names."""
 
-    __slots__ = ("methods", "seen", "labels", "has_param", "below")
+    __slots__ = ("methods", "labels", "has_param", "below")
 
     def __init__(self, node: PathNode) -> None:
+        # shapes of the successful (2xx, 3xx) answers, by method
         self.methods: dict[str, set[tuple]] = {}
-        self.seen = set(node.ops)
         for method, operation in node.ops.items():
             shapes: set[tuple] = set()
             succeeded = False
