@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from spec_from_stream.exchange import BadMessage, decode, validate
 from spec_from_stream.formats import is_prefix_segment, segment_kind
 from spec_from_stream.operations import Operation, header
-from spec_from_stream.paths import PathNode, resolve
+from spec_from_stream.paths import PathNode, as_value, decide, failed_only, resolve
 from spec_from_stream.render import render_document
 from spec_from_stream.schema import SchemaCaps
 
@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 STATE_VERSION = 1
 # pathname -> node lookups kept for the fast path; cleared when full
 PATH_CACHE_SIZE = 8192
+# exchanges between two attempts to fold the literals of a full path position
+COMPACT_RETRY = 10_000
 
 __all__ = ["BadMessage", "Limits", "SpecBuilder", "STATE_VERSION"]
 
@@ -42,7 +44,7 @@ class Limits:
     max_operations_per_host: int = 1000
     max_schema_depth: int = 12
     max_properties: int = 200
-    max_distinct_values: int = 64
+    max_distinct_values: int = 100
     max_hosts: int = 50
     max_nodes_per_host: int = 20_000
     max_path_segments: int = 64
@@ -72,6 +74,7 @@ class SpecBuilder:
         self._warned: set[str] = set()
         self._dropped: dict[str, int] = {}
         self._rendered_ops: tuple[int, int] | None = None
+        self._compact_tried: dict[int, int] = {}
 
     # -- ingest ------------------------------------------------------------
 
@@ -139,6 +142,7 @@ class SpecBuilder:
             self._nodes[host] = 1
         node = root
         prefix = True
+        depth = 0
         limits = self.limits
         # split before decoding so that an encoded slash stays inside its segment
         for raw in pathname.split("/"):
@@ -156,15 +160,49 @@ class SpecBuilder:
                 kind is None
                 and len(node.children) >= limits.max_distinct_values
                 and segment not in node.children
+                and not self._compact(node, depth)
             ):
                 self._drop("distinct_values", "distinct values per path position")
                 kind = "word"
+            depth += 1
             if kind is None:
                 node = self._literal(host, node, segment)
             else:
                 node = self._value(host, node, kind)
         self._rendered_ops = None
         return node
+
+    def _compact(self, node: PathNode, depth: int) -> bool:
+        """Fold the literal children that are values into the parameter now.
+
+        Called when a position reaches its cap of literal children; returns
+        whether room was made. The decision is the one rendering would take
+        from the traffic so far, made early to keep memory bounded.
+        """
+        # a position where nothing folded is tried again only after a while:
+        # deciding walks every child, too much to do for every new word
+        tried = self._compact_tried.get(id(node))
+        if tried is not None and self.exchanges - tried < COMPACT_RETRY:
+            return False
+        self._compact_tried[id(node)] = self.exchanges
+        node.flush(self._caps)
+        # nodes at resource depth 0 have only api/version prefixes above them
+        literals, _ = decide(node, depth, depth == 0)
+        kept = set(literals)
+        folded = [name for name in node.children if name not in kept]
+        if not folded:
+            return False
+        param = node.param
+        if param is None:
+            param = node.param = PathNode()
+        for name in folded:
+            child = node.children.pop(name)
+            kind = None if failed_only(child) else "word"
+            param.merge(as_value(child, kind), self._caps)
+        # cached lookups may point into the folded subtrees
+        self._cache.clear()
+        self._rendered_ops = None
+        return True
 
     def _literal(self, host: str, node: PathNode, segment: str) -> PathNode:
         """Return the literal child of a node, creating it within the node cap."""

@@ -176,7 +176,7 @@ def _walk(
     """Collect the routes under one node (depth counts resource segments)."""
     if node.ops:
         routes.append(Route(segments, params, node))
-    literals, members = _decide(node, depth, prefix_zone)
+    literals, members = decide(node, depth, prefix_zone)
     for name in sorted(literals):
         still_prefix = prefix_zone and is_prefix_segment(name)
         next_depth = depth if still_prefix else depth + 1
@@ -208,10 +208,14 @@ def _walk(
     )
 
 
-def _decide(
+def decide(
     node: PathNode, depth: int, prefix_zone: bool
 ) -> tuple[list[str], list[PathNode]]:
-    """Split a node's literal children into literals and parameter members."""
+    """Split a node's literal children into literals and parameter members.
+
+    ``depth`` counts the resource segments above the node; ``prefix_zone``
+    says whether all of them were api/version prefixes.
+    """
     literals: list[str] = []
     members: list[PathNode] = []
     words: dict[str, PathNode] = {}
@@ -232,9 +236,9 @@ def _decide(
         for name, child in words.items():
             profile = _Profile(child)
             if profile.failed_only():
-                members.append(_as_value(child, None))
+                members.append(as_value(child, None))
             elif not machine and profile.fits(seed_profile):
-                members.append(_as_value(child, "word"))
+                members.append(as_value(child, "word"))
             else:
                 literals.append(name)
         return literals, members
@@ -263,16 +267,21 @@ def _decide(
     chosen = {name for name, _ in best}
     for name, child in words.items():
         if name in chosen:
-            members.append(_as_value(child, "word"))
+            members.append(as_value(child, "word"))
         elif name in failed:
-            members.append(_as_value(child, None))
+            members.append(as_value(child, None))
         else:
             literals.append(name)
     return literals, members
 
 
-def _as_value(child: PathNode, kind: str | None) -> PathNode:
-    """Return a literal child seen as one value of the parameter."""
+def failed_only(node: PathNode) -> bool:
+    """Tell whether a node only ever answered with errors and has no subtree."""
+    return _Profile(node).failed_only()
+
+
+def as_value(child: PathNode, kind: str | None) -> PathNode:
+    """Return a literal child seen as one value of the parameter (a view)."""
     view = PathNode()
     view.children = child.children
     view.param = child.param

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from spec_from_stream.builder import SpecBuilder
+from spec_from_stream.builder import Limits, SpecBuilder
 from spec_from_stream.formats import segment_kind
 from spec_from_stream.paths import camel_case, singular
 
@@ -197,15 +197,24 @@ def test_late_traffic_folds_earlier_concrete_paths_with_merged_schemas():
     assert set(schema["properties"]) == {"name", "size"}
 
 
-def test_distinct_value_cap_keeps_the_tree_bounded(caplog):
-    from spec_from_stream.builder import Limits
-
+def test_distinct_value_cap_folds_values_into_the_parameter_early():
     builder = SpecBuilder(Limits(max_distinct_values=8))
     for number in range(50):
-        builder.add(_exchange("get", f"/tags/word{chr(97 + number % 26)}{number}x"))
+        name = f"word{chr(97 + number % 26)}{chr(97 + number // 26)}"
+        builder.add(_exchange("get", f"/tags/{name}", body={"name": "x"}))
     root = next(iter(builder._hosts.values()))
     assert len(root.children["tags"].children) <= 8
-    assert builder.warnings["distinct_values"] > 0
+    assert set(_paths(builder)) == {"/tags/{tagId}"}
+
+
+def test_distinct_value_cap_overflows_when_nothing_folds(caplog):
+    builder = SpecBuilder(Limits(max_distinct_values=8))
+    for number in range(20):
+        name = f"word{chr(97 + number)}"
+        builder.add(_exchange("get", f"/{name}", body={name: 1}))
+    root = next(iter(builder._hosts.values()))
+    assert len(root.children) == 8
+    assert builder.warnings["distinct_values"] == 12
     assert "cap reached" in caplog.text
 
 
