@@ -14,6 +14,10 @@ TYPE_ORDER = ("object", "array", "string", "integer", "number", "boolean", "null
 # keys that are ids (numbers, uuids, hashes) make an object a map only with this
 # many distinct keys, so that a two-field object keyed "1" and "2" stays rare
 MIN_MAP_KEYS = 2
+# an object with this many keys, each present on average in less than this
+# share of the samples, is keyed by data (a map) when its values look alike
+VARYING_MAP_KEYS = 20
+VARYING_MAP_PRESENCE = 0.2
 
 
 class SchemaCaps:
@@ -227,7 +231,24 @@ class SchemaSummary:
             return True
         if len(self.props) < MIN_MAP_KEYS:
             return False
-        return all(segment_kind(key) is not None for key in self.props)
+        if all(segment_kind(key) is not None for key in self.props):
+            return True
+        return self._keys_vary()
+
+    def _keys_vary(self) -> bool:
+        """Tell whether the keys change from sample to sample (names as keys).
+
+        Many keys that each appear in few samples, all holding the same type
+        of value, are data (names, codes) rather than an object's fields.
+        """
+        if len(self.props) < VARYING_MAP_KEYS:
+            return False
+        total = self.object_count()
+        mean = sum(self.counts.values()) / (total * len(self.props))
+        if mean >= VARYING_MAP_PRESENCE:
+            return False
+        kinds = {child.main_type() for child in self.props.values()}
+        return len(kinds) == 1
 
     def render(
         self, openapi: str = "3.1", examples: bool = False, nested: bool = False

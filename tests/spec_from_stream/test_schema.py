@@ -100,3 +100,16 @@ def test_examples_only_when_asked():
     assert props["name"]["example"] == "Ada"
     assert props["ok"]["example"] is True
     assert "example" not in summary.render()["properties"]["name"]
+
+
+def test_objects_whose_keys_change_every_sample_become_maps():
+    names = [f"person{chr(97 + i)}{chr(97 + j)}" for i in range(6) for j in range(6)]
+    samples = [{name: {"score": 1}} for name in names]
+    schema = _summary(*samples).render()
+    assert "properties" not in schema
+    assert schema["additionalProperties"]["properties"]["score"] == {"type": "integer"}
+
+
+def test_sparse_fields_of_different_types_stay_fields():
+    samples = [{f"field{i}": i if i % 2 else "x"} for i in range(30)]
+    assert "properties" in _summary(*samples).render()
