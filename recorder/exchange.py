@@ -5,8 +5,9 @@ The request thread only fills a `Capture` (cheap copies and clock readings);
 header lists, query parsing, text or left-out bodies, redaction, `meta`.
 """
 
+import functools
 import logging
-import uuid
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -97,7 +98,7 @@ class ExchangeEncoder:
             _header_name(key): _header_value(value)
             for key, value in capture.request_headers.items()
         }
-        request_id = request_headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = request_headers.get("x-request-id") or os.urandom(16).hex()
         response_headers = _header_dict(capture.response_headers)
         query = parse_query(capture.query_string)
         redactor.headers_in(request_headers)
@@ -240,6 +241,7 @@ def parse_query(query_string: str) -> dict[str, str | list[str]]:
     return query
 
 
+@functools.lru_cache(maxsize=1024)
 def _header_name(environ_key: str) -> str:
     if environ_key.startswith("HTTP_"):
         environ_key = environ_key[5:]
