@@ -107,7 +107,11 @@ def _check_request(request: dict) -> None:
         value = request.get(key)
         if value is not None and not isinstance(value, str):
             raise BadMessage("wrong_types", f"request.{key} is not a string")
-    if all(request.get(key) is None for key in ("pathname", "path", "url")):
+    if (
+        request.get("pathname") is None
+        and request.get("path") is None
+        and request.get("url") is None
+    ):
         raise BadMessage("not_exchange", "request has no path")
     _check_string_map(request.get("query"), "request.query")
     _check_string_map(request.get("headers"), "request.headers")
