@@ -87,6 +87,12 @@ def build_parser(defaults: Defaults) -> argparse.ArgumentParser:
         "(default %(default)g); later outages are waited out",
     )
     source.add_argument(
+        "--single-process",
+        action="store_true",
+        help="fetch from Kafka in the reader's own process (default: a child "
+        "process fetches while this one builds, when there are two CPUs or more)",
+    )
+    source.add_argument(
         "--input",
         type=Path,
         metavar="FILE",
@@ -232,6 +238,7 @@ def run(args: argparse.Namespace) -> int:
             options,
             connect_timeout=args.connect_timeout,
             listener=store.update,
+            fetch_process=False if args.single_process else None,
         )
         live.run(stop)
         return 0

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import logging
+import os
 import socket
 import threading
 import time
@@ -12,7 +14,8 @@ from pathlib import Path
 
 from spec_from_stream.builder import Limits, SpecBuilder
 from spec_from_stream.exchange import BadMessage, decode
-from spec_from_stream.sources import KafkaSource, open_file
+from spec_from_stream.fetcher import FetcherProcess
+from spec_from_stream.sources import Batch, KafkaSource, open_file
 from spec_from_stream.state import Counts, ReaderState, StateStore
 from spec_from_stream.writer import Listener, Progress, Schedule, SpecWriter
 
@@ -83,29 +86,30 @@ class Reader:
             self.skip_builder_error(where)
         self.schedule.mark()
 
-    def add_records(self, batch: dict) -> None:
-        """Ingest one poll's records, advancing the partition offsets."""
+    def add_records(self, batch: Batch) -> None:
+        """Ingest one poll's messages, advancing the partition offsets."""
         add = self.builder.add
         offsets = self.offsets
-        for tp, records in batch.items():
-            partition = tp.partition
-            # a rebalance can seek back to the saved offset after records past
+        for partition, (record_offsets, values) in batch.items():
+            if not record_offsets:
+                continue
+            # a rebalance can seek back to the saved offset after messages past
             # it were fetched: those are in the builder already
-            if records[0].offset < offsets.get(partition, -1):
-                records = [r for r in records if r.offset >= offsets[partition]]
-                if not records:
+            done = offsets.get(partition, 0)
+            if record_offsets[0] < done:
+                start = bisect.bisect_left(record_offsets, done)
+                record_offsets, values = record_offsets[start:], values[start:]
+                if not record_offsets:
                     continue
-            for record in records:
+            for offset, value in zip(record_offsets, values, strict=True):
                 try:
-                    add(decode(record.value))
+                    add(decode(value))
                 except BadMessage as error:
-                    self.skip(error, f"partition {partition} offset {record.offset}")
+                    self.skip(error, f"partition {partition} offset {offset}")
                 except Exception:
-                    self.skip_builder_error(
-                        f"partition {partition} offset {record.offset}"
-                    )
-            self.counts.read += len(records)
-            offsets[partition] = records[-1].offset + 1
+                    self.skip_builder_error(f"partition {partition} offset {offset}")
+            self.counts.read += len(record_offsets)
+            offsets[partition] = record_offsets[-1] + 1
         self.schedule.mark()
 
     def skip(self, error: BadMessage, where: str) -> None:
@@ -202,6 +206,7 @@ class KafkaReader:
         *,
         connect_timeout: float = 30.0,
         listener: Listener | None = None,
+        fetch_process: bool | None = None,
     ) -> None:
         self.source_id = {"kind": "kafka", "topic": topic}
         self.store = StateStore(out_dir)
@@ -213,7 +218,11 @@ class KafkaReader:
             self.reader.schedule.mark()
         # guards the builder and the offsets against the rebalance callbacks
         self.lock = threading.Lock()
-        self.source = KafkaSource(
+        # with two cores, fetching in a child process runs beside the builder
+        if fetch_process is None:
+            fetch_process = (os.cpu_count() or 1) > 1
+        source_class = FetcherProcess if fetch_process else KafkaSource
+        self.source = source_class(
             bootstrap_servers,
             topic,
             group_id,

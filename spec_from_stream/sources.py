@@ -24,6 +24,11 @@ MAX_PARTITION_FETCH_BYTES = 8 * 1024 * 1024
 FETCH_MAX_BYTES = 64 * 1024 * 1024
 
 
+# one poll's messages: {partition: (offsets, values)}, offsets ascending; in
+# columns, because they cross a process boundary cheaply that way
+Batch = dict[int, tuple[list[int], list[bytes | None]]]
+
+
 class SourceError(RuntimeError):
     """The source cannot be read at all (missing file, unreachable broker)."""
 
@@ -160,10 +165,16 @@ class KafkaSource:
             self.group_id,
         )
 
-    def poll(self, timeout_ms: int) -> dict:
-        """Return {TopicPartition: [records]} fetched since the last call."""
+    def poll(self, timeout_ms: int) -> Batch:
+        """Return {partition: (offsets, values)} fetched since the last call."""
         assert self.consumer is not None, "start() first"
-        return self.consumer.poll(timeout_ms=timeout_ms, max_records=MAX_POLL_RECORDS)
+        fetched = self.consumer.poll(
+            timeout_ms=timeout_ms, max_records=MAX_POLL_RECORDS
+        )
+        return {
+            tp.partition: ([r.offset for r in records], [r.value for r in records])
+            for tp, records in fetched.items()
+        }
 
     def close(self) -> None:
         """Leave the group and close the connections (bounded wait)."""

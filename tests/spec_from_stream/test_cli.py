@@ -245,18 +245,19 @@ def test_file_mode_with_viewer_serves_until_interrupted(tmp_path):
         text=True,
     )
     try:
+        # the viewer answers 404 until the document is built: wait for it
         deadline = time.monotonic() + 60
-        while True:
+        served = None
+        while served is None or served.status_code != 200:
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
             try:
                 served = requests.get(
                     f"http://127.0.0.1:{port}/openapi.json", timeout=5
                 )
-                break
             except requests.ConnectionError:
-                assert process.poll() is None, process.stderr.read()
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
-        assert served.status_code == 200
+                served = None
         on_disk = json.loads((tmp_path / "openapi.json").read_text())
         assert served.json() == on_disk
 

@@ -85,6 +85,14 @@ class ReaderProcess:
             self.process.kill()
             self.process.wait(timeout=30)
 
+    def children(self) -> list[int]:
+        """Process ids of the reader's children (its fetch process)."""
+        pid = self.process.pid
+        found = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += [int(c) for c in (task / "children").read_text().split()]
+        return found
+
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
 
@@ -257,7 +265,14 @@ def test_killed_reader_on_three_partitions_counts_every_message_once(
         kafka_bootstrap, kafka_topic, f"g3-{kafka_topic}", tmp_path / "spec"
     ).start()
     reader.wait_for_read(1)
+    children = reader.children()
+    assert children, "no fetch process"
     reader.kill()
+    # the fetch process notices its parent is gone and leaves too
+    deadline = time.monotonic() + 60
+    while any(Path(f"/proc/{child}").exists() for child in children):
+        assert time.monotonic() < deadline, "the fetch process outlived the reader"
+        time.sleep(0.2)
     produce(kafka_bootstrap, kafka_topic, messages[1000:])
     reader.start()
 

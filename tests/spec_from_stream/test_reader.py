@@ -2,7 +2,6 @@
 
 import json
 import logging
-from collections import namedtuple
 
 import orjson
 import pytest
@@ -11,8 +10,12 @@ from spec_from_stream.exchange import BadMessage
 from spec_from_stream.reader import BuildOptions, Reader, build_from_file
 from tests.conftest import SHARED
 
-TP = namedtuple("TP", "topic partition")
-Record = namedtuple("Record", "offset value")
+
+def records(first: int, *values) -> tuple[list[int], list]:
+    """One partition's messages in the columns a poll returns."""
+    return list(range(first, first + len(values))), list(values)
+
+
 TUTORIAL = SHARED / "cases" / "spec" / "10-tutorial-users" / "input.jsonl"
 
 
@@ -58,8 +61,8 @@ def reader(tmp_path):
 def test_records_advance_offsets_and_counts(reader):
     reader.add_records(
         {
-            TP("t", 0): [Record(0, exchange_bytes("/a")), Record(1, b"nope")],
-            TP("t", 2): [Record(7, exchange_bytes("/b"))],
+            0: records(0, exchange_bytes("/a"), b"nope"),
+            2: records(7, exchange_bytes("/b")),
         }
     )
 
@@ -71,13 +74,13 @@ def test_records_advance_offsets_and_counts(reader):
 
 
 def test_records_already_in_the_builder_are_not_counted_twice(reader):
-    first = [Record(0, exchange_bytes("/a")), Record(1, exchange_bytes("/b"))]
-    reader.add_records({TP("t", 0): first})
+    first = records(0, exchange_bytes("/a"), exchange_bytes("/b"))
+    reader.add_records({0: first})
 
     # a rebalance sought back to offset 1 after 0..1 were fetched again
-    replay = [Record(1, exchange_bytes("/b")), Record(2, exchange_bytes("/c"))]
-    reader.add_records({TP("t", 0): replay})
-    reader.add_records({TP("t", 0): first})
+    reader.add_records({0: records(1, exchange_bytes("/b"), exchange_bytes("/c"))})
+    reader.add_records({0: first})
+    reader.add_records({0: ([], [])})
 
     assert reader.builder.paths == ["/a", "/b", "/c"]
     assert reader.counts.read == 3
@@ -85,13 +88,7 @@ def test_records_already_in_the_builder_are_not_counted_twice(reader):
 
 
 def test_each_kind_of_bad_message_is_logged_once_with_its_position(reader, caplog):
-    batch = [
-        Record(0, b"nope"),
-        Record(1, b"nope again"),
-        Record(2, b"\x00"),
-        Record(3, None),
-    ]
-    reader.add_records({TP("t", 1): batch})
+    reader.add_records({1: records(0, b"nope", b"nope again", b"\x00", None)})
 
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert reader.counts.skipped_total == 4
@@ -101,14 +98,7 @@ def test_each_kind_of_bad_message_is_logged_once_with_its_position(reader, caplo
 
 
 def test_a_builder_failure_is_counted_and_reading_goes_on(reader, caplog):
-    reader.add_records(
-        {
-            TP("t", 0): [
-                Record(0, exchange_bytes("/boom")),
-                Record(1, exchange_bytes("/a")),
-            ]
-        }
-    )
+    reader.add_records({0: records(0, exchange_bytes("/boom"), exchange_bytes("/a"))})
     reader.add_message(exchange_bytes("/boom"), "line 3")
 
     assert reader.counts.skipped == {"builder_error": 2}

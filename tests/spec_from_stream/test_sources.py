@@ -109,8 +109,9 @@ def test_assigned_partitions_start_at_saved_offsets_or_the_beginning(kafka_boots
     try:
         while len(seen[0]) < 4 or len(seen[1]) < 10:
             assert time.monotonic() < deadline, f"only got {seen}"
-            for tp, records in source.poll(500).items():
-                seen[tp.partition].extend(r.offset for r in records)
+            for partition, (offsets, values) in source.poll(500).items():
+                seen[partition].extend(offsets)
+                assert [int(v.split(b"-")[1]) for v in values] == offsets
     finally:
         source.close()
 

@@ -1,0 +1,229 @@
+"""Fetching from Kafka in a child process, so fetching and building use two cores.
+
+kafka-python parses record batches in pure Python, and the builder is pure
+Python too: in one process they share one core. Here a child process runs the
+consumer (`KafkaSource`) and sends raw message values through a pipe; the
+parent decodes and builds. The pipe's buffer bounds what is in flight: when
+the parent is busy, the child waits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+
+from spec_from_stream.sources import Batch, KafkaSource, SourceError
+
+logger = logging.getLogger(__name__)
+
+# the child's own start-up (imports, connecting) is bounded by this much more
+# than the connect timeout
+START_MARGIN = 30.0
+
+
+class FetcherProcess:
+    """A KafkaSource in a child process; same start/poll/close as KafkaSource.
+
+    The child tracks the next offset of each partition it has handed over, and
+    seeks there when the group assigns it a partition again: the parent reads
+    every batch in order, so nothing is skipped or handed over twice.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        group_id: str,
+        offsets: dict[int, int],
+        lock: threading.Lock,
+        on_revoke: Callable[[], None],
+        *,
+        connect_timeout: float = 30.0,
+        instance_id: str | None = None,
+    ) -> None:
+        self.settings = {
+            "bootstrap_servers": bootstrap_servers,
+            "topic": topic,
+            "group_id": group_id,
+            "connect_timeout": connect_timeout,
+            "instance_id": instance_id,
+            "log_level": logging.getLogger("spec_from_stream").getEffectiveLevel(),
+        }
+        self.topic = topic
+        # the reader's offsets: where a restarted child has to begin
+        self.offsets = offsets
+        self.lock = lock
+        self.on_revoke = on_revoke
+        self.connect_timeout = connect_timeout
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._connection: Connection | None = None
+
+    def start(self) -> None:
+        """Start the child and wait until it has connected.
+
+        :raise SourceError: the broker could not be reached in time.
+        """
+        # spawn, not fork: the parent may already run threads (the viewer)
+        context = multiprocessing.get_context("spawn")
+        parent_end, child_end = context.Pipe(duplex=True)
+        with self.lock:
+            offsets = dict(self.offsets)
+        self._process = context.Process(
+            target=run_child,
+            args=(child_end, self.settings, offsets),
+            name="spec_from_stream-fetcher",
+            daemon=True,
+        )
+        self._process.start()
+        child_end.close()
+        self._connection = parent_end
+
+        if not parent_end.poll(self.connect_timeout + START_MARGIN):
+            self.close()
+            raise SourceError("the Kafka fetch process did not start in time")
+        try:
+            kind, *detail = parent_end.recv()
+        except EOFError:
+            self.close()
+            raise SourceError("the Kafka fetch process ended at start") from None
+        if kind == "error":
+            self.close()
+            raise SourceError(detail[0])
+
+    def poll(self, timeout_ms: int) -> Batch:
+        """Return {partition: (offsets, values)} handed over since the last call."""
+        connection = self._connection
+        assert connection is not None, "start() first"
+        try:
+            if not connection.poll(timeout_ms / 1000):
+                return {}
+            kind, payload = connection.recv()
+        except (EOFError, OSError):
+            self._restart()
+            return {}
+        if kind == "records":
+            return payload
+        if kind == "revoked":
+            # every batch sent before this one has been read: the state is exact
+            self.on_revoke()
+        return {}
+
+    def close(self) -> None:
+        """Ask the child to leave the group and stop; make sure it is gone."""
+        process, connection = self._process, self._connection
+        self._process = self._connection = None
+        if connection is not None:
+            with contextlib.suppress(OSError):
+                connection.send(("stop", None))
+            _drain(connection, process)
+            connection.close()
+        if process is not None:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=5)
+
+    def _restart(self) -> None:
+        """Start a new child after the old one died, from the reader's offsets."""
+        exit_code = self._process.exitcode if self._process else None
+        logger.warning(
+            "the Kafka fetch process ended (exit code %s); starting a new one",
+            exit_code,
+        )
+        self.close()
+        # a child dying at once again must not become a busy loop
+        time.sleep(1)
+        try:
+            self.start()
+        except SourceError as error:
+            logger.warning("restarting the fetch process failed: %s", error)
+
+
+def _drain(connection: Connection, process) -> None:
+    """Discard what the child still sends, so a child blocked on a full pipe
+    can read the stop request; return when it closed its end (or after 10 s)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if connection.poll(0.1):
+                connection.recv()
+            elif process is None or not process.is_alive():
+                return
+        except (EOFError, OSError):
+            return
+
+
+def run_child(connection: Connection, settings: dict, offsets: dict[int, int]) -> None:
+    """The child: consume the topic and send each poll's values to the parent."""
+    # Ctrl-C reaches the whole process group; the parent decides when to stop
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(
+        level=settings["log_level"],
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    parent = os.getppid()
+    lock = threading.Lock()
+
+    def send_revoked() -> None:
+        with lock:
+            connection.send(("revoked", None))
+
+    source = KafkaSource(
+        settings["bootstrap_servers"],
+        settings["topic"],
+        settings["group_id"],
+        offsets,
+        lock,
+        send_revoked,
+        connect_timeout=settings["connect_timeout"],
+        instance_id=settings["instance_id"],
+    )
+    try:
+        source.start()
+    except SourceError as error:
+        connection.send(("error", str(error)))
+        return
+    try:
+        connection.send(("started", None))
+        _forward(source, connection, lock, offsets, parent)
+    except (BrokenPipeError, EOFError, ConnectionResetError):
+        # the parent is gone (killed or stopped): nothing left to hand over
+        pass
+    finally:
+        source.close()
+
+
+def _forward(
+    source: KafkaSource,
+    connection: Connection,
+    lock: threading.Lock,
+    offsets: dict[int, int],
+    parent: int,
+) -> None:
+    """Poll and send until the parent says stop or disappears."""
+    while True:
+        if connection.poll() and connection.recv()[0] == "stop":
+            return
+        if os.getppid() != parent:
+            return
+        try:
+            batch = source.poll(200)
+        except Exception as error:
+            logger.warning("polling Kafka failed, retrying: %s", error)
+            time.sleep(1)
+            continue
+        if not batch:
+            continue
+        with lock:
+            # advanced first: a rebalance seeks to what was handed over
+            for partition, (record_offsets, _) in batch.items():
+                offsets[partition] = record_offsets[-1] + 1
+            connection.send(("records", batch))
