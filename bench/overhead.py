@@ -1,14 +1,22 @@
 """Recorder overhead: the demo API with the recorder off, on, and done naively.
 
-One round measures each variant on a fresh gunicorn: a short warm-up, the
-maximum throughput (closed loop), then p50/p99 latency at a fixed rate of
-half the recorder-off maximum of the same round (open loop). Ratios are
-taken within a round, so a noisy neighbour slows both sides of a pair.
+Every variant of a phase runs at once, each in its own gunicorn, and the
+load visits them in turn in short slices: all of them at saturation (closed
+loop) for a few cycles, then all of them at a fixed rate of half the
+recorder-off maximum (open loop). A ratio is taken between slices of the
+same cycle, seconds apart, so a burst from a neighbour on this shared
+machine spoils one cycle, not the whole comparison; medians over cycles
+make the table. Between slices the bench waits until the server just
+measured is idle again, so a recorder still sending its backlog never slows
+the next variant down.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +24,7 @@ from pathlib import Path
 
 from bench.demo_server import DemoServer, request_mix
 from bench.kafka_local import OffsetWatcher
-from bench.load import fixed_rate, saturate
+from bench.load import LoadResult, fixed_rate, saturate
 
 logger = logging.getLogger(__name__)
 
@@ -25,31 +33,49 @@ UP = "on, Kafka up"
 DOWN = "on, Kafka down"
 NAIVE = "naive after_request"
 
+# below this share of one core a server counts as idle
+IDLE_CPU = 0.03
+IDLE_TIMEOUT = 30.0
+
 
 @dataclass(frozen=True)
 class Durations:
-    """How long each part of one variant's measurement runs, in seconds."""
+    """Seconds per warm-up and per slice, and how many cycles of slices."""
 
     warmup: float
     saturate: float
     fixed: float
+    cycles: int
+    delivery: float
 
 
 @dataclass
-class VariantResult:
-    """The figures of one variant in one round."""
+class PhaseResult:
+    """Per variant, the figures of every cycle, and the fixed rate used."""
 
-    name: str
-    max_throughput: float
-    p50: float
-    p99: float
     rate: float
-    errors: int
-    statuses: dict[int, int] = field(default_factory=dict)
-    # exchanges per second delivered into Kafka during saturation, when measured
+    throughput: dict[str, list[float]] = field(default_factory=dict)
+    p50: dict[str, list[float]] = field(default_factory=dict)
+    p99: dict[str, list[float]] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    # exchanges delivered into Kafka per second, by the recorder-on variant
     delivered_rate: float | None = None
     delivered: int | None = None
     served: int | None = None
+
+    def ratios(self, name: str) -> dict[str, list[float]]:
+        """Return a variant's figures over recorder-off's, cycle by cycle."""
+        return {
+            key: [
+                mine / theirs
+                for mine, theirs in zip(figures[name], figures[OFF], strict=True)
+            ]
+            for key, figures in (
+                ("p50", self.p50),
+                ("p99", self.p99),
+                ("throughput", self.throughput),
+            )
+        }
 
 
 def variant_env(name: str, bootstrap: str, topic: str) -> tuple[str, dict[str, str]]:
@@ -66,76 +92,142 @@ def variant_env(name: str, bootstrap: str, topic: str) -> tuple[str, dict[str, s
     raise ValueError(f"unknown variant {name!r}")
 
 
-def measure_variant(
-    name: str,
+def _cpu_ticks(root: int) -> int:
+    """Return the CPU time (clock ticks) of a process and its children so far."""
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                # the command name may hold spaces: fields start after ')'
+                fields = stat.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(entry.name) == root or int(fields[1]) == root:
+            total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def wait_idle(server: DemoServer) -> None:
+    """Wait until the server uses almost no CPU (its recorder has caught up)."""
+    assert server.process is not None
+    ticks_per_second = os.sysconf("SC_CLK_TCK")
+    deadline = time.monotonic() + IDLE_TIMEOUT
+    before = _cpu_ticks(server.process.pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        after = _cpu_ticks(server.process.pid)
+        if (after - before) / ticks_per_second / 0.2 < IDLE_CPU:
+            return
+        before = after
+    logger.warning("%s still busy after %ss", server.app, IDLE_TIMEOUT)
+
+
+def _slices(
+    servers: dict[str, DemoServer],
+    cycle: int,
+    run: Callable[[str, DemoServer], LoadResult],
+) -> dict[str, LoadResult]:
+    """Load each server once, the order turning by one every cycle."""
+    names = list(servers)
+    shift = cycle % len(names)
+    results = {}
+    for name in names[shift:] + names[:shift]:
+        results[name] = run(name, servers[name])
+        wait_idle(servers[name])
+    return results
+
+
+def measure_phase(
+    names: list[str],
     bootstrap: str,
     topic: str,
     durations: Durations,
-    rate: float | None,
     log_dir: Path,
     *,
-    watch_delivery: bool = False,
-    before_measuring: Callable[[], None] | None = None,
-) -> VariantResult:
-    """Start the variant's server, load it, stop it; return its figures.
+    after_warmup: Callable[[], None] | None = None,
+) -> PhaseResult:
+    """Measure recorder-off and the variants in names, interleaved.
 
-    rate is the fixed rate for the latency run; None means half this
-    variant's own maximum (the recorder-off variant sets the round's rate).
-    before_measuring runs after the warm-up (the Kafka-down variant kills the
-    broker there, so the recorder loses a broker it was connected to).
+    after_warmup runs once every server is warm (the Kafka-down phase kills
+    the broker there, so the recorder loses a broker it was connected to).
     """
-    app, env = variant_env(name, bootstrap, topic)
-    log_path = log_dir / f"gunicorn-{name.replace(' ', '_').replace(',', '')}.log"
-    with DemoServer(app, env, log_path) as server:
-        requests = request_mix(server)
-        saturate(server.address, requests, durations.warmup)
-        if before_measuring is not None:
-            before_measuring()
+    with contextlib.ExitStack() as stack:
+        servers: dict[str, DemoServer] = {}
+        for name in [OFF, *names]:
+            app, env = variant_env(name, bootstrap, topic)
+            log = log_dir / f"gunicorn-{name.replace(' ', '_').replace(',', '')}.log"
+            servers[name] = stack.enter_context(DemoServer(app, env, log))
+        mixes = {name: request_mix(server) for name, server in servers.items()}
+        for name, server in servers.items():
+            saturate(server.address, mixes[name], durations.warmup)
+            wait_idle(server)
+        if after_warmup is not None:
+            after_warmup()
 
-        watcher = OffsetWatcher(bootstrap, topic) if watch_delivery else None
-        try:
-            if watcher is not None:
-                before, _ = watcher.settle()
-                started = time.monotonic()
-            most = saturate(server.address, requests, durations.saturate)
-            delivered_rate = delivered = None
-            if watcher is not None:
-                after, last_growth = watcher.settle()
-                delivered = after - before
-                delivered_rate = delivered / max(last_growth - started, 1e-9)
-        finally:
-            if watcher is not None:
-                watcher.close()
-
-        fixed_at = rate if rate is not None else most.throughput / 2
-        steady = fixed_rate(server.address, requests, fixed_at, durations.fixed)
-    result = VariantResult(
-        name=name,
-        max_throughput=most.throughput,
-        p50=steady.percentile(0.50),
-        p99=steady.percentile(0.99),
-        rate=fixed_at,
-        errors=most.errors + steady.errors,
-        statuses=dict(most.statuses + steady.statuses),
-        delivered_rate=delivered_rate,
-        delivered=delivered,
-        served=most.completed if watch_delivery else None,
-    )
-    logger.info(
-        "%s: %.0f req/s max, p50 %.2f ms, p99 %.2f ms at %.0f req/s",
-        name,
-        result.max_throughput,
-        result.p50 * 1000,
-        result.p99 * 1000,
-        fixed_at,
-    )
+        saturated = [
+            _slices(
+                servers,
+                cycle,
+                lambda name, s: saturate(s.address, mixes[name], durations.saturate),
+            )
+            for cycle in range(durations.cycles)
+        ]
+        rate = statistics.median(c[OFF].throughput for c in saturated) / 2
+        steady = [
+            _slices(
+                servers,
+                cycle,
+                lambda name, s: fixed_rate(
+                    s.address, mixes[name], rate, durations.fixed
+                ),
+            )
+            for cycle in range(durations.cycles)
+        ]
+        result = PhaseResult(rate=rate)
+        for name in servers:
+            result.throughput[name] = [c[name].throughput for c in saturated]
+            result.p50[name] = [c[name].percentile(0.50) for c in steady]
+            result.p99[name] = [c[name].percentile(0.99) for c in steady]
+            result.errors[name] = sum(c[name].errors for c in saturated + steady)
+            logger.info(
+                "%s: %.0f req/s max, p50 %.2f ms, p99 %.2f ms at %.0f req/s",
+                name,
+                statistics.median(result.throughput[name]),
+                statistics.median(result.p50[name]) * 1000,
+                statistics.median(result.p99[name]) * 1000,
+                rate,
+            )
+        if UP in servers:
+            _measure_delivery(
+                result, servers[UP], mixes[UP], bootstrap, topic, durations
+            )
     return result
 
 
-def ratios(result: VariantResult, baseline: VariantResult) -> dict[str, float]:
-    """Return a variant's figures over the recorder-off figures of its round."""
-    return {
-        "p50": result.p50 / baseline.p50,
-        "p99": result.p99 / baseline.p99,
-        "throughput": result.max_throughput / baseline.max_throughput,
-    }
+def _measure_delivery(
+    result: PhaseResult,
+    server: DemoServer,
+    requests: list[bytes],
+    bootstrap: str,
+    topic: str,
+    durations: Durations,
+) -> None:
+    """Saturate the recorder-on server alone; count what reaches the topic.
+
+    The rate runs from the first request to the last exchange the topic
+    received, so exchanges still queued when the load stops count only once
+    they are delivered.
+    """
+    watcher = OffsetWatcher(bootstrap, topic)
+    try:
+        before, _ = watcher.settle()
+        started = time.monotonic()
+        load = saturate(server.address, requests, durations.delivery)
+        after, last_growth = watcher.settle()
+    finally:
+        watcher.close()
+    result.delivered = after - before
+    result.served = load.completed
+    result.delivered_rate = result.delivered / max(last_growth - started, 1e-9)

@@ -7,8 +7,8 @@ recorder's overhead on the demo API under gunicorn, how fast the recording
 reaches Kafka, how fast the spec reader builds from a file and from Kafka
 (against meeshkan 0.2.21 and a bare consumer), the reader's memory, and how
 fresh the document on disk stays; then it stops the broker and prints the
-table. Figures are medians over rounds; ratios are taken pair by pair within
-a round. Progress goes to stderr, the table to stdout.
+table. Figures are medians over cycles; ratios are taken pair by pair within
+a cycle. Progress goes to stderr, the table to stdout.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import statistics
 import sys
 import time
@@ -49,7 +50,6 @@ TARGETS = {
 class Size:
     """How much each measurement does; small is the test suite's smoke run."""
 
-    rounds: int
     durations: overhead.Durations
     corpus: int
     meeshkan_limit: int
@@ -63,8 +63,9 @@ class Size:
 
 SIZES = {
     "small": Size(
-        rounds=1,
-        durations=overhead.Durations(warmup=0.5, saturate=2.0, fixed=2.0),
+        durations=overhead.Durations(
+            warmup=0.5, saturate=1.0, fixed=1.5, cycles=2, delivery=2.0
+        ),
         corpus=20_000,
         meeshkan_limit=20_000,
         meeshkan_budget=3.0,
@@ -75,8 +76,9 @@ SIZES = {
         reader_repeats=1,
     ),
     "full": Size(
-        rounds=5,
-        durations=overhead.Durations(warmup=1.0, saturate=5.0, fixed=5.0),
+        durations=overhead.Durations(
+            warmup=1.0, saturate=2.0, fixed=3.0, cycles=8, delivery=5.0
+        ),
         corpus=200_000,
         meeshkan_limit=200_000,
         meeshkan_budget=40.0,
@@ -153,106 +155,61 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def run_overhead_rounds(
-    table: Table,
-    size: Size,
-    bootstrap: str,
-    log_dir: Path,
-    names: list[str],
-    *,
-    before_first: Callable[[], None] | None = None,
-) -> dict[str, list[dict]]:
-    """Measure the variants in names, after recorder-off, size.rounds times."""
-    topic = create_topic(bootstrap, f"bench_overhead_{int(time.time() * 1000)}")
-    rounds: dict[str, list[dict]] = {name: [] for name in [overhead.OFF, *names]}
-    for number in range(size.rounds):
-        logger.info("overhead round %d of %d: %s", number + 1, size.rounds, names)
-        off = overhead.measure_variant(
-            overhead.OFF, bootstrap, topic, size.durations, None, log_dir
-        )
-        rounds[overhead.OFF].append({"result": asdict(off)})
-        for name in names:
-            hook = before_first if number == 0 and name == overhead.DOWN else None
-            result = overhead.measure_variant(
-                name,
-                bootstrap,
-                topic,
-                size.durations,
-                off.rate,
-                log_dir,
-                watch_delivery=name == overhead.UP,
-                before_measuring=hook,
-            )
-            rounds[name].append(
-                {"result": asdict(result), "ratios": overhead.ratios(result, off)}
-            )
-    return rounds
-
-
-def report_overhead(table: Table, rounds: dict[str, list[dict]], first: bool) -> None:
+def report_overhead(table: Table, phase: overhead.PhaseResult, first: bool) -> None:
     """Add the overhead rows: the off figures once, then each variant's ratios."""
     section = "1 recorder overhead (gunicorn, server/gunicorn.conf.py, request mix)"
-    off = [entry["result"] for entry in rounds[overhead.OFF]]
     if first:
         table.add(
             section,
             "off: max throughput (req/s)",
-            f"{_median([r['max_throughput'] for r in off]):,.0f}",
+            f"{_median(phase.throughput[overhead.OFF]):,.0f}",
         )
-        table.add(
-            section,
-            f"off: p50 / p99 at half that ({_median([r['rate'] for r in off]):,.0f}"
-            " req/s)",
-            f"{_median([r['p50'] for r in off]) * 1000:.2f} / "
-            f"{_median([r['p99'] for r in off]) * 1000:.2f} ms",
-        )
-    for name, entries in rounds.items():
-        if name == overhead.OFF or not entries:
+    table.add(
+        section,
+        f"off: p50 / p99 at half that ({phase.rate:,.0f} req/s)",
+        f"{_median(phase.p50[overhead.OFF]) * 1000:.2f} / "
+        f"{_median(phase.p99[overhead.OFF]) * 1000:.2f} ms",
+    )
+    for name in phase.throughput:
+        if name == overhead.OFF:
             continue
-        p50 = _median([e["ratios"]["p50"] for e in entries])
-        p99 = _median([e["ratios"]["p99"] for e in entries])
-        throughput = _median([e["ratios"]["throughput"] for e in entries])
-        results = [e["result"] for e in entries]
+        ratios = phase.ratios(name)
+        p50 = _median(ratios["p50"])
+        p99 = _median(ratios["p99"])
+        throughput = _median(ratios["throughput"])
+        recorder = name in (overhead.UP, overhead.DOWN)
         table.add(
             section,
             f"{name}: p50 / p99 (ms)",
-            f"{_median([r['p50'] for r in results]) * 1000:.2f} / "
-            f"{_median([r['p99'] for r in results]) * 1000:.2f}",
+            f"{_median(phase.p50[name]) * 1000:.2f} / "
+            f"{_median(phase.p99[name]) * 1000:.2f}",
         )
-        is_recorder = name in (overhead.UP, overhead.DOWN)
         table.add(
             section,
             f"{name}: p50 / p99 vs off",
             f"{p50:.2f} / {p99:.2f}",
-            "<= 1.05 / 1.10" if is_recorder else "",
-            (p50 <= TARGETS["p50"] and p99 <= TARGETS["p99"]) if is_recorder else None,
+            "<= 1.05 / 1.10" if recorder else "",
+            (p50 <= TARGETS["p50"] and p99 <= TARGETS["p99"]) if recorder else None,
         )
         table.add(
             section,
             f"{name}: max throughput vs off",
-            f"{throughput:.2f} "
-            f"({_median([r['max_throughput'] for r in results]):,.0f} req/s)",
-            ">= 0.90" if is_recorder else "",
-            throughput >= TARGETS["throughput"] if is_recorder else None,
+            f"{throughput:.2f} ({_median(phase.throughput[name]):,.0f} req/s)",
+            ">= 0.90" if recorder else "",
+            throughput >= TARGETS["throughput"] if recorder else None,
         )
-        errors = sum(r["errors"] for r in results)
-        if errors:
-            table.add(section, f"{name}: failed requests", f"{errors}")
+        if phase.errors[name]:
+            table.add(section, f"{name}: failed requests", f"{phase.errors[name]}")
 
 
-def report_recording(table: Table, rounds: dict[str, list[dict]]) -> None:
+def report_recording(table: Table, phase: overhead.PhaseResult) -> None:
     """Add the row of exchanges delivered into Kafka by one server process."""
-    results = [entry["result"] for entry in rounds.get(overhead.UP, [])]
-    results = [r for r in results if r["delivered_rate"] is not None]
-    if not results:
+    if phase.delivered_rate is None:
         return
-    delivered = sum(r["delivered"] for r in results)
-    served = sum(r["served"] for r in results)
     table.add(
         "2 recording throughput (one gunicorn worker process, at saturation)",
         "delivered into Kafka (exchanges/s)",
-        f"{_median([r['delivered_rate'] for r in results]):,.0f} "
-        f"({delivered:,} of {served:,} served)",
+        f"{phase.delivered_rate:,.0f} ({phase.delivered:,} of {phase.served:,} served)",
     )
 
 
@@ -412,12 +369,16 @@ def run(size_name: str) -> Table:
         bootstrap = broker.bootstrap
 
         def overhead_up() -> None:
-            rounds = run_overhead_rounds(
-                table, size, bootstrap, log_dir, [overhead.UP, overhead.NAIVE]
+            phase = overhead.measure_phase(
+                [overhead.UP, overhead.NAIVE],
+                bootstrap,
+                create_topic(bootstrap, "bench_overhead_up"),
+                size.durations,
+                log_dir,
             )
-            table.figures["overhead_kafka_up"] = rounds
-            report_overhead(table, rounds, first=True)
-            report_recording(table, rounds)
+            table.figures["overhead_kafka_up"] = asdict(phase)
+            report_overhead(table, phase, first=True)
+            report_recording(table, phase)
 
         _step(table, "recorder overhead, Kafka up", overhead_up)
         _step(
@@ -433,16 +394,16 @@ def run(size_name: str) -> Table:
         # last, because a killed broker cannot come back until ZooKeeper has
         # expired its session
         def overhead_down() -> None:
-            rounds = run_overhead_rounds(
-                table,
-                size,
-                bootstrap,
-                log_dir,
+            phase = overhead.measure_phase(
                 [overhead.DOWN],
-                before_first=broker.kill,
+                bootstrap,
+                create_topic(bootstrap, "bench_overhead_down"),
+                size.durations,
+                log_dir,
+                after_warmup=broker.kill,
             )
-            table.figures["overhead_kafka_down"] = rounds
-            report_overhead(table, rounds, first=False)
+            table.figures["overhead_kafka_down"] = asdict(phase)
+            report_overhead(table, phase, first=False)
 
         _step(table, "recorder overhead, Kafka down", overhead_down)
     finally:
@@ -465,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("kafka").setLevel(logging.WARNING)
 
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
     try:
         table = run(arguments.size)
     except KeyboardInterrupt:
@@ -475,9 +437,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench.perf: {error}", file=sys.stderr)
         return 1
     elapsed = time.monotonic() - started
+    # on a shared machine the load says how much to trust absolute figures
+    load_after = os.getloadavg()[0]
+    table.figures["load_average"] = [load_before, load_after]
     print(
-        f"bench.perf --size {arguments.size}: {elapsed:.0f}s, logs in "
-        f"{table.figures['logs']}"
+        f"bench.perf --size {arguments.size}: {elapsed:.0f}s on {os.cpu_count()} "
+        f"cores, load average {load_before:.1f} at start, {load_after:.1f} at end; "
+        f"logs in {table.figures['logs']}"
     )
     print(table.render())
     if arguments.json:
