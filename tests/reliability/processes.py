@@ -247,12 +247,18 @@ def recorder_stats(server: ServerProcess) -> dict:
     return response.json()
 
 
-def wait_for_drain(server: ServerProcess, deadline: float = 90.0) -> dict:
-    """Wait until every recorded exchange is delivered, dropped or failed."""
+def wait_for_drain(server: ServerProcess, deadline: float = 120.0) -> dict:
+    """Wait until every recorded exchange is delivered, dropped or failed.
+
+    Returns the counters then (a count past `recorded` is for the caller to
+    catch); raises if exchanges are still unsettled at the deadline.
+    """
     end = time.monotonic() + deadline
     while True:
         stats = recorder_stats(server)
         settled = stats["delivered"] + stats["dropped"] + stats["failed"]
-        if settled >= stats["recorded"] or time.monotonic() > end:
+        if settled >= stats["recorded"]:
             return stats
+        if time.monotonic() > end:
+            raise AssertionError(f"exchanges unsettled after {deadline:g}s: {stats}")
         time.sleep(0.5)

@@ -19,12 +19,21 @@ MISSING_USER = "/users/00000000-0000-4000-8000-000000000000"
 
 
 def secret(label: str) -> str:
-    """A value that cannot occur by chance; letters and digits only, so no
-    encoding (percent, JSON, base64 of the whole) can hide it from a search."""
+    """A value that cannot occur by chance.
+
+    Letters and digits only, so no encoding (percent, JSON) can hide it from
+    a plain search.
+    """
     return f"SECRET{label}{secrets.token_hex(12)}"
 
 
+def b64(text: str) -> str:
+    """Standard base64, as in Basic credentials."""
+    return base64.b64encode(text.encode()).decode()
+
+
 def b64url(data: dict) -> str:
+    """Unpadded base64url of a JSON object, as in a JWT part."""
     return base64.urlsafe_b64encode(orjson.dumps(data)).rstrip(b"=").decode()
 
 
@@ -35,105 +44,71 @@ class Secrets:
         self.values: dict[str, str] = {}
 
     def new(self, where: str) -> str:
+        """A fresh secret, remembered under where it goes."""
         value = secret(str(len(self.values)))
+        self.values[where] = value
+        return value
+
+    def derived(self, where: str, value: str) -> str:
+        """Remember a value made from secrets (base64 of credentials, a JWT)."""
         self.values[where] = value
         return value
 
 
 def plant_in_demo_requests(base_url: str, planted: Secrets) -> list[requests.Response]:
     """Send requests to the demo API that carry secrets in every usual place."""
-    session = requests.Session()
-    basic_password = planted.new("Authorization Basic password")
-    basic = base64.b64encode(f"alice:{basic_password}".encode()).decode()
-    planted.values["Authorization Basic credentials (base64)"] = basic
-    proxy_password = planted.new("Proxy-Authorization password")
-    proxy = base64.b64encode(f"proxy:{proxy_password}".encode()).decode()
-    planted.values["Proxy-Authorization credentials (base64)"] = proxy
-    signature = planted.new("JWT signature in a custom header")
-    jwt = (
-        f"{b64url({'alg': 'HS256', 'typ': 'JWT'})}.{b64url({'sub': 'ada'})}.{signature}"
+    bearer = planted.new("Authorization Bearer")
+    basic = planted.derived(
+        "Authorization Basic credentials (base64)",
+        b64(f"alice:{planted.new('Authorization Basic password')}"),
     )
-    planted.values["JWT in a custom header"] = jwt
-    referer_token = planted.new("access_token in a Referer URL")
-    deep = {
-        "name": "Ada",
-        "email": "ada@example.org",
-        "profile": {
-            "settings": {
-                "security": {
-                    "login": {
-                        "password": planted.new(
-                            "password nested four objects deep in a JSON body"
-                        )
-                    }
-                }
-            }
-        },
-    }
-    in_list = {"name": "Ada", "keys": [{"api_key": planted.new("api_key in a list")}]}
-    form = f"name=Ada&password={planted.new('password form field')}"
+    proxy = planted.derived(
+        "Proxy-Authorization credentials (base64)",
+        b64(f"proxy:{planted.new('Proxy-Authorization password')}"),
+    )
+    jwt = planted.derived(
+        "JWT in a custom header",
+        f"{b64url({'alg': 'HS256', 'typ': 'JWT'})}.{b64url({'sub': 'ada'})}."
+        + planted.new("JWT signature in a custom header"),
+    )
+    cookie = planted.new("Cookie session")
+    api_key = planted.new("X-Api-Key")
+    auth_token = planted.new("X-Auth-Token header")
+    referer = planted.new("access_token in a Referer URL")
+    query_key = planted.new("api_key query")
+    query_token = planted.new("token query")
+    deep_password = planted.new("password nested four objects deep in a JSON body")
+    listed_key = planted.new("api_key in a list")
+    form_password = planted.new("password form field")
+    client_secret = planted.new("client_secret in a JSON body")
+
+    login = {"login": {"password": deep_password}}
+    deep = {"name": "Ada", "profile": {"settings": {"security": login}}}
+    listed = {"name": "Ada", "keys": [{"api_key": listed_key}]}
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    form_body = f"name=Ada&password={form_password}"
+    referer_url = f"https://app.example.org/cb?state=ok&access_token={referer}"
     calls = [
-        (
-            "GET",
-            "/users",
-            {
-                "headers": {
-                    "Authorization": f"Bearer {planted.new('Authorization Bearer')}"
-                }
-            },
-        ),
+        ("GET", "/users", {"headers": {"Authorization": f"Bearer {bearer}"}}),
         ("GET", MISSING_USER, {"headers": {"Authorization": f"Basic {basic}"}}),
         ("GET", "/users", {"headers": {"Proxy-Authorization": f"Basic {proxy}"}}),
-        (
-            "GET",
-            "/users",
-            {
-                "headers": {
-                    "Cookie": f"session={planted.new('Cookie session')}; theme=dark"
-                }
-            },
-        ),
-        ("GET", "/users", {"headers": {"X-Api-Key": planted.new("X-Api-Key")}}),
-        (
-            "GET",
-            "/users",
-            {"headers": {"X-Auth-Token": planted.new("X-Auth-Token header")}},
-        ),
+        ("GET", "/users", {"headers": {"Cookie": f"session={cookie}; theme=dark"}}),
+        ("GET", "/users", {"headers": {"X-Api-Key": api_key}}),
+        ("GET", "/users", {"headers": {"X-Auth-Token": auth_token}}),
         ("GET", "/users", {"headers": {"X-Context": jwt}}),
-        (
-            "GET",
-            "/users",
-            {
-                "headers": {
-                    "Referer": "https://app.example.org/callback"
-                    f"?state=ok&access_token={referer_token}"
-                }
-            },
-        ),
-        ("GET", f"/users?limit=5&api_key={planted.new('api_key query')}", {}),
-        ("GET", f"/users?token={planted.new('token query')}", {}),
+        ("GET", "/users", {"headers": {"Referer": referer_url}}),
+        ("GET", f"/users?limit=5&api_key={query_key}", {}),
+        ("GET", f"/users?token={query_token}", {}),
         ("POST", "/users", {"json": deep}),
-        ("POST", "/users", {"json": in_list}),
-        (
-            "POST",
-            "/users",
-            {
-                "data": form,
-                "headers": {"Content-Type": "application/x-www-form-urlencoded"},
-            },
-        ),
-        (
-            "PATCH",
-            MISSING_USER,
-            {"json": {"client_secret": planted.new("client_secret in a JSON body")}},
-        ),
+        ("POST", "/users", {"json": listed}),
+        ("POST", "/users", {"data": form_body, "headers": form}),
+        ("PATCH", MISSING_USER, {"json": {"client_secret": client_secret}}),
+    ]  # fmt: skip
+    session = requests.Session()
+    return [
+        session.request(method, base_url + path, timeout=30, **options)
+        for method, path, options in calls
     ]
-    responses = []
-    for method, path, options in calls:
-        responses.append(
-            session.request(method, base_url + path, timeout=30, **options)
-        )
-    return responses
 
 
 def files_under(folder: Path) -> dict[str, bytes]:
