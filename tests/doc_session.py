@@ -61,6 +61,7 @@ class Session:
             (re.compile(r"^kafka/local stop\b"), self._kafka_local_stop),
             (re.compile(r"^kafka/local consume \d+$"), self._consume),
             (re.compile(rf"^(\w+=\S+ )*{venv}python -m server$"), self._server),
+            (re.compile(rf"^(\w+=\S+ )*{venv}gunicorn "), self._server),
             (
                 re.compile(
                     rf"^(\w+=\S+ )*{venv}python -m spec_from_stream(?!.*--input)"
@@ -131,10 +132,29 @@ class Session:
         return env
 
     def rewrite(self, command: str) -> str:
+        self._provide_inputs(command)
         command = command.replace("localhost:5000", f"127.0.0.1:{self.server_port}")
+        command = command.replace("0.0.0.0:5000", f"127.0.0.1:{self.server_port}")
+        command = re.sub(r"(^|\s)\.venv/bin/", rf"\g<1>{self.venv}/bin/", command)
         command = command.replace("localhost:8080", f"127.0.0.1:{self.viewer_port}")
         command = command.replace("localhost:9092", self.bootstrap)
         return re.sub(r"--serve 8080\b", f"--serve {self.viewer_port}", command)
+
+    def _provide_inputs(self, command: str) -> None:
+        """Write the recorded traffic a command reads, when the reader would
+        bring their own file (a README's `--input capture.har`)."""
+        words = shlex.split(command, comments=True)
+        wanted = [
+            word
+            for before, word in zip(["", *words], words, strict=False)
+            if word.endswith((".jsonl", ".har"))
+            and (before == "--input" or "replay" in command)
+        ]
+        for name in wanted:
+            path = self.workdir / name
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_sample_traffic(path)
 
     def _shell(self, command: str, timeout: float = 300) -> str:
         done = subprocess.run(
@@ -424,3 +444,88 @@ def _operations(document: dict) -> set[str]:
         for method in item
         if method != "parameters"
     }
+
+
+def write_sample_traffic(path: Path) -> None:
+    """Write a few exchanges of the demo API as JSON Lines or as a HAR file."""
+    user = {"id": "4b8a3f0e-2c1d-4e5f-9a6b-7c8d9e0f1a2b", "name": "Ada"}
+    calls = [
+        ("get", "/users", {"limit": "5"}, None, 200, {"items": [user], "total": 1}),
+        ("post", "/users", {}, {"name": "Ada"}, 201, user),
+        ("get", f"/users/{user['id']}", {}, None, 200, user),
+        ("get", "/users/3c1d2e4f-0000-4000-8000-000000000000", {}, None, 404, {}),
+    ]
+    stamp = "2026-12-04T10:00:00.000+00:00"
+    if path.suffix == ".har":
+        entries = []
+        for method, pathname, query, body, status, answer in calls:
+            search = "&".join(f"{key}={value}" for key, value in query.items())
+            request = {
+                "method": method.upper(),
+                "url": f"http://localhost:5000{pathname}"
+                + (f"?{search}" if search else ""),
+                "httpVersion": "HTTP/1.1",
+                "headers": [{"name": "Accept", "value": "application/json"}],
+                "queryString": [{"name": k, "value": v} for k, v in query.items()],
+                "cookies": [],
+                "headersSize": -1,
+                "bodySize": -1,
+            }
+            if body is not None:
+                request["postData"] = {
+                    "mimeType": "application/json",
+                    "text": json.dumps(body),
+                }
+            entries.append(
+                {
+                    "startedDateTime": stamp,
+                    "time": 1.0,
+                    "request": request,
+                    "response": {
+                        "status": status,
+                        "statusText": "",
+                        "httpVersion": "HTTP/1.1",
+                        "headers": [
+                            {"name": "Content-Type", "value": "application/json"}
+                        ],
+                        "cookies": [],
+                        "content": {
+                            "size": -1,
+                            "mimeType": "application/json",
+                            "text": json.dumps(answer),
+                        },
+                        "redirectURL": "",
+                        "headersSize": -1,
+                        "bodySize": -1,
+                    },
+                    "cache": {},
+                    "timings": {"send": 0, "wait": 1, "receive": 0},
+                }
+            )
+        har = {
+            "log": {"version": "1.2", "creator": {"name": "tests"}, "entries": entries}
+        }
+        path.write_text(json.dumps(har))
+        return
+    lines = []
+    for method, pathname, query, body, status, answer in calls:
+        exchange = {
+            "request": {
+                "method": method,
+                "protocol": "http",
+                "host": "localhost:5000",
+                "pathname": pathname,
+                "query": query,
+                "headers": {"content-type": "application/json"},
+                "timestamp": stamp,
+                "body": json.dumps(body) if body is not None else "",
+            },
+            "response": {
+                "statusCode": status,
+                "headers": {"content-type": "application/json"},
+                "timestamp": stamp,
+                "body": json.dumps(answer),
+            },
+        }
+        lines.append(json.dumps(exchange))
+    path.write_text("\n".join(lines) + "\n")

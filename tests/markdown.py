@@ -98,7 +98,8 @@ def _commands(body: str):
         if line.endswith("\\"):
             pending += line[:-1].rstrip() + " "
             continue
-        yield start, (pending + line).strip()
+        # a trailing "  # note" explains the command; it is not part of it
+        yield start, re.sub(r"\s+#\s.*$", "", pending + line).strip()
         pending = ""
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SHARED
 from tests.doc_session import (
     COMPOSE,
     Session,
@@ -113,7 +113,10 @@ def test_relative_links_point_at_files():
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    return copy_repository(tmp_path_factory.mktemp("checkout"))
+    # laid out like a checkout: the shared material beside it, as ../shared
+    top = tmp_path_factory.mktemp("docs")
+    (top / "shared").symlink_to(SHARED)
+    return copy_repository(top / "main")
 
 
 @pytest.mark.slow
