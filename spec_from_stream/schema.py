@@ -218,7 +218,7 @@ class SchemaSummary:
         """Return how many samples were objects."""
         return self.types.get("object", 0)
 
-    def _required(self, nested: bool) -> list[str]:
+    def _required(self) -> list[str]:
         """Return the properties present in every object sample."""
         # Limitation: a server that writes every field every time makes every
         # field required here, whatever its own spec says
@@ -250,14 +250,8 @@ class SchemaSummary:
         kinds = {child.main_type() for child in self.props.values()}
         return len(kinds) == 1
 
-    def render(
-        self, openapi: str = "3.1", examples: bool = False, nested: bool = False
-    ) -> dict:
-        """Return this summary as an OpenAPI schema object for the version.
-
-        ``nested`` marks objects below the body's top level (array items of a
-        top-level array count as top level).
-        """
+    def render(self, openapi: str = "3.1", examples: bool = False) -> dict:
+        """Return this summary as an OpenAPI schema object for the version."""
         nullable = "null" in self.types
         kinds = [name for name in TYPE_ORDER[:-1] if self.types.get(name)]
         # an integer location that also held fractions is a number, not two types
@@ -268,11 +262,9 @@ class SchemaSummary:
                 return {}
             return {"type": "null"} if openapi == "3.1" else {"nullable": True}
         if len(kinds) == 1:
-            schema = self._render_type(kinds[0], openapi, examples, nested)
+            schema = self._render_type(kinds[0], openapi, examples)
             return _with_null(schema, nullable, openapi)
-        branches = [
-            self._render_type(name, openapi, examples, nested) for name in kinds
-        ]
+        branches = [self._render_type(name, openapi, examples) for name in kinds]
         if nullable:
             if openapi == "3.1":
                 branches.append({"type": "null"})
@@ -281,9 +273,7 @@ class SchemaSummary:
                     branch["nullable"] = True
         return {"oneOf": branches}
 
-    def _render_type(
-        self, kind: str, openapi: str, examples: bool, nested: bool
-    ) -> dict:
+    def _render_type(self, kind: str, openapi: str, examples: bool) -> dict:
         """Render the part of the summary that belongs to one JSON type."""
         schema: dict = {"type": kind}
         if kind == "object":
@@ -293,19 +283,19 @@ class SchemaSummary:
                     values.merge(child)
                 if self.extra is not None:
                     values.merge(self.extra)
-                schema["additionalProperties"] = values.render(openapi, examples, True)
+                schema["additionalProperties"] = values.render(openapi, examples)
                 return schema
             if self.props:
                 schema["properties"] = {
-                    key: child.render(openapi, examples, True)
+                    key: child.render(openapi, examples)
                     for key, child in sorted(self.props.items())
                 }
-                required = self._required(nested)
+                required = self._required()
                 if required:
                     schema["required"] = required
         elif kind == "array":
             items = self.items
-            schema["items"] = items.render(openapi, examples, nested) if items else {}
+            schema["items"] = items.render(openapi, examples) if items else {}
         elif kind == "string" and self.formats:
             schema["format"] = _pick_format(self.formats)
         if examples and _example_fits(kind, self.example):
