@@ -7,8 +7,9 @@ import re
 from http import HTTPStatus
 
 from spec_from_stream.formats import is_prefix_segment
+from spec_from_stream.names import camel_case, singular
 from spec_from_stream.operations import BodySummary, Operation
-from spec_from_stream.paths import PathParam, Route, camel_case, singular
+from spec_from_stream.paths import PathParam, Route
 from spec_from_stream.schema import SchemaSummary
 from spec_from_stream.security import scheme_name, scheme_object
 

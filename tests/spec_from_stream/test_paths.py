@@ -6,7 +6,6 @@ import pytest
 
 from spec_from_stream.builder import Limits, SpecBuilder
 from spec_from_stream.formats import segment_kind
-from spec_from_stream.paths import camel_case, singular
 
 
 def _exchange(method, path, status=200, body=None, host="api.test"):
@@ -50,14 +49,6 @@ def _build(*exchanges) -> SpecBuilder:
 )
 def test_segment_kinds(segment, kind):
     assert segment_kind(segment) == kind
-
-
-def test_names_come_from_the_resource_in_camel_case():
-    assert camel_case(singular("faq_entries")) == "faqEntry"
-    assert singular("statuses") == "status"
-    assert singular("categories") == "category"
-    assert singular("boxes") == "box"
-    assert camel_case(singular("special-events")) == "specialEvent"
 
 
 def test_typed_ids_become_one_parameter_named_after_the_resource():

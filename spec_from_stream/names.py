@@ -1,0 +1,49 @@
+"""Names in the document: singular resource names, camelCase identifiers."""
+
+from __future__ import annotations
+
+import re
+
+_IRREGULAR = {
+    "people": "person",
+    "children": "child",
+    "men": "man",
+    "women": "woman",
+    "data": "data",
+    "media": "media",
+    "news": "news",
+    "series": "series",
+    "indices": "index",
+    "statuses": "status",
+    "addresses": "address",
+}
+
+
+def singular(word: str) -> str:
+    """Return the singular of an English resource name (last word only)."""
+    parts = re.split(r"([-_.\s]+)", word)
+    last = parts[-1]
+    lowered = last.lower()
+    if lowered in _IRREGULAR:
+        last = _IRREGULAR[lowered]
+    elif lowered.endswith("ies") and len(lowered) > 4:
+        last = last[:-3] + "y"
+    elif lowered.endswith(("sses", "shes", "ches", "xes", "zes")):
+        last = last[:-2]
+    elif lowered.endswith("s") and not lowered.endswith(("ss", "us", "is")):
+        last = last[:-1]
+    parts[-1] = last
+    return "".join(parts)
+
+
+def camel_case(text: str) -> str:
+    """Return text in lowerCamelCase with only letters and digits."""
+    words = [word for word in re.split(r"[^A-Za-z0-9]+", text) if word]
+    if not words:
+        return "param"
+    first = words[0]
+    head = first[0].lower() + first[1:]
+    camel = head + "".join(word[0].upper() + word[1:] for word in words[1:])
+    if camel[0].isdigit():
+        camel = "p" + camel
+    return camel
