@@ -23,7 +23,7 @@ from spec_from_stream.exchange import BadMessage, decode, validate
 from spec_from_stream.formats import is_prefix_segment, segment_kind
 from spec_from_stream.operations import Operation, header
 from spec_from_stream.paths import PathNode, as_value, decide, failed_only, resolve
-from spec_from_stream.render import render_document
+from spec_from_stream.render import METHOD_ORDER, render_document
 from spec_from_stream.schema import SchemaCaps
 
 logger = logging.getLogger(__name__)
@@ -258,7 +258,8 @@ class SpecBuilder:
         self._flush()
         total = 0
         for root in self._hosts.values():
-            total += sum(len(route.node.ops) for route in resolve(root, self._caps))
+            for route in resolve(root, self._caps):
+                total += sum(1 for method in route.node.ops if method in METHOD_ORDER)
         self._rendered_ops = (self.exchanges, total)
         return total
 

@@ -257,3 +257,10 @@ def test_odd_traffic_still_renders_valid_documents(version):
         )
     (document,) = _document(*traffic, version=version).values()
     assert len(document["paths"]) > 10
+
+
+def test_connect_is_counted_but_not_documented():
+    (document,) = _document(
+        _exchange("connect", "/tunnel"), _exchange("get", "/tunnel")
+    ).values()
+    assert list(document["paths"]["/tunnel"]) == ["get"]
