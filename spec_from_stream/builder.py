@@ -99,7 +99,8 @@ class SpecBuilder:
         if pathname is None:
             pathname, query, netloc = _split_url(request)
             host = host or netloc
-        host = host or "unknown"
+        # host names are case-insensitive; the port stays part of the host
+        host = host.lower() if host else "unknown"
 
         node = self._cache.get((host, pathname))
         if node is None:
