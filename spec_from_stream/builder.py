@@ -28,7 +28,7 @@ from spec_from_stream.schema import SchemaCaps
 
 logger = logging.getLogger(__name__)
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 # pathname -> node lookups kept for the fast path; cleared when full
 PATH_CACHE_SIZE = 8192
 # exchanges between two attempts to fold the literals of a full path position

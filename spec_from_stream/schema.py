@@ -51,7 +51,6 @@ class SchemaSummary:
         "types",
         "formats",
         "props",
-        "counts",
         "items",
         "extra",
         "example",
@@ -61,8 +60,8 @@ class SchemaSummary:
         self.n = 0
         self.types: dict[str, int] = {}
         self.formats: frozenset[str] | None = None
+        # a property's own sample count ``n`` is how often it was present
         self.props: dict[str, SchemaSummary] = {}
-        self.counts: dict[str, int] = {}
         self.items: SchemaSummary | None = None
         # values of keys past the properties cap, merged like a map's values
         self.extra: SchemaSummary | None = None
@@ -82,7 +81,6 @@ class SchemaSummary:
                     caps.hits["schema_depth"] += 1
                 return
             props = self.props
-            counts = self.counts
             for key, item in value.items():
                 child = props.get(key)
                 if child is None:
@@ -93,8 +91,6 @@ class SchemaSummary:
                         self.extra.add(item, caps, weight, depth + 1)
                         continue
                     child = props[key] = SchemaSummary()
-                    counts[key] = 0
-                counts[key] += weight
                 child.add(item, caps, weight, depth + 1)
         elif kind is list:
             types["array"] = types.get("array", 0) + weight
@@ -147,9 +143,7 @@ class SchemaSummary:
             mine = self.props.get(key)
             if mine is None:
                 mine = self.props[key] = SchemaSummary()
-                self.counts[key] = 0
             mine.merge(child)
-            self.counts[key] += other.counts[key]
         if other.items is not None:
             if self.items is None:
                 self.items = SchemaSummary()
@@ -173,10 +167,7 @@ class SchemaSummary:
         if self.formats is not None:
             state["f"] = sorted(self.formats)
         if self.props:
-            state["p"] = {
-                key: [self.counts[key], child.to_state()]
-                for key, child in self.props.items()
-            }
+            state["p"] = {key: child.to_state() for key, child in self.props.items()}
         if self.items is not None:
             state["i"] = self.items.to_state()
         if self.extra is not None:
@@ -193,8 +184,7 @@ class SchemaSummary:
         summary.types = dict(state["t"])
         if "f" in state:
             summary.formats = frozenset(state["f"]) if state["f"] else NO_FORMATS
-        for key, (count, child) in state.get("p", {}).items():
-            summary.counts[key] = count
+        for key, child in state.get("p", {}).items():
             summary.props[key] = cls.from_state(child)
         if "i" in state:
             summary.items = cls.from_state(state["i"])
@@ -223,7 +213,7 @@ class SchemaSummary:
         # Limitation: a server that writes every field every time makes every
         # field required here, whatever its own spec says
         total = self.object_count()
-        return sorted(key for key, count in self.counts.items() if count >= total)
+        return sorted(key for key, child in self.props.items() if child.n >= total)
 
     def is_map(self) -> bool:
         """Tell whether this object is keyed by ids (a map), not by field names."""
@@ -244,7 +234,7 @@ class SchemaSummary:
         if len(self.props) < VARYING_MAP_KEYS:
             return False
         total = self.object_count()
-        mean = sum(self.counts.values()) / (total * len(self.props))
+        mean = sum(child.n for child in self.props.values()) / (total * len(self.props))
         if mean >= VARYING_MAP_PRESENCE:
             return False
         kinds = {child.main_type() for child in self.props.values()}
