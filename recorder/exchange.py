@@ -57,7 +57,6 @@ class Capture:
     started: float
     started_perf: float
     finished_perf: float = 0.0
-    finished: float = 0.0
     status: str | None = None
     response_headers: list[tuple[str, str]] = field(default_factory=list)
     request_body: bytes | None = None
@@ -118,7 +117,10 @@ class ExchangeEncoder:
         response: dict[str, Any] = {
             "statusCode": status,
             "headers": response_headers,
-            "timestamp": _timestamp(capture.finished),
+            # the wall clock at the end, from the monotonic clock's interval
+            "timestamp": _timestamp(
+                capture.started + capture.finished_perf - capture.started_perf
+            ),
         }
         meta: dict[str, Any] = {
             "durationMs": round(

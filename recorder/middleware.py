@@ -120,14 +120,16 @@ class RecordingMiddleware:
             started=time.time(),
             started_perf=time.perf_counter(),
         )
-        tee = None
-        if self.options.record_bodies and "wsgi.input" in environ:
-            tee = InputTee(
-                environ["wsgi.input"],
-                self.options.max_body_bytes,
-                "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower(),
-            )
-            environ["wsgi.input"] = tee
+        if not self.options.record_bodies or "wsgi.input" not in environ:
+            return capture, None
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if not chunked and environ.get("CONTENT_LENGTH", "0") in ("", "0"):
+            # HTTP/1.1 sends no body without a length or chunking: nothing to copy
+            capture.request_body = b""
+            capture.request_length = 0
+            return capture, None
+        tee = InputTee(environ["wsgi.input"], self.options.max_body_bytes, chunked)
+        environ["wsgi.input"] = tee
         return capture, tee
 
     def _finish(
@@ -136,7 +138,6 @@ class RecordingMiddleware:
         """Complete the capture with the response's end and hand it to the sink."""
         try:
             capture.finished_perf = time.perf_counter()
-            capture.finished = time.time()
             length_header = capture.request_headers.get("CONTENT_LENGTH", "")
             content_length = int(length_header) if length_header.isdigit() else None
             if tee is not None:
@@ -144,7 +145,7 @@ class RecordingMiddleware:
                 capture.request_body = body
                 capture.request_length = length
                 capture.request_complete = complete
-            else:
+            elif capture.request_body is None:
                 capture.request_length = content_length
             if response is not None:
                 capture.error = capture.error or response.error

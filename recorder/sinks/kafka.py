@@ -38,6 +38,8 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "reconnect_backoff_max_ms": 2_000,
     "max_request_size": 1024 * 1024,
 }
+# messages sent between two voluntary hand-overs of the interpreter lock
+YIELD_EVERY = 8
 # seconds between two warnings about failed sends
 FAIL_LOG_INTERVAL = 10.0
 
@@ -128,6 +130,7 @@ class KafkaSink(QueueSink):
             COUNTERS.add("failed", len(batch))
             self._warn_failure("no Kafka producer")
             return
+        sent = 0
         for item in batch:
             estimate = item.size() if hasattr(item, "size") else 0
             if self._in_flight_bytes + estimate > self.max_in_flight_bytes:
@@ -142,9 +145,11 @@ class KafkaSink(QueueSink):
                 logger.exception("recorder: could not encode an exchange")
                 continue
             self._send(value)
-            # hand the interpreter lock to request threads between messages, so
-            # a long batch never makes a request wait a whole switch interval
-            time.sleep(0)
+            sent += 1
+            if sent % YIELD_EVERY == 0:
+                # hand the interpreter lock to request threads now and then, so
+                # a long batch never makes a request wait a whole switch interval
+                time.sleep(0)
 
     def _send(self, value: bytes) -> None:
         size = len(value)
@@ -165,15 +170,15 @@ class KafkaSink(QueueSink):
             self._settle(size, "failed")
             self._warn_failure(str(error))
             return
-        future.add_callback(self._on_delivered, size)
-        future.add_errback(self._on_failed, size)
+        future.add_both(self._on_settled, size)
 
-    def _on_delivered(self, size: int, _metadata: Any) -> None:
-        self._settle(size, "delivered")
-
-    def _on_failed(self, size: int, error: Exception) -> None:
-        self._settle(size, "failed")
-        self._warn_failure(str(error))
+    def _on_settled(self, size: int, outcome: Any) -> None:
+        # called once per message by kafka-python: metadata, or the exception
+        if isinstance(outcome, BaseException):
+            self._settle(size, "failed")
+            self._warn_failure(str(outcome))
+        else:
+            self._settle(size, "delivered")
 
     def _settle(self, size: int, outcome: str) -> None:
         with self._inflight_lock:

@@ -22,7 +22,6 @@ def make_capture(**changes) -> Capture:
         "request_headers": {"CONTENT_TYPE": "application/json", "HTTP_X_ONE": "1"},
         "started": now,
         "started_perf": 1.0,
-        "finished": now + 0.5,
         "finished_perf": 1.5,
         "status": "201 CREATED",
         "response_headers": [("Content-Type", "application/json")],
