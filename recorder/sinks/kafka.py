@@ -1,5 +1,6 @@
 """The Kafka sink: exchanges as JSON messages on a topic, sent by kafka-python."""
 
+import atexit
 import logging
 import threading
 import time
@@ -117,6 +118,10 @@ class KafkaSink(QueueSink):
                 error,
             )
             return False
+        # kafka-python closes its producer at exit; registered after it, this
+        # runs first (exit handlers run last-in first-out) and still delivers
+        # what the queue holds
+        atexit.register(self.close)
         logger.info(
             "recorder: sending exchanges to topic %s at %s",
             self.topic,

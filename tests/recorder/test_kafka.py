@@ -2,6 +2,8 @@
 refused messages and the counters' balance."""
 
 import json
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -11,7 +13,7 @@ from kafka import KafkaConsumer
 
 import recorder
 from recorder import RecordingMiddleware
-from tests.conftest import LocalKafka, free_port
+from tests.conftest import ROOT, LocalKafka, free_port
 from tests.recorder.case_app import create_case_app
 from tests.recorder.conftest import (
     assert_valid,
@@ -243,3 +245,39 @@ def test_close_delivers_what_is_still_queued(kafka_bootstrap: str, kafka_topic: 
     assert sorted(message["request"]["pathname"] for message in messages) == sorted(
         f"/items/{number}" for number in range(50)
     )
+
+
+EXIT_SCRIPT = """
+import sys
+from recorder import RecordingMiddleware
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+
+middleware = RecordingMiddleware(
+    app, sink="kafka", bootstrap_servers=sys.argv[1], topic=sys.argv[2]
+)
+for number in range(500):
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": f"/exit/{number}",
+               "SERVER_NAME": "test", "SERVER_PORT": "80"}
+    response = middleware(environ, lambda *args: None)
+    list(response)
+    response.close()
+# the process ends at once: the exit handler must deliver the queue
+"""
+
+
+def test_process_exit_delivers_the_queue(
+    kafka_bootstrap: str, kafka_topic: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT, kafka_bootstrap, kafka_topic],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    messages = consume(kafka_bootstrap, kafka_topic, 500)
+    assert len(messages) == 500
