@@ -89,6 +89,20 @@ class ManagedProcess:
         self._signal_group(signal.SIGKILL)
         return self.process.returncode
 
+    def children(self) -> list[int]:
+        """The direct child processes (gunicorn workers, the reader's fetcher)."""
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        try:
+            return [int(pid) for pid in children.read_text().split()]
+        except FileNotFoundError:
+            return []
+
+    def kill_main(self) -> None:
+        """SIGKILL only the main process, as `kill -9 PID` would; children stay."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
     def kill(self) -> None:
         """SIGKILL the whole session at once, as a crash would."""
         if self.process is not None and self.process.poll() is None:
@@ -161,11 +175,16 @@ class ServerProcess(ManagedProcess):
 
     def worker_pids(self) -> list[int]:
         """The gunicorn worker processes (children of the master)."""
-        children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
-        try:
-            return [int(pid) for pid in children.read_text().split()]
-        except FileNotFoundError:
-            return []
+        return self.children()
+
+
+def process_exists(pid: int) -> bool:
+    """Whether a process still runs (a zombie counts as gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status
 
 
 def rss_bytes(pid: int) -> int:

@@ -21,6 +21,7 @@ from tests.reliability.exchanges import (
     near_limit_exchange,
 )
 from tests.reliability.figures import write_figures
+from tests.reliability.processes import process_exists
 from tests.reliability.topic import produce
 
 pytestmark = pytest.mark.slow
@@ -117,9 +118,17 @@ def test_reader_killed_and_restarted_ends_as_an_uninterrupted_run(
     )
     producing.start()
     reader.wait_for_read(len(first) + 300)
-    reader.kill()
+    helpers = reader.children()
+    # kill -9 of the reader's process; a helper process it runs must notice
+    # and go, or it would keep the partitions from the restarted reader
+    reader.kill_main()
     read_at_kill = reader.read_count()
     still_producing = producing.is_alive()
+    end = time.monotonic() + 60
+    while any(process_exists(pid) for pid in helpers) and time.monotonic() < end:
+        time.sleep(0.5)
+    orphans = [pid for pid in helpers if process_exists(pid)]
+    assert orphans == [], "processes of the killed reader still run"
     producing.join(180)
     assert not producing.is_alive()
 
@@ -142,6 +151,7 @@ def test_reader_killed_and_restarted_ends_as_an_uninterrupted_run(
             "messages": total,
             "read_when_killed": read_at_kill,
             "traffic_still_arriving_at_kill": still_producing,
+            "helper_processes_left_after_kill": len(orphans),
             "read_after_restart": killed_state["counts"]["read"],
             "skipped_after_restart": killed_state["counts"]["skipped"],
             "reference_counts": reference["counts"],
