@@ -99,8 +99,10 @@ def read_json_object() -> dict[str, Any]:
     if not is_json_media_type(request.mimetype):
         raise ApiError(415, "body must be JSON (Content-Type: application/json)")
 
-    # MAX_CONTENT_LENGTH makes werkzeug stop a chunked body past the limit (413)
+    # a chunked body has no length to check first: read it, then measure
     raw = request.get_data(cache=True)
+    if len(raw) > limit:
+        raise ApiError(413, f"body is larger than {limit} bytes")
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError:

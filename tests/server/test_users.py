@@ -1,5 +1,6 @@
 """The demo API's answers, good and bad input alike (always JSON, never a 500)."""
 
+import io
 import threading
 
 import pytest
@@ -179,3 +180,19 @@ def test_config_reads_the_environment_with_defaults() -> None:
     assert config["MAX_BODY_BYTES"] == 1024 * 1024
     with pytest.raises(ValueError, match="MAX_BODY_BYTES"):
         load_config({"MAX_BODY_BYTES": "lots"})
+
+
+@pytest.mark.parametrize(("padding", "status"), [(200, 413), (0, 201)])
+def test_body_without_length_is_measured(padding: int, status: int) -> None:
+    app = create_app({"RECORDER_SINK": "off", "MAX_BODY_BYTES": 100})
+    client = app.test_client()
+    body = b'{"name": "Ada", "email": "ada@example.org"}' + b" " * padding
+    # no Content-Length, a stream the server ends itself: a chunked upload
+    response = client.post(
+        "/users",
+        input_stream=io.BytesIO(body),
+        content_type="application/json",
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == status
+    assert client.get("/users").get_json()["total"] == (1 if status == 201 else 0)
