@@ -98,10 +98,10 @@ class InputTee:
     def finish(self, content_length: int | None) -> tuple[bytes, int, bool]:
         """Return (kept bytes, body length, whether the app read the whole body).
 
-        Only what the app read is known: the tee never reads by itself, since
-        after the app the server may have drained the stream or the client may
-        still be sending. Without a Content-Length or chunked transfer there
-        is no body at all.
+        Limitation: only what the app read is known. The tee never reads by
+        itself, since after the app the server may have drained the stream or
+        the client may still be sending. Without a Content-Length or chunked
+        transfer there is no body at all.
         """
         if content_length is not None:
             seen_all = self.eof or self.total >= content_length

@@ -245,6 +245,8 @@ def parse_query(query_string: str) -> dict[str, str | list[str]]:
 
 @functools.lru_cache(maxsize=1024)
 def _header_name(environ_key: str) -> str:
+    # Limitation: WSGI spells "X-A_B" and "X-A-B" alike, and joins a header sent
+    # twice into one comma-separated value, so neither can be told apart here
     if environ_key.startswith("HTTP_"):
         environ_key = environ_key[5:]
     return environ_key.replace("_", "-").lower()

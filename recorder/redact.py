@@ -75,6 +75,10 @@ MULTIPART_FIELD = re.compile(
 class Redactor:
     """Replaces secrets in headers, query parameters and bodies.
 
+    Limitation: secrets are found by field names and token shapes; a secret
+    under an innocent name, in a path segment or in another text format
+    (XML, plain text; JWTs excepted) stays.
+
     >>> Redactor().header("authorization", "Bearer abc")
     'Bearer [REDACTED]'
     """

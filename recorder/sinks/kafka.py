@@ -18,7 +18,7 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "api_version": (2, 8),
     # sending waits at most this long for metadata, and only in the sender thread
     "max_block_ms": 500,
-    # at most once, and counted: a send that fails is not retried (a retry
+    # Limitation: at most once, but counted: a failed send is not retried (a retry
     # after a lost acknowledgement would duplicate the message) but counted
     # as failed. Idempotence would make retries safe, but kafka-python 3.0's
     # idempotent producer stops delivering for good once batches expired
