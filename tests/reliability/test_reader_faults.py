@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -10,6 +12,7 @@ import orjson
 import pytest
 
 from spec_from_stream import Limits
+from tests.conftest import ROOT
 from tests.reliability.broker import BrokerCrash
 from tests.reliability.exchanges import (
     bad_messages,
@@ -237,3 +240,60 @@ def test_reader_reads_a_hostile_topic_to_the_end(
         },
     )
     assert orjson.dumps(document)
+
+
+def _state_file(builder: object) -> bytes:
+    """A saved reader state around a given builder section."""
+    state = {
+        "format": 1,
+        "source": {"kind": "kafka", "topic": "TOPIC"},
+        "offsets": {"0": 5},
+        "counts": {"read": 5, "skipped": {}},
+        "builder": builder,
+    }
+    return orjson.dumps(state)
+
+
+@pytest.mark.parametrize(
+    "saved",
+    [
+        pytest.param(b"{garbage", id="not-json"),
+        pytest.param(b"", id="empty"),
+        pytest.param(_state_file({"version": 1, "hosts": {}}), id="old-version"),
+        pytest.param(_state_file({"version": 999, "hosts": {}}), id="newer-version"),
+        pytest.param(_state_file({"surprise": True}), id="wrong-shape"),
+        pytest.param(_state_file([1, 2, 3]), id="not-an-object"),
+    ],
+)
+def test_unusable_saved_state_is_one_clear_line(
+    kafka_bootstrap, kafka_topic, tmp_path, saved
+):
+    # a state left by another version of the reader, or damaged on disk: the
+    # reader must say so in one line, not crash with a stack trace
+    state_dir = tmp_path / "spec" / ".state"
+    state_dir.mkdir(parents=True)
+    (state_dir / "state.json").write_bytes(
+        saved.replace(b"TOPIC", kafka_topic.encode())
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "spec_from_stream",
+        "--bootstrap-server",
+        kafka_bootstrap,
+        "--topic",
+        kafka_topic,
+        "--out",
+        str(tmp_path / "spec"),
+        "--connect-timeout",
+        "10",
+    ]
+    done = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    lines = done.stderr.strip().splitlines()
+
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert lines[-1].startswith("spec_from_stream: error:")
+    assert "state" in lines[-1]
