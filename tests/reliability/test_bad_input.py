@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import subprocess
 import sys
@@ -215,6 +216,7 @@ def test_bad_input_gets_4xx_json_and_the_learned_spec_holds(
         reader.out / "openapi.json", server.base_url, tmp_path / "schemathesis"
     )
     summary = done.stdout[-3000:]
+    cases = re.search(r"(\d+) generated", summary)
 
     write_figures(
         "bad_input",
@@ -233,6 +235,7 @@ def test_bad_input_gets_4xx_json_and_the_learned_spec_holds(
                 if method != "parameters"
             ),
             "schemathesis_max_examples": MAX_EXAMPLES,
+            "schemathesis_cases": int(cases.group(1)) if cases else 0,
             "schemathesis_exit_code": done.returncode,
             "schemathesis_summary": summary.splitlines()[-15:],
         },
