@@ -10,7 +10,9 @@ import orjson
 import pytest
 import requests
 
+from tests.conftest import free_port
 from tests.reliability.figures import write_figures
+from tests.reliability.processes import wait_for_drain
 from tests.reliability.topic import read_topic
 
 pytestmark = pytest.mark.slow
@@ -55,54 +57,59 @@ class Secrets:
         return value
 
 
-def plant_in_demo_requests(base_url: str, planted: Secrets) -> list[requests.Response]:
-    """Send requests to the demo API that carry secrets in every usual place."""
-    bearer = planted.new("Authorization Bearer")
-    basic = planted.derived(
-        "Authorization Basic credentials (base64)",
-        b64(f"alice:{planted.new('Authorization Basic password')}"),
-    )
-    proxy = planted.derived(
-        "Proxy-Authorization credentials (base64)",
-        b64(f"proxy:{planted.new('Proxy-Authorization password')}"),
-    )
-    jwt = planted.derived(
-        "JWT in a custom header",
-        f"{b64url({'alg': 'HS256', 'typ': 'JWT'})}.{b64url({'sub': 'ada'})}."
-        + planted.new("JWT signature in a custom header"),
-    )
-    cookie = planted.new("Cookie session")
-    api_key = planted.new("X-Api-Key")
-    auth_token = planted.new("X-Auth-Token header")
-    referer = planted.new("access_token in a Referer URL")
-    query_key = planted.new("api_key query")
-    query_token = planted.new("token query")
-    deep_password = planted.new("password nested four objects deep in a JSON body")
-    listed_key = planted.new("api_key in a list")
-    form_password = planted.new("password form field")
-    client_secret = planted.new("client_secret in a JSON body")
+def demo_secrets(planted: Secrets) -> dict[str, str]:
+    """Make the secrets for the demo API's requests, by the part that takes them."""
+    basic_password = planted.new("Authorization Basic password")
+    proxy_password = planted.new("Proxy-Authorization password")
+    signature = planted.new("JWT signature in a custom header")
+    jwt_head = f"{b64url({'alg': 'HS256', 'typ': 'JWT'})}.{b64url({'sub': 'ada'})}"
+    return {
+        "bearer": planted.new("Authorization Bearer"),
+        "basic": planted.derived(
+            "Authorization Basic credentials (base64)", b64(f"alice:{basic_password}")
+        ),
+        "proxy": planted.derived(
+            "Proxy-Authorization credentials (base64)", b64(f"proxy:{proxy_password}")
+        ),
+        "jwt": planted.derived("JWT in a custom header", f"{jwt_head}.{signature}"),
+        "cookie": planted.new("Cookie session"),
+        "api_key": planted.new("X-Api-Key"),
+        "auth_token": planted.new("X-Auth-Token header"),
+        "referer": planted.new("access_token in a Referer URL"),
+        "query_key": planted.new("api_key query"),
+        "query_token": planted.new("token query"),
+        "deep": planted.new("password nested four objects deep in a JSON body"),
+        "listed": planted.new("api_key in a list"),
+        "form": planted.new("password form field"),
+        "client_secret": planted.new("client_secret in a JSON body"),
+    }
 
-    login = {"login": {"password": deep_password}}
-    deep = {"name": "Ada", "profile": {"settings": {"security": login}}}
-    listed = {"name": "Ada", "keys": [{"api_key": listed_key}]}
+
+def send_with_secrets(base_url: str, s: dict[str, str]) -> list[requests.Response]:
+    """Send requests to the demo API that carry secrets in every usual place."""
+    deep = {
+        "name": "Ada",
+        "profile": {"settings": {"security": {"login": {"password": s["deep"]}}}},
+    }
+    listed = {"name": "Ada", "keys": [{"api_key": s["listed"]}]}
     form = {"Content-Type": "application/x-www-form-urlencoded"}
-    form_body = f"name=Ada&password={form_password}"
-    referer_url = f"https://app.example.org/cb?state=ok&access_token={referer}"
+    form_body = f"name=Ada&password={s['form']}"
+    referer_url = f"https://app.example.org/cb?state=ok&access_token={s['referer']}"
     calls = [
-        ("GET", "/users", {"headers": {"Authorization": f"Bearer {bearer}"}}),
-        ("GET", MISSING_USER, {"headers": {"Authorization": f"Basic {basic}"}}),
-        ("GET", "/users", {"headers": {"Proxy-Authorization": f"Basic {proxy}"}}),
-        ("GET", "/users", {"headers": {"Cookie": f"session={cookie}; theme=dark"}}),
-        ("GET", "/users", {"headers": {"X-Api-Key": api_key}}),
-        ("GET", "/users", {"headers": {"X-Auth-Token": auth_token}}),
-        ("GET", "/users", {"headers": {"X-Context": jwt}}),
+        ("GET", "/users", {"headers": {"Authorization": f"Bearer {s['bearer']}"}}),
+        ("GET", MISSING_USER, {"headers": {"Authorization": f"Basic {s['basic']}"}}),
+        ("GET", "/users", {"headers": {"Proxy-Authorization": f"Basic {s['proxy']}"}}),
+        ("GET", "/users", {"headers": {"Cookie": f"session={s['cookie']}; a=b"}}),
+        ("GET", "/users", {"headers": {"X-Api-Key": s["api_key"]}}),
+        ("GET", "/users", {"headers": {"X-Auth-Token": s["auth_token"]}}),
+        ("GET", "/users", {"headers": {"X-Context": s["jwt"]}}),
         ("GET", "/users", {"headers": {"Referer": referer_url}}),
-        ("GET", f"/users?limit=5&api_key={query_key}", {}),
-        ("GET", f"/users?token={query_token}", {}),
+        ("GET", f"/users?limit=5&api_key={s['query_key']}", {}),
+        ("GET", f"/users?token={s['query_token']}", {}),
         ("POST", "/users", {"json": deep}),
         ("POST", "/users", {"json": listed}),
         ("POST", "/users", {"data": form_body, "headers": form}),
-        ("PATCH", MISSING_USER, {"json": {"client_secret": client_secret}}),
+        ("PATCH", MISSING_USER, {"json": {"client_secret": s["client_secret"]}}),
     ]  # fmt: skip
     session = requests.Session()
     return [
@@ -135,7 +142,18 @@ def test_planted_secrets_never_leave_the_process(
         },
     )
 
-    responses = plant_in_demo_requests(demo.base_url, planted)
+    secret = demo_secrets(planted)
+    responses = send_with_secrets(demo.base_url, secret)
+    # the same secrets again through a server whose Kafka cannot be reached:
+    # failing sends are logged, and those lines must not carry them either
+    unreachable = start_server(
+        bootstrap=f"127.0.0.1:{free_port()}",
+        topic=kafka_topic,
+        app="tests.reliability.stats_app:app",
+    )
+    replanted = send_with_secrets(unreachable.base_url, secret)
+    undelivered = wait_for_drain(unreachable)
+    unreachable.stop()
     password = planted.new("password field of a login form")
     answer = requests.post(
         f"{login.base_url}/login",
@@ -166,6 +184,7 @@ def test_planted_secrets_never_leave_the_process(
 
     places = {f"kafka message {n}": m for n, m in enumerate(messages)}
     places["server log"] = demo.log.read_bytes()
+    places["log of the server without Kafka"] = unreachable.log.read_bytes()
     places["login server log"] = login.log.read_bytes()
     places["reader log"] = reader.log.read_bytes()
     places.update(files_under(reader.out))
@@ -180,6 +199,8 @@ def test_planted_secrets_never_leave_the_process(
         {
             "secrets_planted": len(planted.values),
             "requests_recorded": len(exchanges),
+            "requests_to_the_server_without_kafka": len(replanted),
+            "its_counters": undelivered,
             "places_searched": len(places),
             "secrets_leaked": len(leaks),
             "leaks": leaks,
@@ -187,4 +208,6 @@ def test_planted_secrets_never_leave_the_process(
         },
     )
     assert len(planted.values) >= 12
+    assert all(response.status_code < 500 for response in replanted)
+    assert undelivered["recorded"] == len(replanted) and undelivered["delivered"] == 0
     assert leaks == []
