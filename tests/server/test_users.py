@@ -182,7 +182,9 @@ def test_config_reads_the_environment_with_defaults() -> None:
         load_config({"MAX_BODY_BYTES": "lots"})
 
 
-@pytest.mark.parametrize(("padding", "status"), [(200, 413), (0, 201)])
+@pytest.mark.parametrize(
+    ("padding", "status"), [(200, 413), (58, 413), (57, 201), (0, 201)]
+)
 def test_body_without_length_is_measured(padding: int, status: int) -> None:
     app = create_app({"RECORDER_SINK": "off", "MAX_BODY_BYTES": 100})
     client = app.test_client()
