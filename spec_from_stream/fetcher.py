@@ -127,7 +127,8 @@ class FetcherProcess:
         if process is not None:
             process.join(timeout=10)
             if process.is_alive():
-                process.terminate()
+                # it ignores SIGTERM (see run_child), so the last resort is this
+                process.kill()
                 process.join(timeout=5)
 
     def _restart(self) -> None:
@@ -162,8 +163,10 @@ def _drain(connection: Connection, process) -> None:
 
 def run_child(connection: Connection, settings: dict, offsets: dict[int, int]) -> None:
     """The child: consume the topic and send each poll's values to the parent."""
-    # Ctrl-C reaches the whole process group; the parent decides when to stop
+    # Ctrl-C, `timeout` and systemd signal the whole process group; the parent
+    # saves its state first and then tells this process to stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(
         level=settings["log_level"],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

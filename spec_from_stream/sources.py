@@ -184,6 +184,34 @@ class KafkaSource:
             except KafkaError as error:
                 logger.warning("closing the Kafka consumer failed: %s", error)
             self.consumer = None
+            if self.instance_id is not None:
+                self._leave_as_static_member()
+
+    def _leave_as_static_member(self) -> None:
+        """Tell the group this static member is gone, so no rebalance waits.
+
+        A static member does not leave on close (that is what lets a restart
+        take its partitions back at once); after a deliberate stop the next
+        member should not wait for its session to time out either.
+        """
+        from kafka.admin import KafkaAdminClient, MemberToRemove
+
+        try:
+            admin = KafkaAdminClient(
+                bootstrap_servers=self.bootstrap_servers.split(","),
+                client_id="spec_from_stream",
+                request_timeout_ms=5000,
+                bootstrap_timeout_ms=5000,
+            )
+            try:
+                admin.remove_group_members(
+                    self.group_id, [MemberToRemove(group_instance_id=self.instance_id)]
+                )
+            finally:
+                admin.close()
+        except Exception as error:
+            # the broker forgets the member when its session times out anyway
+            logger.warning("leaving group %s failed: %s", self.group_id, error)
 
     def seek_assigned(self, partitions: list[TopicPartition]) -> None:
         """Move newly assigned partitions to the saved offsets, or the start."""
