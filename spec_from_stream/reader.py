@@ -16,7 +16,7 @@ from spec_from_stream.builder import Limits, SpecBuilder
 from spec_from_stream.exchange import BadMessage, decode
 from spec_from_stream.fetcher import FetcherProcess
 from spec_from_stream.sources import Batch, KafkaSource, open_file
-from spec_from_stream.state import Counts, ReaderState, StateStore
+from spec_from_stream.state import Counts, ReaderState, StateError, StateStore
 from spec_from_stream.writer import Listener, Progress, Schedule, SpecWriter
 
 logger = logging.getLogger(__name__)
@@ -211,7 +211,16 @@ class KafkaReader:
         self.source_id = {"kind": "kafka", "topic": topic}
         self.store = StateStore(out_dir)
         saved = self.store.load(self.source_id)
-        self.reader = Reader(out_dir, options, state=saved, listener=listener)
+        try:
+            self.reader = Reader(out_dir, options, state=saved, listener=listener)
+        except Exception as error:
+            if saved is None:
+                raise
+            # another version's builder state, or one damaged by hand
+            raise StateError(
+                f"{self.store.path}: the saved builder state cannot be used "
+                f"({error}); move the folder away to rebuild from the topic"
+            ) from None
         if saved is not None:
             logger.info("resuming from %s: %s", self.store.path, self.reader.summary())
             # the document on disk may predate the saved state: refresh it

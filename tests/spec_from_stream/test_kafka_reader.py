@@ -185,9 +185,7 @@ def test_live_reader_keeps_the_tutorial_document_on_disk(
     document = yaml.safe_load((tmp_path / "spec" / "openapi.yaml").read_text())
     validate(document)
     assert document["openapi"].startswith("3.1")
-    assert "/users" in document["paths"]
-    templated = [p for p in document["paths"] if p.startswith("/users/{")]
-    assert templated, list(document["paths"])
+    assert {"/users", "/users/{userId}"} <= set(document["paths"])
     assert json.loads(served)["paths"].keys() == document["paths"].keys()
     assert "progress: 8 messages read, 0 skipped" in reader.log_text()
 

@@ -7,7 +7,8 @@ import orjson
 import pytest
 
 from spec_from_stream.exchange import BadMessage
-from spec_from_stream.reader import BuildOptions, Reader, build_from_file
+from spec_from_stream.reader import BuildOptions, KafkaReader, Reader, build_from_file
+from spec_from_stream.state import StateError
 from tests.conftest import SHARED
 
 
@@ -138,3 +139,21 @@ def test_build_from_file_counts_every_line(tmp_path):
     assert reader.counts.skipped_total == 2
     assert reader.builder.exchanges == len(lines)
     assert (tmp_path / "out" / "openapi.yaml").is_file()
+
+
+@pytest.mark.parametrize(
+    "builder_state", [{"version": 999, "hosts": {}}, {"surprise": True}, [1, 2, 3]]
+)
+def test_a_builder_state_the_builder_refuses_is_a_state_error(tmp_path, builder_state):
+    state = {
+        "format": 1,
+        "source": {"kind": "kafka", "topic": "t"},
+        "offsets": {"0": 5},
+        "counts": {"read": 5, "skipped": {}},
+        "builder": builder_state,
+    }
+    (tmp_path / ".state").mkdir()
+    (tmp_path / ".state" / "state.json").write_bytes(orjson.dumps(state))
+
+    with pytest.raises(StateError, match="saved builder state cannot be used"):
+        KafkaReader("127.0.0.1:1", "t", "g", tmp_path, BuildOptions())
