@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import requests
 import yaml
 from kafka import KafkaProducer
 from openapi_spec_validator import validate
@@ -191,8 +192,6 @@ def test_live_reader_keeps_the_tutorial_document_on_disk(
 
 
 def _get(url: str) -> bytes:
-    import requests
-
     response = requests.get(url, timeout=10)
     response.raise_for_status()
     return response.content
@@ -387,3 +386,105 @@ def test_reader_reconnects_after_the_broker_restarts(own_kafka, readers, tmp_pat
     assert reader.process.poll() is None
     assert reader.stop() == 0
     assert reader.state()["counts"] == {"read": 400, "skipped": {}}
+
+
+@pytest.fixture
+def recording_server(kafka_bootstrap, kafka_topic, tmp_path):
+    """The demo server as a real process, recording to the test's topic."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "RECORDING_TOPIC": kafka_topic,
+        "RECORDER_SINK": "kafka",
+    }
+    log = (tmp_path / "server.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server"], cwd=ROOT, env=env, stdout=log, stderr=log
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, (tmp_path / "server.log").read_text()
+            assert time.monotonic() < deadline, "the server did not start"
+            try:
+                requests.get(base + "/users", timeout=5)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        # SIGTERM lets the recorder flush what it has queued
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def tutorial_traffic(base: str) -> None:
+    """The tutorial's requests: every operation of /users and /users/{id}."""
+    missing = "00000000-0000-4000-8000-000000000000"
+    assert requests.get(f"{base}/users/{missing}", timeout=10).status_code == 404
+    ids = []
+    for name in ("Ada", "Grace", "Kimmo"):
+        created = requests.post(
+            f"{base}/users",
+            json={"name": name, "email": f"{name.lower()}@example.org"},
+            timeout=10,
+        )
+        assert created.status_code == 201
+        ids.append(created.json()["id"])
+    for query in ({"limit": 5, "name": "Ada"}, {"limit": 10, "offset": 0}, {}):
+        assert requests.get(f"{base}/users", params=query, timeout=10).ok
+    for user in ids:
+        assert requests.get(f"{base}/users/{user}", timeout=10).status_code == 200
+    patched = requests.patch(f"{base}/users/{ids[0]}", json={"name": "A"}, timeout=10)
+    assert patched.status_code == 200
+    assert requests.delete(f"{base}/users/{ids[1]}", timeout=10).status_code == 204
+    assert requests.get(f"{base}/users/{ids[1]}", timeout=10).status_code == 404
+    assert requests.patch(f"{base}/users/{missing}", json={}, timeout=10).ok is False
+    assert requests.delete(f"{base}/users/{missing}", timeout=10).status_code == 404
+
+
+@pytest.mark.slow
+def test_tutorial_requests_through_the_real_server_become_the_users_api(
+    kafka_bootstrap, kafka_topic, recording_server, readers, tmp_path
+):
+    reader = readers(
+        kafka_bootstrap, kafka_topic, f"e2e-{kafka_topic}", tmp_path / "spec"
+    ).start()
+    tutorial_traffic(recording_server)
+
+    # the document on disk catches up by itself; how fast is the bench's figure
+    path = tmp_path / "spec" / "openapi.yaml"
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        assert reader.process.poll() is None, reader.log_text()
+        document = yaml.safe_load(path.read_text()) if path.exists() else {}
+        paths = document.get("paths", {})
+        users, user = paths.get("/users", {}), paths.get("/users/{userId}", {})
+        if {"get", "post"} <= set(users) and {"get", "patch", "delete"} <= set(user):
+            break
+        assert time.monotonic() < deadline, (list(paths), reader.log_text())
+        time.sleep(0.5)
+    assert reader.stop() == 0
+
+    validate(document)
+    query = {p["name"]: p for p in users["get"]["parameters"] if p["in"] == "query"}
+    assert query["limit"]["schema"]["type"] == "integer"
+    assert query["offset"]["schema"]["type"] == "integer"
+    assert query["name"]["schema"]["type"] == "string"
+    body = users["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {"name", "email"} <= set(body["required"])
+    assert body["properties"]["email"]["format"] == "email"
+    (parameter,) = [p for p in user["get"]["parameters"] if p["in"] == "path"]
+    assert parameter["name"] == "userId"
+    assert parameter["schema"]["type"] == "string"
+    assert {"200", "404"} <= set(user["get"]["responses"])
+    assert "204" in user["delete"]["responses"]
+    assert "200" in user["patch"]["responses"]
