@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 import orjson
@@ -10,6 +11,9 @@ import orjson
 from spec_from_stream.formats import typed_text
 from spec_from_stream.schema import SchemaCaps, SchemaSummary
 from spec_from_stream.security import is_query_key, schemes_in_request
+
+if TYPE_CHECKING:
+    from spec_from_stream.evidence import RequestEvidence
 
 # identical bodies are counted first and walked once with their count, which keeps
 # the schema counters exact while repeated traffic costs one dict lookup a body
@@ -179,15 +183,17 @@ class BodySummary:
         summary.files = set(state.get("f", ()))
         return summary
 
-    def render(self, openapi: str, examples: bool) -> dict:
-        """Return the schema of these bodies as OpenAPI."""
+    def render(
+        self, openapi: str, examples: bool, evidence: RequestEvidence | None = None
+    ) -> dict:
+        """Return the schema of these bodies as OpenAPI (evidence: see schema)."""
         if self.kind == "binary":
             return {"type": "string", "format": "binary"}
         if self.kind == "text":
             return {"type": "string"}
         if self.schema is None:
             return {}
-        schema = self.schema.render(openapi, examples)
+        schema = self.schema.render(openapi, examples, evidence)
         properties = schema.get("properties")
         if self.files and isinstance(properties, dict):
             for name in self.files:

@@ -6,6 +6,11 @@ import copy
 import re
 from http import HTTPStatus
 
+from spec_from_stream.evidence import (
+    RequestEvidence,
+    drop_problem_members,
+    is_problem_media,
+)
 from spec_from_stream.formats import is_prefix_segment
 from spec_from_stream.names import camel_case, singular
 from spec_from_stream.operations import BodySummary, Operation
@@ -43,6 +48,7 @@ def render_document(
     schemes = document.setdefault("components", {}).setdefault("securitySchemes", {})
     known = _initial_templates(initial_spec)
     pools = error_pools(routes)
+    evidence = request_evidence(routes)
     used_ids = {
         operation.get("operationId")
         for item in paths.values()
@@ -61,7 +67,7 @@ def render_document(
             operation_id = _unique(_operation_id(method, route), used_ids)
             rendered = {"operationId": operation_id}
             rendered.update(
-                _operation(method, route, operation, version, examples, pools)
+                _operation(method, route, operation, version, examples, pools, evidence)
             )
             for key in operation.security:
                 schemes.setdefault(scheme_name(key), scheme_object(key))
@@ -134,6 +140,7 @@ def _operation(
     version: str,
     examples: bool,
     pools: dict[int, SchemaSummary],
+    evidence: RequestEvidence,
 ) -> dict:
     """Render one operation object."""
     rendered: dict = {"summary": _summary(method, route), "tags": [_tag(route)]}
@@ -162,11 +169,25 @@ def _operation(
         if operation.with_body >= operation.count:
             body["required"] = True
         rendered["requestBody"] = body
-    rendered["responses"] = _responses(operation, version, examples, pools)
+    rendered["responses"] = _responses(operation, version, examples, pools, evidence)
     security = _security(operation)
     if security:
         rendered["security"] = security
     return rendered
+
+
+def request_evidence(routes: list[Route]) -> RequestEvidence:
+    """Collect the object shapes of a host's whole request bodies."""
+    evidence = RequestEvidence()
+    # sorted walks keep the shapes in one order however the counters were merged
+    for route in sorted(routes, key=lambda route: route.template):
+        for method in sorted(route.node.ops):
+            operation = route.node.ops[method]
+            for media in sorted(operation.requests):
+                schema = operation.requests[media].schema
+                if schema is not None:
+                    evidence.add_body(method, schema)
+    return evidence
 
 
 def error_pools(routes: list[Route]) -> dict[int, SchemaSummary]:
@@ -223,6 +244,7 @@ def _responses(
     version: str,
     examples: bool,
     pools: dict[int, SchemaSummary],
+    evidence: RequestEvidence,
 ) -> dict:
     """Render the responses object: one entry per status code seen."""
     responses: dict = {}
@@ -234,9 +256,11 @@ def _responses(
             for media, summary in sorted(result.media.items()):
                 pooled = pools.get(id(summary))
                 if pooled is not None:
-                    schema = pooled.render(version, examples)
+                    schema = pooled.render(version, examples, evidence)
                 else:
-                    schema = summary.render(version, examples)
+                    schema = summary.render(version, examples, evidence)
+                if is_problem_media(media):
+                    drop_problem_members(schema)
                 content[media] = {"schema": schema}
             entry["content"] = content
         responses[str(status)] = entry

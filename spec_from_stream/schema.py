@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from spec_from_stream.formats import (
     NO_FORMATS,
     segment_kind,
     still_matching,
     string_formats,
 )
+
+if TYPE_CHECKING:
+    from spec_from_stream.evidence import RequestEvidence
 
 # JSON type names as OpenAPI writes them, in the order they are rendered
 TYPE_ORDER = ("object", "array", "string", "integer", "number", "boolean", "null")
@@ -18,6 +23,8 @@ MIN_MAP_KEYS = 2
 # share of the samples, is keyed by data (a map) when its values look alike
 VARYING_MAP_KEYS = 20
 VARYING_MAP_PRESENCE = 0.2
+# a field only ever null or empty over this many samples is not rendered required
+MIN_EMPTY_SAMPLES = 10
 
 
 class SchemaCaps:
@@ -208,12 +215,35 @@ class SchemaSummary:
         """Return how many samples were objects."""
         return self.types.get("object", 0)
 
-    def _required(self) -> list[str]:
-        """Return the properties present in every object sample."""
+    def _required(
+        self, evidence: RequestEvidence | None = None, name: str = ""
+    ) -> list[str]:
+        """Return the properties present in every object sample.
+
+        With ``evidence``, a property the requests show optional is left out.
+        """
         # Limitation: a server that writes every field every time makes every
-        # field required here, whatever its own spec says
+        # field required here unless request bodies show the field optional
         total = self.object_count()
-        return sorted(key for key, child in self.props.items() if child.n >= total)
+        required = [
+            key
+            for key, child in self.props.items()
+            if child.n >= total and not child.never_held_data()
+        ]
+        if evidence is not None and required:
+            optional = evidence.optional_keys(name, self)
+            required = [key for key in required if key not in optional]
+        return sorted(required)
+
+    def never_held_data(self) -> bool:
+        """Tell whether every one of enough samples was null, {} or [].
+
+        A serializer that writes every field writes an unset optional field
+        as its empty default; a required field would have held a value.
+        """
+        if self.n < MIN_EMPTY_SAMPLES or self.props or self.items or self.extra:
+            return False
+        return all(kind in ("null", "object", "array") for kind in self.types)
 
     def is_map(self) -> bool:
         """Tell whether this object is keyed by ids (a map), not by field names."""
@@ -240,8 +270,18 @@ class SchemaSummary:
         kinds = {child.main_type() for child in self.props.values()}
         return len(kinds) == 1
 
-    def render(self, openapi: str = "3.1", examples: bool = False) -> dict:
-        """Return this summary as an OpenAPI schema object for the version."""
+    def render(
+        self,
+        openapi: str = "3.1",
+        examples: bool = False,
+        evidence: RequestEvidence | None = None,
+        name: str = "",
+    ) -> dict:
+        """Return this summary as an OpenAPI schema object for the version.
+
+        ``evidence`` (request shapes of the host) marks fields optional that
+        are always present here; ``name`` is the property this value sits under.
+        """
         nullable = "null" in self.types
         kinds = [name for name in TYPE_ORDER[:-1] if self.types.get(name)]
         # an integer location that also held fractions is a number, not two types
@@ -252,9 +292,11 @@ class SchemaSummary:
                 return {}
             return {"type": "null"} if openapi == "3.1" else {"nullable": True}
         if len(kinds) == 1:
-            schema = self._render_type(kinds[0], openapi, examples)
+            schema = self._render_type(kinds[0], openapi, examples, evidence, name)
             return _with_null(schema, nullable, openapi)
-        branches = [self._render_type(name, openapi, examples) for name in kinds]
+        branches = [
+            self._render_type(kind, openapi, examples, evidence, name) for kind in kinds
+        ]
         if nullable:
             if openapi == "3.1":
                 branches.append({"type": "null"})
@@ -263,7 +305,14 @@ class SchemaSummary:
                     branch["nullable"] = True
         return {"oneOf": branches}
 
-    def _render_type(self, kind: str, openapi: str, examples: bool) -> dict:
+    def _render_type(
+        self,
+        kind: str,
+        openapi: str,
+        examples: bool,
+        evidence: RequestEvidence | None = None,
+        name: str = "",
+    ) -> dict:
         """Render the part of the summary that belongs to one JSON type."""
         schema: dict = {"type": kind}
         if kind == "object":
@@ -273,19 +322,24 @@ class SchemaSummary:
                     values.merge(child)
                 if self.extra is not None:
                     values.merge(self.extra)
-                schema["additionalProperties"] = values.render(openapi, examples)
+                schema["additionalProperties"] = values.render(
+                    openapi, examples, evidence, name
+                )
                 return schema
             if self.props:
                 schema["properties"] = {
-                    key: child.render(openapi, examples)
+                    key: child.render(openapi, examples, evidence, key)
                     for key, child in sorted(self.props.items())
                 }
-                required = self._required()
+                required = self._required(evidence, name)
                 if required:
                     schema["required"] = required
         elif kind == "array":
             items = self.items
-            schema["items"] = items.render(openapi, examples) if items else {}
+            # items keep the name of the array: they are what it holds
+            schema["items"] = (
+                items.render(openapi, examples, evidence, name) if items else {}
+            )
         elif kind == "string" and self.formats:
             schema["format"] = _pick_format(self.formats)
         if examples and _example_fits(kind, self.example):

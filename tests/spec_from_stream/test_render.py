@@ -264,3 +264,56 @@ def test_connect_is_counted_but_not_documented():
         _exchange("connect", "/tunnel"), _exchange("get", "/tunnel")
     ).values()
     assert list(document["paths"]["/tunnel"]) == ["get"]
+
+
+def _schema_of(document, path, method, status="200", media="application/json"):
+    operation = document["paths"][path][method]
+    return operation["responses"][status]["content"][media]["schema"]
+
+
+def test_fields_clients_leave_out_are_optional_in_responses_too():
+    pet = {"id": 7, "name": "Rex", "tag": {"id": 1, "label": "dog"}}
+    exchanges = []
+    for number in range(6):
+        body = {"name": f"pet{number}"}
+        if number % 2:
+            body["tag"] = {"id": number, "label": "dog"}
+        elif number % 4:
+            body["tag"] = {"id": number}
+        exchanges.append(
+            _exchange("post", "/pets", 201, body=json.dumps(body), response=pet)
+        )
+    exchanges.append(_exchange("get", "/pets/7", response=pet))
+    document = _document(*exchanges)["api.test"]
+    for schema in (
+        _schema_of(document, "/pets", "post", "201"),
+        _schema_of(document, "/pets/{petId}", "get"),
+    ):
+        # the server always writes every field; the clients show which are optional
+        assert schema["required"] == ["id", "name"]
+        assert schema["properties"]["tag"]["required"] == ["id"]
+
+
+def test_partial_updates_do_not_make_response_fields_optional():
+    user = {"email": "a@example.org", "bio": "hi"}
+    exchanges = []
+    for number in range(6):
+        # PATCH: always the email, the bio only sometimes
+        patch = {"email": "b@example.org", "bio": "x"} if number % 2 else {"email": "c"}
+        exchanges.append(_exchange("patch", "/me", body=json.dumps(patch)))
+        # PUT used for partial updates: no field sent every time
+        put = {"email": "b@example.org"} if number % 2 else {"bio": "y"}
+        exchanges.append(_exchange("put", "/me", body=json.dumps(put)))
+    exchanges.append(_exchange("get", "/me", response=user))
+    document = _document(*exchanges)["api.test"]
+    assert _schema_of(document, "/me", "get")["required"] == ["bio", "email"]
+
+
+def test_problem_details_members_are_optional():
+    problem = {"type": "about:blank", "title": "Not Found", "code": 4}
+    exchange = _exchange("get", "/items/1", 404, response=problem)
+    exchange["response"]["headers"] = {"content-type": "application/problem+json"}
+    document = _document(exchange)["api.test"]
+    media = "application/problem+json"
+    schema = _schema_of(document, "/items/{itemId}", "get", "404", media)
+    assert schema["required"] == ["code"]

@@ -113,3 +113,14 @@ def test_objects_whose_keys_change_every_sample_become_maps():
 def test_sparse_fields_of_different_types_stay_fields():
     samples = [{f"field{i}": i if i % 2 else "x"} for i in range(30)]
     assert "properties" in _summary(*samples).render()
+
+
+def test_fields_only_ever_null_or_empty_are_not_required():
+    samples = [{"id": n, "details": {} if n % 2 else None} for n in range(10)]
+    schema = _summary(*samples).render()
+    assert schema["required"] == ["id"]
+    # a few samples are not enough to tell
+    assert _summary(*samples[:3]).render()["required"] == ["details", "id"]
+    # a field that held a value once is judged by presence again
+    samples.append({"id": 11, "details": {"reason": "x"}})
+    assert _summary(*samples).render()["required"] == ["details", "id"]
