@@ -7,8 +7,10 @@ import hashlib
 import logging
 import os
 import socket
+import sys
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,10 +131,16 @@ class Reader:
         self.counts.skipped["builder_error"] += 1
         if "builder_error" not in self._logged_kinds:
             self._logged_kinds.add("builder_error")
-            logger.exception(
-                "the builder failed on the message at %s; skipped (further "
-                "failures are only counted)",
+            error = sys.exc_info()[1]
+            # the frames locate the bug; the error's text could quote the
+            # message (a header, a body value), so it stays out of the log
+            frames = "".join(traceback.format_tb(error.__traceback__)).rstrip()
+            logger.error(
+                "the builder failed on the message at %s with %s; skipped "
+                "(further failures are only counted)\n%s",
                 where,
+                type(error).__name__,
+                frames,
             )
 
     def write_documents(self) -> list[Path]:

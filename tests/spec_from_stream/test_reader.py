@@ -21,12 +21,9 @@ TUTORIAL = SHARED / "cases" / "spec" / "10-tutorial-users" / "input.jsonl"
 
 
 def exchange_bytes(path: str) -> bytes:
-    return orjson.dumps(
-        {
-            "request": {"method": "get", "host": "a.test", "pathname": path},
-            "response": {"statusCode": 200},
-        }
-    )
+    request = {"method": "get", "host": "a.test", "pathname": path}
+    request["headers"] = {"authorization": "Bearer s3cr3t"}
+    return orjson.dumps({"request": request, "response": {"statusCode": 200}})
 
 
 class FakeBuilder:
@@ -39,7 +36,7 @@ class FakeBuilder:
 
     def add(self, exchange):
         if exchange["request"]["pathname"] == "/boom":
-            raise RuntimeError("bug")
+            raise RuntimeError(f"bug near {exchange['request']['headers']}")
         self.paths.append(exchange["request"]["pathname"])
         self.exchanges += 1
 
@@ -105,6 +102,8 @@ def test_a_builder_failure_is_counted_and_reading_goes_on(reader, caplog):
     assert reader.counts.skipped == {"builder_error": 2}
     assert reader.builder.paths == ["/a"]
     assert caplog.text.count("the builder failed") == 1
+    assert "RuntimeError" in caplog.text and "in add" in caplog.text
+    assert "s3cr3t" not in caplog.text
 
 
 def test_file_messages_of_every_form_are_ingested(reader):
