@@ -103,6 +103,9 @@ class RequestEvidence:
 
         ``name`` is the property the object sits under ("" at the body root).
         """
+        # Limitation: objects are linked by property names only; a response
+        # documented stricter than a request of nearly the same names (a field
+        # optional on create, always returned) gets that field optional
         keys = frozenset(summary.props)
         if not self.shapes or not keys:
             return frozenset()

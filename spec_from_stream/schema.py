@@ -223,7 +223,8 @@ class SchemaSummary:
         With ``evidence``, a property the requests show optional is left out.
         """
         # Limitation: a server that writes every field every time makes every
-        # field required here unless request bodies show the field optional
+        # field required here, unless its requests show a field optional or
+        # the field never held a value
         total = self.object_count()
         required = [
             key
