@@ -60,7 +60,8 @@ ROWS = [
         "secrets",
         "Planted secrets",
         "{secrets_planted} planted, {secrets_leaked} leaked "
-        "({places_searched} places searched)",
+        "({places_searched} places searched); personal values in the "
+        "document: {personal_values_in_document}",
     ),
     (
         "bad_input",

@@ -28,7 +28,7 @@ def wait_until(condition, deadline: float, what: str) -> None:
     end = time.monotonic() + deadline
     while not condition():
         if time.monotonic() > end:
-            raise AssertionError(f"{what} within {deadline:g}s")
+            raise AssertionError(f"waited {deadline:g}s for {what}")
         time.sleep(0.5)
 
 

@@ -142,8 +142,8 @@ def test_planted_secrets_never_leave_the_process(
         },
     )
 
-    secret = demo_secrets(planted)
-    responses = send_with_secrets(demo.base_url, secret)
+    demo_values = demo_secrets(planted)
+    responses = send_with_secrets(demo.base_url, demo_values)
     # the same secrets again through a server whose Kafka cannot be reached:
     # failing sends are logged, and those lines must not carry them either
     unreachable = start_server(
@@ -151,7 +151,7 @@ def test_planted_secrets_never_leave_the_process(
         topic=kafka_topic,
         app="tests.reliability.stats_app:app",
     )
-    replanted = send_with_secrets(unreachable.base_url, secret)
+    replanted = send_with_secrets(unreachable.base_url, demo_values)
     undelivered = wait_for_drain(unreachable)
     unreachable.stop()
     password = planted.new("password field of a login form")
@@ -165,6 +165,15 @@ def test_planted_secrets_never_leave_the_process(
     assert answer.cookies["session"] == session_cookie
     assert answer.json()["access_token"] == access_token
     assert all(response.status_code < 500 for response in responses)
+    # personal data a user really sent: recorded (that is the point), but the
+    # document describes the API, so no value of it belongs there
+    person = {"name": secret("Name"), "email": f"{secret('mail').lower()}@example.org"}
+    created = requests.post(f"{demo.base_url}/users", json=person, timeout=30)
+    assert created.status_code == 201
+    person["id"] = created.json()["id"]
+    fetched = requests.get(f"{demo.base_url}/users/{person['id']}", timeout=30)
+    assert fetched.ok
+    responses += [created, fetched]
     demo.stop()
     login.stop()
 
@@ -187,7 +196,19 @@ def test_planted_secrets_never_leave_the_process(
     places["log of the server without Kafka"] = unreachable.log.read_bytes()
     places["login server log"] = login.log.read_bytes()
     places["reader log"] = reader.log.read_bytes()
+    documents = {
+        path: content
+        for path, content in files_under(reader.out).items()
+        if Path(path).name in ("openapi.json", "openapi.yaml")
+    }
+    assert documents, "the reader wrote no document"
     places.update(files_under(reader.out))
+    personal = [
+        f"{field} in {path}"
+        for field, value in person.items()
+        for path, content in documents.items()
+        if value.encode() in content
+    ]
     leaks = [
         f"{where} leaked in {place}"
         for where, value in planted.values.items()
@@ -203,6 +224,7 @@ def test_planted_secrets_never_leave_the_process(
             "its_counters": undelivered,
             "places_searched": len(places),
             "secrets_leaked": len(leaks),
+            "personal_values_in_document": len(personal),
             "leaks": leaks,
             "planted_where": sorted(planted.values),
         },
@@ -211,3 +233,4 @@ def test_planted_secrets_never_leave_the_process(
     assert all(response.status_code < 500 for response in replanted)
     assert undelivered["recorded"] == len(replanted) and undelivered["delivered"] == 0
     assert leaks == []
+    assert personal == []
