@@ -32,8 +32,9 @@ ROWS = [
     (
         "preload_workers",
         "gunicorn --preload, {workers} workers, {clients} clients",
-        "{requests_sent} requests, {requests_failed} failed; "
-        "{messages_on_topic} messages on the topic, {duplicates} duplicates",
+        "{requests_sent} requests, {requests_failed} failed; recorded per "
+        "worker {recorded_by_worker}; {messages_on_topic} messages on the "
+        "topic, {duplicates} duplicates",
     ),
     (
         "reader_broker_restart",
