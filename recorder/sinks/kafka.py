@@ -26,8 +26,10 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "enable_idempotence": False,
     "retries": 0,
     "acks": "all",
-    # small batches a few milliseconds apart: little delay, few requests
-    "linger_ms": 5,
+    # kafka-python spends much of its time per produce request, so fewer,
+    # fuller batches cost the server less (measured: 50 ms saves about a
+    # tenth of the per-exchange cost of 5 ms) and still arrive within 0.1 s
+    "linger_ms": 50,
     "batch_size": 256 * 1024,
     # measured here: gzip (kafka-python compresses at level 9) costs about a
     # third more CPU per message, taken from the server's process; set
