@@ -67,8 +67,9 @@ ROWS = [
     (
         "bad_input",
         "Bad input, then schemathesis on the learned spec",
-        "{kinds_of_bad_input} kinds, {answered_as_promised} answered with the "
-        "promised 4xx JSON, {server_errors} 5xx; schemathesis: "
+        "{kinds_of_bad_input} kinds of bad and {kinds_of_odd_input} of odd "
+        "input, {answered_as_promised} answered as promised (JSON, 4xx for bad "
+        "ones), {server_errors} 5xx; schemathesis: "
         "{schemathesis_cases} cases on {operations_in_spec} learned operations, "
         "exit {schemathesis_exit_code} (0: no 5xx, no schema violation)",
     ),

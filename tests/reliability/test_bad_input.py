@@ -70,6 +70,28 @@ BAD_REQUESTS: list[tuple[str, str, str, str | None, bytes | None, int]] = [
     ("huge body", "POST", "/users", JSON, b"x" * BIG, 413),
 ]  # fmt: skip
 
+ADA = b'{"name": "A", "email": "a@b.co"}'
+MANY = "&".join(f"p{n}=v" for n in range(300))
+# odd but not necessarily wrong: whatever the answer, it is JSON and not a 5xx
+ODD_REQUESTS: list[tuple[str, str, str, str | None, bytes | None]] = [
+    ("lone surrogate escape", "POST", "/users", JSON, b'{"name": "\\ud800"}'),
+    ("NaN literal", "POST", "/users", JSON, b'{"name": NaN, "email": "a@b.co"}'),
+    ("UTF-16 body", "POST", "/users", JSON, ADA.decode().encode("utf-16")),
+    ("byte order mark", "POST", "/users", JSON, b"\xef\xbb\xbf" + ADA),
+    ("NUL escape in a name", "POST", "/users", JSON, ADA.replace(b'"A"', b'"\\u0000"')),
+    ("duplicate keys", "POST", "/users", JSON, b'{"name": "a", "name": 5}'),
+    ("emoji name", "POST", "/users", JSON, ADA.replace(b"A", "\U0001F600".encode())),
+    ("odd media type", "POST", "/users", "application/json;;;=;", ADA),
+    ("+json media type", "POST", "/users", "application/vnd.api+json", ADA),
+    ("NUL in a path", "GET", "/users/%00", None, None),
+    ("invalid UTF-8 in a path", "GET", "/users/%ED%A0%80", None, None),
+    ("invalid UTF-8 in a query", "GET", "/users?name=%ED%A0%80", None, None),
+    ("broken percent escape", "GET", "/users?name=%ZZ%", None, None),
+    ("300 query parameters", "GET", f"/users?{MANY}", None, None),
+    ("repeated limit", "GET", "/users?limit=5&limit=abc", None, None),
+    ("offset past the end", "GET", "/users?offset=999999999", None, None),
+]  # fmt: skip
+
 
 def send_raw(
     server: ServerProcess,
@@ -205,6 +227,11 @@ def test_bad_input_gets_4xx_json_and_the_learned_spec_holds(
         statuses[what] = status
         if status != promised or not is_json_error(headers, content):
             problems.append(f"{what}: {status} (promised {promised}) {content[:120]!r}")
+    for what, method, path, content_type, body in ODD_REQUESTS:
+        status, headers, content = send_raw(server, method, path, content_type, body)
+        statuses[what] = status
+        if status >= 500 or not headers.get("content-type", "").startswith(JSON):
+            problems.append(f"{what}: {status} {content[:120]!r}")
 
     good = good_traffic(server.base_url)
     stats = wait_for_drain(server)
@@ -222,7 +249,10 @@ def test_bad_input_gets_4xx_json_and_the_learned_spec_holds(
         "bad_input",
         {
             "kinds_of_bad_input": len(BAD_REQUESTS),
-            "answered_as_promised": len(BAD_REQUESTS) - len(problems),
+            "kinds_of_odd_input": len(ODD_REQUESTS),
+            "answered_as_promised": len(BAD_REQUESTS)
+            + len(ODD_REQUESTS)
+            - len(problems),
             "server_errors": sum(1 for status in statuses.values() if status >= 500),
             "problems": problems,
             "statuses": statuses,
