@@ -53,6 +53,10 @@ class LoadResult:
     latencies: list[float] = field(default_factory=list)
     statuses: collections.Counter = field(default_factory=collections.Counter)
     errors: int = 0
+    # why requests failed: "timeout", "closed" (by the server), "socket"
+    error_kinds: collections.Counter = field(default_factory=collections.Counter)
+    # CPU seconds the server spent on this run, when the caller measured it
+    cpu_seconds: float = 0.0
     # when the watched requests (by index) completed, on time.monotonic()
     completed_at: dict[int, float] = field(default_factory=dict)
 
@@ -155,6 +159,7 @@ class _Connection:
         self.pending = b""
         self.index = -1
         self.started = 0.0
+        self.sent = 0.0
 
     def open(self) -> socket.socket:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -199,6 +204,7 @@ class _Driver:
             self.selector.register(connection.open(), selectors.EVENT_READ, connection)
         connection.index = index
         connection.started = started
+        connection.sent = time.monotonic()
         connection.pending = self.requests[index % len(self.requests)]
         self.busy += 1
         self._write(connection)
@@ -209,7 +215,7 @@ class _Driver:
         except BlockingIOError:
             sent = 0
         except OSError:
-            self._fail(connection)
+            self._fail(connection, "socket")
             return
         connection.pending = connection.pending[sent:]
         events = selectors.EVENT_READ
@@ -217,8 +223,9 @@ class _Driver:
             events |= selectors.EVENT_WRITE
         self.selector.modify(connection.sock, events, connection)
 
-    def _fail(self, connection: _Connection) -> None:
+    def _fail(self, connection: _Connection, kind: str) -> None:
         self.result.errors += 1
+        self.result.error_kinds[kind] += 1
         self._drop(connection)
         connection.index = -1
         self.busy -= 1
@@ -241,13 +248,13 @@ class _Driver:
             except BlockingIOError:
                 continue
             except OSError:
-                self._fail(connection)
+                self._fail(connection, "socket")
                 continue
             if not data:
                 # the server closed: a request in flight is lost; an idle
                 # connection just reconnects on its next request
                 if connection.index >= 0:
-                    self._fail(connection)
+                    self._fail(connection, "closed")
                 else:
                     self._drop(connection)
                 continue
@@ -275,8 +282,8 @@ class _Driver:
         """Count requests with no answer after RESPONSE_TIMEOUT as errors."""
         for key in list(self.selector.get_map().values()):
             connection: _Connection = key.data
-            if connection.index >= 0 and now - connection.started > RESPONSE_TIMEOUT:
-                self._fail(connection)
+            if connection.index >= 0 and now - connection.sent > RESPONSE_TIMEOUT:
+                self._fail(connection, "timeout")
 
     def close(self) -> None:
         for key in list(self.selector.get_map().values()):

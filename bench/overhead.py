@@ -13,6 +13,7 @@ the next variant down.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import os
@@ -57,7 +58,11 @@ class PhaseResult:
     throughput: dict[str, list[float]] = field(default_factory=dict)
     p50: dict[str, list[float]] = field(default_factory=dict)
     p99: dict[str, list[float]] = field(default_factory=dict)
+    # CPU seconds the server process tree spent per request at saturation:
+    # unlike latency, hardly changed by neighbours taking turns on the cores
+    cpu_per_request: dict[str, list[float]] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
+    error_kinds: dict[str, dict[str, int]] = field(default_factory=dict)
     # exchanges delivered into Kafka per second, by the recorder-on variant
     delivered_rate: float | None = None
     delivered: int | None = None
@@ -74,6 +79,7 @@ class PhaseResult:
                 ("p50", self.p50),
                 ("p99", self.p99),
                 ("throughput", self.throughput),
+                ("cpu", self.cpu_per_request),
             )
         }
 
@@ -134,8 +140,15 @@ def _slices(
     shift = cycle % len(names)
     results = {}
     for name in names[shift:] + names[:shift]:
-        results[name] = run(name, servers[name])
-        wait_idle(servers[name])
+        server = servers[name]
+        assert server.process is not None
+        before = _cpu_ticks(server.process.pid)
+        result = run(name, server)
+        wait_idle(server)
+        # the recorder's backlog, sent while waiting for idle, counts too
+        ticks = _cpu_ticks(server.process.pid) - before
+        result.cpu_seconds = ticks / os.sysconf("SC_CLK_TCK")
+        results[name] = result
     return results
 
 
@@ -188,9 +201,16 @@ def measure_phase(
         result = PhaseResult(rate=rate)
         for name in servers:
             result.throughput[name] = [c[name].throughput for c in saturated]
+            result.cpu_per_request[name] = [
+                c[name].cpu_seconds / max(c[name].completed, 1) for c in saturated
+            ]
             result.p50[name] = [c[name].percentile(0.50) for c in steady]
             result.p99[name] = [c[name].percentile(0.99) for c in steady]
             result.errors[name] = sum(c[name].errors for c in saturated + steady)
+            kinds: collections.Counter = collections.Counter()
+            for cycle in saturated + steady:
+                kinds.update(cycle[name].error_kinds)
+            result.error_kinds[name] = dict(kinds)
             logger.info(
                 "%s: %.0f req/s max, p50 %.2f ms, p99 %.2f ms at %.0f req/s",
                 name,

@@ -198,8 +198,18 @@ def report_overhead(table: Table, phase: overhead.PhaseResult, first: bool) -> N
             ">= 0.90" if recorder else "",
             throughput >= TARGETS["throughput"] if recorder else None,
         )
+        cpu = _median(ratios["cpu"])
+        table.add(
+            section,
+            f"{name}: CPU per request vs off",
+            f"{cpu:.2f} ({_median(phase.cpu_per_request[name]) * 1e6:,.0f} vs "
+            f"{_median(phase.cpu_per_request[overhead.OFF]) * 1e6:,.0f} us)",
+        )
         if phase.errors[name]:
-            table.add(section, f"{name}: failed requests", f"{phase.errors[name]}")
+            kinds = ", ".join(f"{k} {v}" for k, v in phase.error_kinds[name].items())
+            table.add(
+                section, f"{name}: failed requests", f"{phase.errors[name]} ({kinds})"
+            )
 
 
 def report_recording(table: Table, phase: overhead.PhaseResult) -> None:

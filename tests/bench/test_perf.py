@@ -14,6 +14,7 @@ EXPECTED_ROWS = [
     "off: max throughput (req/s)",
     "on, Kafka up: p50 / p99 vs off",
     "on, Kafka up: max throughput vs off",
+    "on, Kafka up: CPU per request vs off",
     "naive after_request: max throughput vs off",
     "on, Kafka down: p50 / p99 vs off",
     "on, Kafka down: max throughput vs off",
