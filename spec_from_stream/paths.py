@@ -332,8 +332,13 @@ class _Profile:
             alike = True
         if self.labels - other.labels:
             # children named differently under each value can be values too
-            # (/repos/{owner}/{repo}): then what lies below them must match
-            if self.labels & other.labels or not self.below & other.below:
+            # (/repos/{owner}/{repo}): then what lies below them must match.
+            # Such names overlap in part when values repeat under several
+            # parents, which many names tell apart from a few sub-resources
+            varied = len(self.labels | other.labels) >= MIN_WORD_CLUSTER
+            if not self.below & other.below:
+                return False
+            if self.labels & other.labels and not varied:
                 return False
             alike = True
         if self.has_param and not other.has_param:
