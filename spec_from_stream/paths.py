@@ -211,6 +211,8 @@ def decide(
             literals.append(name)
         else:
             words[name] = child
+    # names under the siblings are values themselves when there are many
+    varied = _names_below(node) >= MIN_WORD_CLUSTER
     seed = node.param
     if seed is not None:
         members.append(seed)
@@ -224,7 +226,7 @@ def decide(
             profile = _Profile(child)
             if profile.failed_only():
                 members.append(as_value(child, None))
-            elif not machine and profile.fits(seed_profile):
+            elif not machine and profile.fits(seed_profile, varied):
                 members.append(as_value(child, "word"))
             else:
                 literals.append(name)
@@ -242,7 +244,7 @@ def decide(
             continue
         for cluster in clusters:
             first = cluster[0][1]
-            if profile.fits(first) or first.fits(profile):
+            if profile.fits(first, varied) or first.fits(profile, varied):
                 cluster.append((name, profile))
                 break
         else:
@@ -260,6 +262,16 @@ def decide(
         else:
             literals.append(name)
     return literals, members
+
+
+def _names_below(node: PathNode) -> int:
+    """Return how many distinct names lie one level below a node's children."""
+    names: set[str] = set()
+    for child in node.children.values():
+        names.update(child.children)
+    if node.param is not None:
+        names.update(node.param.children)
+    return len(names)
 
 
 def failed_only(node: PathNode) -> bool:
@@ -311,13 +323,14 @@ class _Profile:
         """Tell whether the node only ever answered with errors and has no subtree."""
         return not self.methods and not self.labels and not self.has_param
 
-    def fits(self, other: _Profile) -> bool:
+    def fits(self, other: _Profile, varied: bool = False) -> bool:
         """Tell whether this node behaves as one more value of other's position.
 
         Any method both answered successfully must have answered with the same
         shape, every sub-resource must exist under other too, and at least one
         shared method or sub-resource must show that they are alike. Methods
         only one of them was seen with say nothing, as traffic is sparse.
+        ``varied`` says the names below the siblings are many (values).
         """
         alike = False
         for method, shapes in self.methods.items():
@@ -335,7 +348,6 @@ class _Profile:
             # (/repos/{owner}/{repo}): then what lies below them must match.
             # Such names overlap in part when values repeat under several
             # parents, which many names tell apart from a few sub-resources
-            varied = len(self.labels | other.labels) >= MIN_WORD_CLUSTER
             if not self.below & other.below:
                 return False
             if self.labels & other.labels and not varied:

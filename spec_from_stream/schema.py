@@ -23,6 +23,12 @@ MIN_MAP_KEYS = 2
 # share of the samples, is keyed by data (a map) when its values look alike
 VARYING_MAP_KEYS = 20
 VARYING_MAP_PRESENCE = 0.2
+# a map of counts over a small set of names (languages, country codes): this
+# many keys over this many samples, none of them in every sample, each in
+# less than this share of them on average, all holding numbers
+SPARSE_MAP_KEYS = 5
+SPARSE_MAP_SAMPLES = 10
+SPARSE_MAP_PRESENCE = 0.5
 # a field only ever null or empty over this many samples is not rendered required
 MIN_EMPTY_SAMPLES = 10
 
@@ -254,7 +260,7 @@ class SchemaSummary:
             return False
         if all(segment_kind(key) is not None for key in self.props):
             return True
-        return self._keys_vary()
+        return self._keys_vary() or self._keys_sparse()
 
     def _keys_vary(self) -> bool:
         """Tell whether the keys change from sample to sample (names as keys).
@@ -270,6 +276,29 @@ class SchemaSummary:
             return False
         kinds = {child.main_type() for child in self.props.values()}
         return len(kinds) == 1
+
+    def _keys_sparse(self) -> bool:
+        """Tell whether the keys are a few names each sample counts some of.
+
+        An object's fields come with at least one the server always writes;
+        number-valued keys none of which is always there, each in a minority
+        of the samples, are names picked from a set (bytes per language).
+        Keys holding strings are left alone: the fields of a union of object
+        shapes (one credential form or another) look the same.
+        """
+        # Limitation: an object whose five or more number fields are all
+        # optional and each mostly left out is taken for a map, and a map
+        # over few names holding strings or objects stays an object
+        total = self.object_count()
+        if len(self.props) < SPARSE_MAP_KEYS or total < SPARSE_MAP_SAMPLES:
+            return False
+        counts = [child.n for child in self.props.values()]
+        if max(counts) >= total:
+            return False
+        if sum(counts) / (total * len(counts)) >= SPARSE_MAP_PRESENCE:
+            return False
+        kinds = {child.main_type() for child in self.props.values()}
+        return kinds == {"integer"} or kinds == {"number"}
 
     def render(
         self,

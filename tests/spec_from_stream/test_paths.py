@@ -237,3 +237,19 @@ def test_sibling_lists_in_one_envelope_stay_literal():
         for name, row in rows.items()
     ]
     assert len(_paths(_build(*traffic))) == 5
+
+
+def test_repository_names_repeating_under_several_owners_become_parameters():
+    repository = {"name": "r", "stars": 1}
+    owners = ["yyx990803", "amber", "basil", "cobalt", "delta"]
+    names = ["alpha", "bravo", "charlie", "echo", "golf", "hotel"]
+    traffic = []
+    for index, owner in enumerate(owners):
+        # every owner shows some of the names, several names under two owners
+        for name in names[index : index + 3]:
+            traffic.append(_exchange("get", f"/repos/{owner}/{name}", body=repository))
+            traffic.append(_exchange("get", f"/repos/{owner}/{name}/issues", body=[]))
+    assert set(_paths(_build(*traffic))) == {
+        "/repos/{repoId}/{repoId2}",
+        "/repos/{repoId}/{repoId2}/issues",
+    }

@@ -110,6 +110,32 @@ def test_objects_whose_keys_change_every_sample_become_maps():
     assert schema["additionalProperties"]["properties"]["score"] == {"type": "integer"}
 
 
+def test_counts_over_a_few_names_picked_per_sample_become_a_map():
+    names = ["Python", "Go", "Rust", "C", "Shell", "HTML", "Makefile"]
+    samples = [
+        {name: 100 * i + j for j, name in enumerate(names) if (i + j) % 3 == 0}
+        for i in range(12)
+    ]
+    schema = _summary(*samples).render()
+    assert "properties" not in schema
+    assert schema["additionalProperties"] == {"type": "integer"}
+
+
+def test_a_union_of_string_field_groups_stays_an_object():
+    groups = [("keyId", "secret"), ("roleArn", "mode"), ("token",), ("user", "pass")]
+    samples = [{name: "x" for name in groups[i % 4]} for i in range(12)]
+    assert "properties" in _summary(*samples).render()
+
+
+def test_counts_beside_a_field_always_written_stay_fields():
+    names = ["views", "likes", "shares", "saves", "clicks", "replies"]
+    samples = [
+        {"total": i, **{name: i for k, name in enumerate(names) if (i + k) % 3 == 0}}
+        for i in range(12)
+    ]
+    assert set(_summary(*samples).render()["properties"]) == {"total", *names}
+
+
 def test_sparse_fields_of_different_types_stay_fields():
     samples = [{f"field{i}": i if i % 2 else "x"} for i in range(30)]
     assert "properties" in _summary(*samples).render()
