@@ -1,0 +1,99 @@
+"""The builder on held-out APIs it was not tuned on (bench/holdout)."""
+
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+
+from bench.accuracy import METRICS, run
+from bench.holdout.generate import Faker, Spec, Values
+from tests.conftest import ROOT
+
+FOLDER = ROOT / "bench" / "holdout"
+NAMES = sorted(path.stem for path in (FOLDER / "specs").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """Build and score every held-out API once."""
+    return run(FOLDER, tmp_path_factory.mktemp("holdout"))
+
+
+def test_every_held_out_api_has_its_traffic():
+    assert len(NAMES) >= 3
+    for name in NAMES:
+        assert (FOLDER / "traffic" / f"{name}.jsonl").is_file()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_held_out_api_meets_every_floor(reports, name):
+    report = reports[name]
+    missed = []
+    for key, sub, title, _, floor in METRICS:
+        value = report[key][sub]
+        if value is not None and value < floor:
+            missed.append(f"{title} {value:.3f} < {floor}")
+    assert not missed, missed
+
+
+def test_held_out_traffic_repeats_path_values_and_asks_for_other_statuses():
+    for name in NAMES:
+        lines = (FOLDER / "traffic" / f"{name}.jsonl").read_text().splitlines()
+        exchanges = [json.loads(line) for line in lines]
+        paths = [exchange["request"]["pathname"] for exchange in exchanges]
+        statuses = {exchange["response"]["statusCode"] for exchange in exchanges}
+        assert len(set(paths)) < len(paths)
+        assert statuses - {200, 201, 202, 204}, name
+        assert len({exchange["request"]["host"] for exchange in exchanges}) == 1
+
+
+def test_generator_writes_values_valid_for_the_schema():
+    document = {
+        "components": {
+            "schemas": {
+                "Item": {
+                    "type": "object",
+                    "required": ["id"],
+                    "properties": {
+                        "id": {"type": "integer", "minimum": 3, "maximum": 9},
+                        "tag": {"type": ["string", "null"]},
+                    },
+                }
+            }
+        }
+    }
+    spec = Spec(document)
+    faker = Faker(spec, Values(random.Random(1)))
+    for _ in range(50):
+        item = faker.value({"$ref": "#/components/schemas/Item"})
+        assert 3 <= item["id"] <= 9
+        assert set(item) <= {"id", "tag"}
+        assert item.get("tag") is None or isinstance(item["tag"], str)
+
+
+def test_generator_command_writes_traffic_to_its_folder(tmp_path, monkeypatch):
+    import bench.holdout.generate as generate
+
+    (tmp_path / "specs").mkdir()
+    source = FOLDER / "specs" / f"{NAMES[0]}.yaml"
+    (tmp_path / "specs" / source.name).write_text(source.read_text())
+    monkeypatch.setattr(generate, "HERE", tmp_path)
+    assert generate.main(["--requests-per-operation", "2"]) == 0
+    written = tmp_path / "traffic" / source.name.replace(".yaml", ".jsonl")
+    lines = written.read_text().splitlines()
+    assert lines and all(json.loads(line)["response"]["statusCode"] for line in lines)
+
+
+def test_holdout_folder_scores_from_the_command_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.accuracy", str(FOLDER)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert all(name in result.stdout for name in NAMES)
