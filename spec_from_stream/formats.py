@@ -33,6 +33,8 @@ _NUMBER = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?")
 _HEX = re.compile(r"[0-9a-fA-F]{8,}")
 _TOKEN = re.compile(r"[A-Za-z0-9_.~-]{8,}")
 _SLUG_NUMBER = re.compile(r"[A-Za-z][A-Za-z0-9]*([-_.][A-Za-z0-9]+)*[-_.]\d+")
+# three or more lower-case words joined by hyphens: a title made into a slug
+_WORD_SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+){2,}")
 _ANY_DIGIT = re.compile(r"\d")
 _PREFIX = re.compile(r"api|public|rest|v\d+([._]\d+)*([a-z]+\d*)?|\d+\.\d+(\.\d+)?")
 
@@ -86,7 +88,9 @@ def segment_kind(segment: str) -> str | None:
     if "@" in segment and _EMAIL.fullmatch(segment):
         return "email"
     if _ANY_DIGIT.search(segment) is None:
-        return None
+        # Limitation: a literal of three hyphenated words (/forgot-my-password)
+        # is taken for a value
+        return "slug" if _WORD_SLUG.fullmatch(segment) else None
     digits = sum(map(str.isdigit, segment))
     if len(segment) >= 8 and _HEX.fullmatch(segment) and digits < len(segment):
         return "hex"

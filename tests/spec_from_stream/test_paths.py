@@ -40,6 +40,8 @@ def _build(*exchanges) -> SpecBuilder:
         ("2026-01-05", "date"),
         ("acc_5vWThLbE5nyO18", "token"),
         ("green-263", "slug"),
+        ("how-to-brew-coffee", "slug"),
+        ("spoon-knife", None),
         ("someone@example.com", "email"),
         ("latest", None),
         ("faq_entries", None),
