@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,7 +82,7 @@ class Reader:
             if isinstance(message, dict):
                 self.builder.add(message)
             else:
-                self.builder.add(decode(message))
+                self._add_raw()(message)
         except BadMessage as error:
             self.skip(error, where)
         except Exception:
@@ -90,7 +91,7 @@ class Reader:
 
     def add_records(self, batch: Batch) -> None:
         """Ingest one poll's messages, advancing the partition offsets."""
-        add = self.builder.add
+        add_raw = self._add_raw()
         offsets = self.offsets
         for partition, (record_offsets, values) in batch.items():
             if not record_offsets:
@@ -105,7 +106,7 @@ class Reader:
                     continue
             for offset, value in zip(record_offsets, values, strict=True):
                 try:
-                    add(decode(value))
+                    add_raw(value)
                 except BadMessage as error:
                     self.skip(error, f"partition {partition} offset {offset}")
                 except Exception:
@@ -113,6 +114,14 @@ class Reader:
             self.counts.read += len(record_offsets)
             offsets[partition] = record_offsets[-1] + 1
         self.schedule.mark()
+
+    def _add_raw(self) -> Callable[[bytes | None], None]:
+        """The builder's decode-and-add, checking each exchange only once."""
+        add_raw = getattr(self.builder, "add_raw", None)
+        if add_raw is not None:
+            return add_raw
+        add = self.builder.add
+        return lambda raw: add(decode(raw))
 
     def skip(self, error: BadMessage, where: str) -> None:
         """Count a bad message; log the first one of each kind."""

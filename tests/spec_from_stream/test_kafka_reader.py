@@ -214,6 +214,10 @@ def test_sigkill_and_restart_end_like_an_uninterrupted_run(
         producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
         try:
             while not kills_done.is_set() and sent[0] < len(messages):
+                # stay a little ahead of the reader, however slow the machine
+                if sent[0] - killed.read_count() > 2000:
+                    time.sleep(0.05)
+                    continue
                 for message in messages[sent[0] : sent[0] + 50]:
                     producer.send(topic, message)
                 producer.flush(timeout=60)
