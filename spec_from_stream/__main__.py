@@ -30,6 +30,8 @@ from spec_from_stream.viewer import DocumentStore, Viewer
 logger = logging.getLogger("spec_from_stream")
 
 USAGE_ERROR = 2
+# the shell's status for a command ended by SIGINT
+INTERRUPTED = 130
 
 
 class UsageError(Exception):
@@ -222,7 +224,9 @@ def run(args: argparse.Namespace) -> int:
         viewer.start()
     try:
         if args.input is not None:
-            reader = build_from_file(args.input, args.out, options, store.update)
+            reader = build_from_file(args.input, args.out, options, store.update, stop)
+            if stop.is_set():
+                return INTERRUPTED
             if reader.builder.exchanges == 0:
                 logger.warning("no usable exchange in %s: nothing written", args.input)
                 return 1
@@ -240,8 +244,7 @@ def run(args: argparse.Namespace) -> int:
             listener=store.update,
             fetch_process=False if args.single_process else None,
         )
-        live.run(stop)
-        return 0
+        return 0 if live.run(stop) else 1
     finally:
         if viewer is not None:
             viewer.stop()

@@ -186,9 +186,15 @@ def instance_id_for(out_dir: Path) -> str:
 
 
 def build_from_file(
-    path: Path, out_dir: Path, options: BuildOptions, listener: Listener | None = None
+    path: Path,
+    out_dir: Path,
+    options: BuildOptions,
+    listener: Listener | None = None,
+    stop: threading.Event | None = None,
 ) -> Reader:
     """Build the document from a JSON Lines or HAR file and write it once.
+
+    When stop is set while reading, nothing is written.
 
     :raise SourceError: the file cannot be read.
     """
@@ -198,6 +204,9 @@ def build_from_file(
     for message, where in messages:
         reader.add_message(message, where)
         if reader.counts.read % 4096 == 0:
+            if stop is not None and stop.is_set():
+                logger.info("interrupted at %s: nothing written", where)
+                return reader
             reader.progress.maybe_log(
                 time.monotonic(), reader.counts, reader.builder.operation_count()
             )
@@ -259,8 +268,10 @@ class KafkaReader:
             instance_id=instance_id_for(out_dir),
         )
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event) -> bool:
         """Read until stop is set, then write the document and save the state.
+
+        Return whether the final save and write succeeded.
 
         :raise SourceError: the broker could not be reached at start.
         """
@@ -285,9 +296,12 @@ class KafkaReader:
                 )
         finally:
             with self.lock:
-                self._save_and_write()
+                saved = self._save_and_write()
             self.source.close()
             logger.info("stopped: %s", reader.summary())
+        if not saved:
+            logger.error("the final state or document could not be written")
+        return saved
 
     def _poll(self) -> dict:
         """Poll the consumer; a broker error is logged and retried, never fatal."""

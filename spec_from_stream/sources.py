@@ -132,7 +132,7 @@ class KafkaSource:
 
         :raise SourceError: no broker answered in time.
         """
-        servers = [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+        servers = self._servers()
         try:
             self.consumer = KafkaConsumer(
                 bootstrap_servers=servers,
@@ -164,6 +164,10 @@ class KafkaSource:
             self.topic,
             self.group_id,
         )
+
+    def _servers(self) -> list[str]:
+        """The bootstrap addresses as a list."""
+        return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
 
     def poll(self, timeout_ms: int) -> Batch:
         """Return {partition: (offsets, values)} fetched since the last call."""
@@ -198,7 +202,7 @@ class KafkaSource:
 
         try:
             admin = KafkaAdminClient(
-                bootstrap_servers=self.bootstrap_servers.split(","),
+                bootstrap_servers=self._servers(),
                 client_id="spec_from_stream",
                 request_timeout_ms=5000,
                 bootstrap_timeout_ms=5000,

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import threading
 
 import orjson
 import pytest
@@ -156,3 +157,15 @@ def test_a_builder_state_the_builder_refuses_is_a_state_error(tmp_path, builder_
 
     with pytest.raises(StateError, match="saved builder state cannot be used"):
         KafkaReader("127.0.0.1:1", "t", "g", tmp_path, BuildOptions())
+
+
+def test_a_stop_request_ends_a_file_build_without_writing(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"\n".join([TUTORIAL.read_bytes().splitlines()[0]] * 5000))
+    stop = threading.Event()
+    stop.set()
+
+    reader = build_from_file(source, tmp_path / "out", BuildOptions(), stop=stop)
+
+    assert reader.counts.read < 5000
+    assert not (tmp_path / "out").exists()
