@@ -27,6 +27,9 @@ MIN_WORD_CLUSTER = 5
 MIN_KEY_OVERLAP = 0.6
 SHAPE_DEPTH = 3
 SHAPE_PATHS = 200
+# top-level fields holding plain values that alone make two shapes alike when
+# both have this many and share enough of them
+MIN_TOP_FIELDS = 3
 # characters a path segment may hold unencoded (RFC 3986 pchar)
 _SAFE = "-._~!$&'()*+,;=:@"
 
@@ -222,14 +225,32 @@ def decide(
         machine = all(kind in MACHINE_KINDS for kind in seed.kinds)
         # Limitation: an API taking a name or a number at one position
         # (/pokemon/25 and /pokemon/pikachu) keeps the names as literals
-        for name, child in words.items():
-            profile = _Profile(child)
+        joined = [seed_profile]
+        pending: dict[str, _Profile] = {}
+        for name in sorted(words):
+            profile = _Profile(words[name])
             if profile.failed_only():
-                members.append(as_value(child, None))
+                members.append(as_value(words[name], None))
             elif not machine and profile.fits(seed_profile, varied):
-                members.append(as_value(child, "word"))
+                members.append(as_value(words[name], "word"))
+                joined.append(profile)
             else:
-                literals.append(name)
+                pending[name] = profile
+        # sparse traffic shows some values only through what they share with
+        # another value (one with a GET, the seed with a sub-resource): a word
+        # that behaves like a word that joined joins as well
+        while not machine and pending:
+            found = [
+                name
+                for name, profile in pending.items()
+                if any(profile.fits(other, varied) for other in joined[1:])
+            ]
+            if not found:
+                break
+            for name in found:
+                members.append(as_value(words[name], "word"))
+                joined.append(pending.pop(name))
+        literals.extend(pending)
         return literals, members
 
     if depth == 0 or len(words) < MIN_WORD_CLUSTER:
@@ -242,13 +263,22 @@ def decide(
         if profile.failed_only():
             failed.append(name)
             continue
-        for cluster in clusters:
-            first = cluster[0][1]
-            if profile.fits(first, varied) or first.fits(profile, varied):
-                cluster.append((name, profile))
-                break
-        else:
-            clusters.append([(name, profile)])
+        # a word joins every cluster it behaves like one member of (optional
+        # fields make two single answers differ where a third links them);
+        # clusters it links become one
+        linked = [
+            cluster
+            for cluster in clusters
+            if any(
+                profile.fits(other, varied) or other.fits(profile, varied)
+                for _, other in cluster
+            )
+        ]
+        joined = [(name, profile)]
+        for cluster in linked:
+            joined.extend(cluster)
+            clusters.remove(cluster)
+        clusters.append(joined)
     best = max(clusters, key=len, default=[])
     if len(best) < MIN_WORD_CLUSTER:
         literals.extend(words)
@@ -413,8 +443,26 @@ def _similar(a: tuple, b: tuple) -> bool:
     # few samples show only some optional keys: a subset is the same shape
     if keys_a <= keys_b or keys_b <= keys_a:
         return True
-    shared = len(keys_a & keys_b)
-    return shared / len(keys_a | keys_b) >= MIN_KEY_OVERLAP
+    if _overlap(keys_a, keys_b) >= MIN_KEY_OVERLAP:
+        return True
+    # an object's own fields tell what it is; what lies deeper can differ in
+    # few samples (a small map keyed by weekdays holds other keys each time)
+    top_a, top_b = _top_fields(keys_a), _top_fields(keys_b)
+    if len(top_a) < MIN_TOP_FIELDS or len(top_b) < MIN_TOP_FIELDS:
+        return False
+    return _overlap(top_a, top_b) >= MIN_KEY_OVERLAP
+
+
+def _overlap(a: frozenset, b: frozenset) -> float:
+    """Return the Jaccard index of two key path sets."""
+    return len(a & b) / len(a | b)
+
+
+def _top_fields(leaves: frozenset) -> frozenset:
+    """Return the leaves that are fields of the body object itself."""
+    return frozenset(
+        path for path in leaves if path.count(".") == 1 and "[" not in path
+    )
 
 
 def _param_name(segments: list[str], params: list[PathParam]) -> str:

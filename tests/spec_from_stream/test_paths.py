@@ -255,3 +255,39 @@ def test_repository_names_repeating_under_several_owners_become_parameters():
         "/repos/{repoId}/{repoId2}",
         "/repos/{repoId}/{repoId2}/issues",
     }
+
+
+def test_values_whose_answers_differ_only_below_their_own_fields_join():
+    # each store answers with opening hours keyed by other weekdays
+    traffic = []
+    days = ["mon", "tue", "wed", "thu", "fri", "sat"]
+    for index, store in enumerate(["lisbon", "madrid", "oslo", "paris", "rome"]):
+        hours = {days[index]: "9-17", days[index + 1]: "10-14"}
+        body = {"slug": store, "name": "n", "country": "c", "hours": hours}
+        traffic.append(_exchange("get", f"/stores/{store}", body=body))
+    assert set(_paths(_build(*traffic))) == {"/stores/{storeId}"}
+
+
+def test_words_with_different_optional_fields_join_through_a_third():
+    bodies = {
+        "amber": {"id": "a", "name": "n", "joined": "j", "bio": "b"},
+        "basil": {"id": "b", "name": "n", "joined": "j", "bio": "b", "site": "s"},
+        "cobalt": {"id": "c", "name": "n", "joined": "j", "site": "s", "x": 1},
+        "delta": {"id": "d", "name": "n", "joined": "j", "site": "s", "x": 2},
+        "ember": {"id": "e", "name": "n", "joined": "j", "bio": "b"},
+    }
+    traffic = [
+        _exchange("get", f"/authors/{name}", body=body) for name, body in bodies.items()
+    ]
+    assert set(_paths(_build(*traffic))) == {"/authors/{authorId}"}
+
+
+def test_a_word_alike_only_to_a_word_that_joined_joins_too():
+    user = {"login": "l", "id": 1, "type": "t"}
+    traffic = [_exchange("get", "/users/yyx990803/repos", body=[])]
+    # amber shares the sub-resource with the token-like value, basil only
+    # shares its answer with amber
+    traffic.append(_exchange("get", "/users/amber/repos", body=[]))
+    traffic.append(_exchange("get", "/users/amber", body=user))
+    traffic.append(_exchange("get", "/users/basil", body=user))
+    assert set(_paths(_build(*traffic))) == {"/users/{userId}", "/users/{userId}/repos"}
