@@ -227,7 +227,7 @@ def measure_readers(
     table: Table, size: Size, bootstrap: str, corpus_path: Path
 ) -> None:
     """Reader throughput from the file and from Kafka, and the bare consumer."""
-    section = "3 reader throughput (one process, mixed corpus)"
+    section = "3 reader throughput (mixed corpus)"
     timeout = 900
     file_runs = [
         run_child(["file", str(corpus_path)], timeout)
@@ -273,7 +273,7 @@ def measure_readers(
 
 def measure_meeshkan(table: Table, size: Size, corpus_path: Path) -> None:
     """meeshkan's builder and ours on the part of the corpus meeshkan survives."""
-    section = "3 reader throughput (one process, mixed corpus)"
+    section = "3 reader throughput (mixed corpus)"
     python = meeshkan_baseline.ensure_venv(CACHE)
     logger.info("running meeshkan 0.2.21 (budget %ss)", size.meeshkan_budget)
     baseline = meeshkan_baseline.measure(
