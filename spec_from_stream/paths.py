@@ -357,7 +357,8 @@ class _Profile:
         """Tell whether this node behaves as one more value of other's position.
 
         Any method both answered successfully must have answered with the same
-        shape, every sub-resource must exist under other too, and at least one
+        shape, every sub-resource must exist under other too (when other shows
+        any), and at least one
         shared method or sub-resource must show that they are alike. Methods
         only one of them was seen with say nothing, as traffic is sparse.
         ``varied`` says the names below the siblings are many (values).
@@ -373,11 +374,13 @@ class _Profile:
             if not any(_similar(a, b) for a in shapes for b in theirs):
                 return False
             alike = True
-        if self.labels - other.labels:
-            # children named differently under each value can be values too
-            # (/repos/{owner}/{repo}): then what lies below them must match.
-            # Such names overlap in part when values repeat under several
-            # parents, which many names tell apart from a few sub-resources
+        if self.labels - other.labels and other.labels:
+            # (a value with nothing seen below it says nothing, as traffic is
+            # sparse.) Children named differently under each value can be
+            # values too (/repos/{owner}/{repo}): then what lies below them
+            # must match. Such names overlap in part when values repeat under
+            # several parents, which many names tell apart from a few
+            # sub-resources
             if not self.below & other.below:
                 return False
             if self.labels & other.labels and not varied:

@@ -291,3 +291,12 @@ def test_a_word_alike_only_to_a_word_that_joined_joins_too():
     traffic.append(_exchange("get", "/users/amber", body=user))
     traffic.append(_exchange("get", "/users/basil", body=user))
     assert set(_paths(_build(*traffic))) == {"/users/{userId}", "/users/{userId}/repos"}
+
+
+def test_a_value_seen_without_sub_resources_does_not_keep_words_out():
+    user = {"login": "l", "id": 1, "type": "t"}
+    traffic = [_exchange("get", "/users/yyx990803", body=user)]
+    for name in ["amber", "basil"]:
+        traffic.append(_exchange("get", f"/users/{name}", body=user))
+        traffic.append(_exchange("get", f"/users/{name}/repos", body=[]))
+    assert set(_paths(_build(*traffic))) == {"/users/{userId}", "/users/{userId}/repos"}
