@@ -176,7 +176,8 @@ def run_child(connection: Connection, settings: dict, offsets: dict[int, int]) -
     lock = threading.Lock()
 
     def send_revoked() -> None:
-        with lock:
+        with lock, contextlib.suppress(OSError):
+            # a parent that is gone has nothing left to save
             connection.send(("revoked", None))
 
     source = KafkaSource(
@@ -194,14 +195,17 @@ def run_child(connection: Connection, settings: dict, offsets: dict[int, int]) -
     except SourceError as error:
         connection.send(("error", str(error)))
         return
+    asked_to_stop = False
     try:
         connection.send(("started", None))
-        _forward(source, connection, lock, offsets, parent)
+        asked_to_stop = _forward(source, connection, lock, offsets, parent)
     except (BrokenPipeError, EOFError, ConnectionResetError):
-        # the parent is gone (killed or stopped): nothing left to hand over
+        # the parent is gone: nothing left to hand over
         pass
     finally:
-        source.close()
+        # after a crash of the parent, the static membership is kept for the
+        # restarted reader, which takes the partitions over at once
+        source.close(leave=asked_to_stop)
 
 
 def _forward(
@@ -210,13 +214,13 @@ def _forward(
     lock: threading.Lock,
     offsets: dict[int, int],
     parent: int,
-) -> None:
-    """Poll and send until the parent says stop or disappears."""
+) -> bool:
+    """Poll and send until the parent says stop (True) or disappears (False)."""
     while True:
         if connection.poll() and connection.recv()[0] == "stop":
-            return
+            return True
         if os.getppid() != parent:
-            return
+            return False
         try:
             batch = source.poll(200)
         except Exception as error:

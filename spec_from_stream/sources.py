@@ -180,15 +180,15 @@ class KafkaSource:
             for tp, records in fetched.items()
         }
 
-    def close(self) -> None:
-        """Leave the group and close the connections (bounded wait)."""
+    def close(self, leave: bool = True) -> None:
+        """Close the connections (bounded wait); leave the group if asked."""
         if self.consumer is not None:
             try:
                 self.consumer.close(autocommit=False, timeout_ms=5000)
             except KafkaError as error:
                 logger.warning("closing the Kafka consumer failed: %s", error)
             self.consumer = None
-            if self.instance_id is not None:
+            if leave and self.instance_id is not None:
                 self._leave_as_static_member()
 
     def _leave_as_static_member(self) -> None:

@@ -21,7 +21,7 @@ from spec_from_stream.exchange import BadMessage, decode
 from tests.conftest import ROOT, SHARED, create_topic, free_port
 
 TUTORIAL = SHARED / "cases" / "spec" / "10-tutorial-users" / "input.jsonl"
-DEADLINE = 120.0
+DEADLINE = 300.0
 
 
 class ReaderProcess:
