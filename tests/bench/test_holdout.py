@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from bench.accuracy import METRICS, run
 from bench.holdout.generate import Faker, Spec, Values
@@ -122,3 +123,19 @@ def test_holdout_folder_scores_from_the_command_line(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert all(name in result.stdout for name in NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_held_out_specs_and_inferred_documents_are_valid(name):
+    from openapi_spec_validator import validate
+
+    from spec_from_stream.builder import SpecBuilder
+
+    validate(yaml.safe_load((FOLDER / "specs" / f"{name}.yaml").read_text()))
+    builder = SpecBuilder()
+    with (FOLDER / "traffic" / f"{name}.jsonl").open("rb") as lines:
+        for line in lines:
+            builder.add_raw(line)
+    for version in ("3.1", "3.0"):
+        (document,) = builder.render(version).values()
+        validate(document)
