@@ -152,3 +152,14 @@ def test_topics_describes_the_recording_topic(kafka_bootstrap):
     )
     assert done.returncode == 0, done.stderr
     assert "PartitionCount: 3" in done.stdout
+
+
+@pytest.mark.slow
+def test_broker_starts_again_right_after_a_kill(own_kafka):
+    own_kafka.start()
+    own_kafka.kill_broker()
+    # at once: ZooKeeper still holds the killed broker's registration
+    own_kafka.start_broker()
+    producer = KafkaProducer(bootstrap_servers=own_kafka.bootstrap)
+    producer.send("http_recordings", b"after restart").get(timeout=30)
+    producer.close()
