@@ -2,13 +2,20 @@
 
 import json
 import logging
+import re
 import threading
 
 import orjson
 import pytest
 
 from spec_from_stream.exchange import BadMessage
-from spec_from_stream.reader import BuildOptions, KafkaReader, Reader, build_from_file
+from spec_from_stream.reader import (
+    BuildOptions,
+    KafkaReader,
+    Reader,
+    build_from_file,
+    instance_id_for,
+)
 from spec_from_stream.state import StateError
 from tests.conftest import SHARED
 
@@ -169,3 +176,11 @@ def test_a_stop_request_ends_a_file_build_without_writing(tmp_path):
 
     assert reader.counts.read < 5000
     assert not (tmp_path / "out").exists()
+
+
+def test_group_member_id_is_stable_per_out_folder(tmp_path):
+    first = instance_id_for(tmp_path / "spec")
+
+    assert first == instance_id_for(tmp_path / "spec")
+    assert first != instance_id_for(tmp_path / "other")
+    assert re.fullmatch(r"[A-Za-z0-9._-]{1,249}", first)
