@@ -32,6 +32,11 @@ _VERBS = {
 METHOD_ORDER = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
 
 
+# statuses that deny an operation exists: 405 Method Not Allowed, 501 Not
+# Implemented; an operation that only ever answered these is left out
+NOT_AN_OPERATION = frozenset((405, 501))
+
+
 def render_document(
     host: str,
     routes: list[Route],
@@ -64,6 +69,9 @@ def render_document(
             if _covered(known, method, route.segments):
                 continue
             operation = route.node.ops[method]
+            if operation.responses and set(operation.responses) <= NOT_AN_OPERATION:
+                # the server said the method does not exist on this path
+                continue
             operation_id = _unique(_operation_id(method, route), used_ids)
             rendered = {"operationId": operation_id}
             rendered.update(

@@ -266,6 +266,17 @@ def test_connect_is_counted_but_not_documented():
     assert list(document["paths"]["/tunnel"]) == ["get"]
 
 
+def test_methods_the_server_refused_are_not_operations():
+    (document,) = _document(
+        _exchange("get", "/users", response=[]),
+        _exchange("put", "/users", 405, response={"error": "method not allowed"}),
+        _exchange("trace", "/users", 501),
+        _exchange("delete", "/users", 405),
+        _exchange("delete", "/users", 200),
+    ).values()
+    assert sorted(document["paths"]["/users"]) == ["delete", "get"]
+
+
 def _schema_of(document, path, method, status="200", media="application/json"):
     operation = document["paths"][path][method]
     return operation["responses"][status]["content"][media]["schema"]
