@@ -23,7 +23,7 @@ from spec_from_stream.config import (
     defaults_from_env,
 )
 from spec_from_stream.reader import BuildOptions, KafkaReader, build_from_file
-from spec_from_stream.sources import SourceError
+from spec_from_stream.sources import SourceError, quiet_kafka_logging
 from spec_from_stream.state import StateError
 from spec_from_stream.viewer import DocumentStore, Viewer
 
@@ -259,8 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             level=args.log_level,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
-        # kafka-python logs every failed reconnect at ERROR; our lines suffice
-        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+        quiet_kafka_logging()
         return run(args)
     except (UsageError, ConfigError, SourceError, StateError) as error:
         print(f"spec_from_stream: error: {error}", file=sys.stderr)

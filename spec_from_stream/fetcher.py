@@ -19,7 +19,12 @@ import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 
-from spec_from_stream.sources import Batch, KafkaSource, SourceError
+from spec_from_stream.sources import (
+    Batch,
+    KafkaSource,
+    SourceError,
+    quiet_kafka_logging,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +176,7 @@ def run_child(connection: Connection, settings: dict, offsets: dict[int, int]) -
         level=settings["log_level"],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    quiet_kafka_logging()
     parent = os.getppid()
     lock = threading.Lock()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -31,6 +32,53 @@ Batch = dict[int, tuple[list[int], list[bytes | None]]]
 
 class SourceError(RuntimeError):
     """The source cannot be read at all (missing file, unreachable broker)."""
+
+
+class _KafkaTrouble(logging.Handler):
+    """Turns kafka-python's error lines into one warning every half minute.
+
+    kafka-python logs several ERROR lines per reconnect attempt while a broker
+    is away; the reader says it once, and again when messages flow.
+    """
+
+    def __init__(self, interval: float = 30.0) -> None:
+        super().__init__(level=logging.ERROR)
+        self.interval = interval
+        # off until connected: a broker missing at start is one error line
+        self.active = False
+        self.troubled = False
+        self._last = -interval
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.active:
+            return
+        now = time.monotonic()
+        self.troubled = True
+        if now - self._last >= self.interval:
+            self._last = now
+            logger.warning(
+                "Kafka connection trouble (%s); kafka-python keeps retrying",
+                record.getMessage()[:200],
+            )
+
+    def recovered(self) -> None:
+        """Note that messages arrive again after trouble."""
+        if self.troubled:
+            self.troubled = False
+            self._last = -self.interval
+            logger.info("reading from Kafka again")
+
+
+_trouble = _KafkaTrouble()
+
+
+def quiet_kafka_logging() -> None:
+    """Route kafka-python's own log lines through the rate-limited warning."""
+    kafka_logger = logging.getLogger("kafka")
+    kafka_logger.setLevel(logging.ERROR)
+    kafka_logger.propagate = False
+    if _trouble not in kafka_logger.handlers:
+        kafka_logger.addHandler(_trouble)
 
 
 def detect_format(path: Path) -> str:
@@ -158,6 +206,7 @@ class KafkaSource:
         except ValueError as error:
             raise SourceError(f"bad bootstrap server address: {error}") from None
         self.consumer.subscribe([self.topic], listener=_Rebalance(self))
+        _trouble.active = True
         logger.info(
             "connected to Kafka at %s, reading topic %s as group %s",
             self.bootstrap_servers,
@@ -175,6 +224,8 @@ class KafkaSource:
         fetched = self.consumer.poll(
             timeout_ms=timeout_ms, max_records=MAX_POLL_RECORDS
         )
+        if fetched and _trouble.troubled:
+            _trouble.recovered()
         return {
             tp.partition: ([r.offset for r in records], [r.value for r in records])
             for tp, records in fetched.items()

@@ -390,6 +390,11 @@ def test_reader_reconnects_after_the_broker_restarts(own_kafka, readers, tmp_pat
     assert reader.process.poll() is None
     assert reader.stop() == 0
     assert reader.state()["counts"] == {"read": 400, "skipped": {}}
+    log = reader.log_text()
+    # the outage is said once (not kafka-python's line per retry), then the end
+    assert 1 <= log.count("Kafka connection trouble") <= 3
+    assert "reading from Kafka again" in log
+    assert "Traceback" not in log
 
 
 @pytest.fixture
