@@ -1,6 +1,7 @@
 """Sources: file format detection, file reading, and the Kafka group member."""
 
 import json
+import logging
 import threading
 import time
 
@@ -8,7 +9,13 @@ import pytest
 from kafka import KafkaProducer
 
 from spec_from_stream.exchange import BadMessage
-from spec_from_stream.sources import KafkaSource, SourceError, detect_format, open_file
+from spec_from_stream.sources import (
+    KafkaSource,
+    SourceError,
+    _KafkaTrouble,
+    detect_format,
+    open_file,
+)
 from tests.conftest import create_topic, free_port
 
 HAR = {
@@ -118,3 +125,27 @@ def test_assigned_partitions_start_at_saved_offsets_or_the_beginning(kafka_boots
     assert seen == {0: [6, 7, 8, 9], 1: list(range(10))}
     # leaving the group gives the partitions back: the reader saves first
     assert revoked
+
+
+def test_kafka_errors_become_one_warning_until_reading_resumes(caplog):
+    caplog.set_level(logging.INFO, logger="spec_from_stream.sources")
+    trouble = _KafkaTrouble(interval=30.0)
+    kafka_logger = logging.getLogger("kafka.test_trouble")
+    kafka_logger.propagate = False
+    kafka_logger.addHandler(trouble)
+    try:
+        kafka_logger.error("Connection failed before start")
+        trouble.active = True
+        for _ in range(5):
+            kafka_logger.error("Connection failed: 111 ECONNREFUSED")
+        trouble.recovered()
+        trouble.recovered()
+    finally:
+        kafka_logger.removeHandler(trouble)
+
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("spec_")]
+    assert lines == [
+        "Kafka connection trouble (Connection failed: 111 ECONNREFUSED); "
+        "kafka-python keeps retrying",
+        "reading from Kafka again",
+    ]
