@@ -61,7 +61,8 @@ def measure(
     The first pass keeps the exchanges meeshkan processes without raising
     (for at most budget seconds); the second, timed pass feeds it only those.
     The result holds ``accepted`` (line numbers), ``rate`` (exchanges per
-    second), ``rejected`` and ``errors`` (exception names and counts).
+    second of wall time; ``cpu_rate`` per second of CPU time), ``rejected`` and
+    ``errors`` (exception names and counts).
     """
     done = subprocess.run(
         [str(python), __file__, "--run", str(corpus), str(limit), str(budget)],
@@ -105,6 +106,7 @@ def _run(corpus: Path, limit: int, budget: float) -> dict:
 
     schema = BASE_SCHEMA
     failed = 0
+    cpu_started = time.process_time()
     started = time.perf_counter()
     for number in accepted:
         try:
@@ -113,6 +115,7 @@ def _run(corpus: Path, limit: int, budget: float) -> dict:
         except Exception:  # noqa: BLE001 - counted; order effects are possible
             failed += 1
     seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
     processed = len(accepted) - failed
     return {
         "tried": tried,
@@ -122,6 +125,8 @@ def _run(corpus: Path, limit: int, budget: float) -> dict:
         "failed_second_pass": failed,
         "seconds": seconds,
         "rate": processed / seconds if seconds else 0.0,
+        "cpu_seconds": cpu_seconds,
+        "cpu_rate": processed / cpu_seconds if cpu_seconds else 0.0,
         "paths": len(schema.paths),
     }
 

@@ -290,24 +290,27 @@ def measure_meeshkan(table: Table, size: Size, corpus_path: Path) -> None:
         run_child(["in-memory", str(subset)], 900) for _ in range(size.reader_repeats)
     ]
     table.figures["ours_on_meeshkan_subset"] = ours
-    ours_rate = _median([r["rate"] for r in ours])
+    # per CPU second on both sides: the two runs are minutes apart, and a
+    # neighbour taking turns on the cores would otherwise decide the ratio
+    ours_rate = _median([r["cpu_rate"] for r in ours])
+    theirs = baseline["cpu_rate"]
     table.add(
         section,
-        f"meeshkan 0.2.21 on {len(accepted):,} exchanges it accepts (exchanges/s)",
-        f"{baseline['rate']:,.0f} ({baseline['rejected']:,} of "
-        f"{baseline['tried']:,} crash it)",
+        f"meeshkan 0.2.21 on {len(accepted):,} exchanges it accepts "
+        "(exchanges per CPU s)",
+        f"{theirs:,.0f} ({baseline['rejected']:,} of {baseline['tried']:,} crash it)",
     )
     table.add(
         section,
-        "ours on the same exchanges, in memory, one render (exchanges/s)",
+        "ours on the same exchanges, in memory, one render (per CPU s)",
         f"{ours_rate:,.0f}",
     )
     table.add(
         section,
         "ours vs meeshkan",
-        f"{ours_rate / baseline['rate']:.1f}x",
+        f"{ours_rate / theirs:.1f}x",
         ">= 25x",
-        ours_rate / baseline["rate"] >= TARGETS["meeshkan"],
+        ours_rate / theirs >= TARGETS["meeshkan"],
     )
 
 

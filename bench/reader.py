@@ -102,18 +102,22 @@ def in_memory(corpus: Path) -> dict:
         messages = lines.readlines()
     with tempfile.TemporaryDirectory(prefix="bench-spec-") as out:
         reader = Reader(Path(out), BuildOptions())
+        cpu_started = time.process_time()
         started = time.perf_counter()
         for number, message in enumerate(messages, start=1):
             reader.add_message(message, f"line {number}")
         added = time.perf_counter()
         reader.builder.render()
         seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started
     return {
         "count": reader.counts.read,
         "skipped": reader.counts.skipped_total,
         "seconds": seconds,
         "render_seconds": seconds - (added - started),
         "rate": reader.counts.read / seconds,
+        "cpu_seconds": cpu_seconds,
+        "cpu_rate": reader.counts.read / cpu_seconds,
     }
 
 
