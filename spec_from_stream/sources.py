@@ -23,6 +23,8 @@ MAX_POLL_RECORDS = 5000
 # exchanges can be large (bodies up to the recorder's cap): fetch generously
 MAX_PARTITION_FETCH_BYTES = 8 * 1024 * 1024
 FETCH_MAX_BYTES = 64 * 1024 * 1024
+# a first group join normally takes well under a second
+ASSIGNMENT_WAIT = 60.0
 
 
 # one poll's messages: {partition: (offsets, values)}, offsets ascending; in
@@ -174,6 +176,8 @@ class KafkaSource:
         self.connect_timeout = connect_timeout
         self.instance_id = instance_id
         self.consumer: KafkaConsumer | None = None
+        # since when the first assignment is awaited (None: it came)
+        self._waiting_since: float | None = None
 
     def start(self) -> None:
         """Connect (waiting at most connect_timeout) and join the group.
@@ -206,6 +210,7 @@ class KafkaSource:
         except ValueError as error:
             raise SourceError(f"bad bootstrap server address: {error}") from None
         self.consumer.subscribe([self.topic], listener=_Rebalance(self))
+        self._waiting_since = time.monotonic()
         _trouble.active = True
         logger.info(
             "connected to Kafka at %s, reading topic %s as group %s",
@@ -214,18 +219,52 @@ class KafkaSource:
             self.group_id,
         )
 
+    def _check_first_assignment(self) -> None:
+        """Join again if the group has not assigned anything for a long time.
+
+        Limitation: on a very busy machine a first join was seen to stall
+        (rarely, cause not found); a new consumer has always recovered. A
+        topic that does not exist yet also gets here, harmlessly.
+        """
+        assert self.consumer is not None
+        if self.consumer.assignment():
+            self._waiting_since = None
+            return
+        if time.monotonic() - self._waiting_since < ASSIGNMENT_WAIT:
+            return
+        logger.warning(
+            "no partition of %s assigned after %.0fs; joining the group again",
+            self.topic,
+            ASSIGNMENT_WAIT,
+        )
+        self.close(leave=False)
+        try:
+            self.start()
+        except SourceError as error:
+            # poll() tries again while the consumer is missing
+            logger.warning("joining again failed, will retry: %s", error)
+
     def _servers(self) -> list[str]:
         """The bootstrap addresses as a list."""
         return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
 
     def poll(self, timeout_ms: int) -> Batch:
         """Return {partition: (offsets, values)} fetched since the last call."""
-        assert self.consumer is not None, "start() first"
+        if self.consumer is None:
+            # joining again failed last time: try once more, within bounds
+            try:
+                self.start()
+            except SourceError as error:
+                logger.warning("joining again failed, will retry: %s", error)
+                time.sleep(timeout_ms / 1000)
+                return {}
         fetched = self.consumer.poll(
             timeout_ms=timeout_ms, max_records=MAX_POLL_RECORDS
         )
         if fetched and _trouble.troubled:
             _trouble.recovered()
+        if self._waiting_since is not None:
+            self._check_first_assignment()
         return {
             tp.partition: ([r.offset for r in records], [r.value for r in records])
             for tp, records in fetched.items()

@@ -149,3 +149,43 @@ def test_kafka_errors_become_one_warning_until_reading_resumes(caplog):
         "kafka-python keeps retrying",
         "reading from Kafka again",
     ]
+
+
+class _IdleConsumer:
+    """A consumer whose group never assigns anything (fake, for the unit)."""
+
+    def __init__(self, assigned=()):
+        self.assigned = set(assigned)
+        self.closed = False
+
+    def poll(self, timeout_ms, max_records):
+        return {}
+
+    def assignment(self):
+        return self.assigned
+
+    def close(self, autocommit, timeout_ms):
+        self.closed = True
+
+
+def test_a_join_that_never_assigns_is_tried_again(monkeypatch, caplog):
+    source = KafkaSource("127.0.0.1:1", "t", "g", {}, threading.Lock(), lambda: None)
+    stalled = _IdleConsumer()
+    source.consumer = stalled
+    source._waiting_since = time.monotonic() - 61
+    starts = []
+
+    def start():
+        starts.append(True)
+        source.consumer = _IdleConsumer(assigned=["t-0"])
+        source._waiting_since = time.monotonic()
+
+    monkeypatch.setattr(source, "start", start)
+    source.poll(0)
+    source.poll(0)
+    source.poll(0)
+
+    assert stalled.closed
+    assert len(starts) == 1
+    assert source._waiting_since is None
+    assert "joining the group again" in caplog.text
