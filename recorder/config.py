@@ -25,6 +25,7 @@ ENVIRONMENT = {
     "redact_headers": "RECORDER_REDACT_HEADERS",
     "redact_fields": "RECORDER_REDACT_FIELDS",
     "queue_size": "RECORDER_QUEUE_SIZE",
+    "max_in_flight": "RECORDER_MAX_IN_FLIGHT",
     "max_in_flight_bytes": "RECORDER_MAX_IN_FLIGHT_BYTES",
     "flush_timeout": "RECORDER_FLUSH_TIMEOUT",
 }
@@ -56,8 +57,10 @@ class RecorderOptions:
     redact_fields: frozenset[str] = field(default=DEFAULT_FIELD_WORDS)
     # exchanges waiting for the sender thread; more are dropped and counted
     queue_size: int = 10_000
-    # bytes sent to Kafka but not yet confirmed; more are dropped and counted
-    max_in_flight_bytes: int = 32 * 1024 * 1024
+    # messages and bytes sent to Kafka but not yet confirmed; more are dropped
+    # and counted (small, so a broker outage cannot pile up work and memory)
+    max_in_flight: int = 2000
+    max_in_flight_bytes: int = 8 * 1024 * 1024
     # seconds given to deliver what is left when the process stops
     flush_timeout: float = 5.0
     # extra settings for kafka-python's KafkaProducer
@@ -93,8 +96,10 @@ class RecorderOptions:
             raise ValueError("sample_rate must be between 0 and 1")
         if self.max_body_bytes < 0 or self.queue_size <= 0:
             raise ValueError("max_body_bytes and queue_size must be positive")
-        if self.max_in_flight_bytes <= 0 or self.flush_timeout < 0:
-            raise ValueError("max_in_flight_bytes and flush_timeout must be positive")
+        if self.max_in_flight <= 0 or self.max_in_flight_bytes <= 0:
+            raise ValueError("max_in_flight and max_in_flight_bytes must be positive")
+        if self.flush_timeout < 0:
+            raise ValueError("flush_timeout must be positive")
         sink = self.sink
         if sink not in ("kafka", "memory", "off") and not sink.startswith("file:"):
             raise ValueError(f"sink must be kafka, file:PATH, memory or off: {sink!r}")
@@ -112,7 +117,12 @@ def _normalise(name: str, value: Any) -> Any:
 def _parse(name: str, variable: str, raw: str) -> Any:
     """Parse one environment variable's text into the option's type."""
     try:
-        if name in ("max_body_bytes", "queue_size", "max_in_flight_bytes"):
+        if name in (
+            "max_body_bytes",
+            "queue_size",
+            "max_in_flight",
+            "max_in_flight_bytes",
+        ):
             return int(raw)
         if name in ("sample_rate", "flush_timeout"):
             return float(raw)

@@ -7,6 +7,7 @@ header lists, query parsing, text or left-out bodies, redaction, `meta`.
 
 import functools
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -295,8 +296,22 @@ def _status_code(capture: Capture) -> int:
 
 
 def _timestamp(epoch_seconds: float) -> str:
-    moment = datetime.fromtimestamp(epoch_seconds, timezone.utc)
-    return moment.isoformat(timespec="milliseconds")
+    """ISO 8601 in UTC with milliseconds, as `datetime.isoformat` writes it."""
+    # split and rounded to microseconds the way datetime.fromtimestamp does
+    fraction, whole = math.modf(epoch_seconds)
+    micros = round(fraction * 1_000_000)
+    seconds = int(whole)
+    if micros >= 1_000_000:
+        seconds, micros = seconds + 1, micros - 1_000_000
+    return f"{_second_text(seconds)}.{micros // 1000:03d}+00:00"
+
+
+@functools.lru_cache(maxsize=8)
+def _second_text(seconds: int) -> str:
+    # formatting a datetime was a twentieth of the sender's time: do it once
+    # per second of the clock, since neighbouring exchanges share the second
+    moment = datetime.fromtimestamp(seconds, timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _decode_text(data: bytes, truncated: bool) -> str | None:

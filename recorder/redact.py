@@ -93,8 +93,13 @@ class Redactor:
         self._suffixes = tuple(
             word for word in self.field_words if len(word) >= MIN_SUFFIX_LENGTH
         )
-        # a cheap first test: text without any of the words needs no parsing
-        self._hint_words = tuple(sorted(self.field_words))
+        # a cheap first test: text without any of the words needs no parsing;
+        # a word holding another one ("password", "pass") adds nothing to it
+        self._hint_words = tuple(
+            word
+            for word in sorted(self.field_words)
+            if not any(other in word for other in self.field_words if other != word)
+        )
         self.is_secret_name = functools.lru_cache(maxsize=4096)(self._is_secret_name)
 
     def _is_secret_name(self, name: str) -> bool:
@@ -109,7 +114,11 @@ class Redactor:
             return True
         # substring tests in C beat one big case-insensitive regex by far
         lowered = text.lower()
-        return any(word in lowered for word in self._hint_words)
+        # a plain loop: a generator per call cost a third of this test
+        for word in self._hint_words:  # noqa: SIM110
+            if word in lowered:
+                return True
+        return False
 
     def header(self, name: str, value: str) -> str:
         """Return a header value with secrets replaced (name in lower case)."""

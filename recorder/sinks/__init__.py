@@ -27,6 +27,7 @@ def make_sink(options: Any, encode: Callable[[Any], bytes]) -> Sink | None:
             encode=encode,
             queue_size=options.queue_size,
             max_in_flight_bytes=options.max_in_flight_bytes,
+            max_in_flight=options.max_in_flight,
             flush_timeout=options.flush_timeout,
             producer_config=options.producer_config,
         )

@@ -43,6 +43,11 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 }
 # messages sent between two voluntary hand-overs of the interpreter lock
 YIELD_EVERY = 8
+# seconds without any confirmation while sends wait: the broker counts as
+# unreachable and new exchanges are dropped before they cost any encoding;
+# far above a healthy broker's answer (linger plus a round trip, well under a
+# second even on a busy machine), far below the 30 s kafka-python waits
+STALL_SECONDS = 5.0
 # seconds between two warnings about failed sends
 FAIL_LOG_INTERVAL = 10.0
 
@@ -50,9 +55,13 @@ FAIL_LOG_INTERVAL = 10.0
 class KafkaSink(QueueSink):
     """Sends each exchange as one JSON message, never blocking a request.
 
-    The in-flight cap counts the bytes sent but not yet confirmed by the
-    broker: kafka-python buffers without a bound, so past the cap exchanges
-    are dropped (and counted) instead of growing memory during an outage.
+    The in-flight caps count the messages and bytes sent but not yet
+    confirmed by the broker: kafka-python buffers without a bound, so past a
+    cap exchanges are dropped (and counted) instead of piling up during an
+    outage. While sends wait and nothing was confirmed for STALL_SECONDS, the
+    broker counts as unreachable and exchanges are dropped before encoding,
+    so an outage costs the process almost nothing; the first confirmation, or
+    the last waiting send expiring, lets exchanges through again.
     """
 
     name = "kafka"
@@ -63,19 +72,23 @@ class KafkaSink(QueueSink):
         topic: str,
         encode: Callable[[Any], bytes],
         queue_size: int = 10_000,
-        max_in_flight_bytes: int = 32 * 1024 * 1024,
+        max_in_flight_bytes: int = 8 * 1024 * 1024,
         flush_timeout: float = 5.0,
         producer_config: Mapping[str, Any] | None = None,
+        max_in_flight: int = 2000,
     ) -> None:
         super().__init__(encode, queue_size, flush_timeout)
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self.max_in_flight_bytes = max_in_flight_bytes
+        self.max_in_flight = max_in_flight
         self.producer_config = {**PRODUCER_DEFAULTS, **(producer_config or {})}
         self._producer: Any = None
         self._inflight_lock = threading.Lock()
         self._in_flight = 0
         self._in_flight_bytes = 0
+        # when the last confirmation came, or the first of the waiting sends left
+        self._progress_at = 0.0
         self._abandoned = False
         self._next_attempt = 0.0
         self._last_fail_log = 0.0
@@ -137,11 +150,18 @@ class KafkaSink(QueueSink):
             COUNTERS.add("failed", len(batch))
             self._warn_failure("no Kafka producer")
             return
+        if self.stalled():
+            # checked before encoding, so an outage costs no serialising
+            COUNTERS.add("dropped", len(batch))
+            self._warn_drop("Kafka confirms nothing")
+            return
         sent = 0
         for item in batch:
             estimate = item.size() if hasattr(item, "size") else 0
-            if self._in_flight_bytes + estimate > self.max_in_flight_bytes:
-                # checked before encoding, so an outage costs no serialising
+            if (
+                self._in_flight >= self.max_in_flight
+                or self._in_flight_bytes + estimate > self.max_in_flight_bytes
+            ):
                 COUNTERS.add("dropped")
                 self._warn_drop("too many unconfirmed sends")
                 continue
@@ -158,6 +178,12 @@ class KafkaSink(QueueSink):
                 # a long batch never makes a request wait a whole switch interval
                 time.sleep(0)
 
+    def stalled(self) -> bool:
+        """True while sends wait and the broker confirmed none for a while."""
+        return (
+            self._in_flight > 0 and time.monotonic() - self._progress_at > STALL_SECONDS
+        )
+
     def _send(self, value: bytes) -> None:
         size = len(value)
         if self._in_flight_bytes + size > self.max_in_flight_bytes:
@@ -165,6 +191,8 @@ class KafkaSink(QueueSink):
             self._warn_drop("too many unconfirmed sends")
             return
         with self._inflight_lock:
+            if not self._in_flight:
+                self._progress_at = time.monotonic()
             self._in_flight += 1
             self._in_flight_bytes += size
         try:
@@ -194,6 +222,8 @@ class KafkaSink(QueueSink):
                 return
             self._in_flight -= 1
             self._in_flight_bytes -= size
+            if outcome == "delivered":
+                self._progress_at = time.monotonic()
         COUNTERS.add(outcome)
 
     def finish(self, deadline: float) -> None:

@@ -44,3 +44,12 @@ def test_overrides_win_and_are_checked() -> None:
         RecorderOptions().with_overrides(sink="carrier-pigeon")
     with pytest.raises(ValueError, match="RECORDER_QUEUE_SIZE"):
         RecorderOptions.from_env({"RECORDER_QUEUE_SIZE": "many"})
+
+
+def test_in_flight_caps() -> None:
+    options = RecorderOptions.from_env(
+        {"RECORDER_MAX_IN_FLIGHT": "50", "RECORDER_MAX_IN_FLIGHT_BYTES": "4096"}
+    )
+    assert (options.max_in_flight, options.max_in_flight_bytes) == (50, 4096)
+    with pytest.raises(ValueError, match="max_in_flight"):
+        RecorderOptions().with_overrides(max_in_flight=0)

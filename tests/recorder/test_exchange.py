@@ -1,11 +1,18 @@
 """Captures to http-types: paths, queries, headers, bodies and meta."""
 
 import time
+from datetime import datetime, timezone
 
 import pytest
 
 from recorder.config import RecorderOptions
-from recorder.exchange import Capture, ExchangeEncoder, parse_query, raw_pathname
+from recorder.exchange import (
+    Capture,
+    ExchangeEncoder,
+    _timestamp,
+    parse_query,
+    raw_pathname,
+)
 from tests.recorder.conftest import assert_valid
 
 
@@ -174,3 +181,12 @@ def test_secrets_are_redacted_in_every_part(encoder: ExchangeEncoder) -> None:
             and f" {secret}" not in text
         )
     assert "Bearer [REDACTED]" in text
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [0.0, 1.9995, 1.0004995, 1764849600.9999996, 1764849600.123456, 3998837780.2989993],
+)
+def test_timestamps_read_as_datetime_writes_them(moment: float) -> None:
+    expected = datetime.fromtimestamp(moment, timezone.utc)
+    assert _timestamp(moment) == expected.isoformat(timespec="milliseconds")

@@ -13,6 +13,8 @@ from kafka import KafkaConsumer
 
 import recorder
 from recorder import RecordingMiddleware
+from recorder.sinks import kafka as kafka_sink
+from recorder.sinks.kafka import KafkaSink
 from tests.conftest import ROOT, LocalKafka, free_port
 from tests.recorder.case_app import create_case_app
 from tests.recorder.conftest import (
@@ -281,3 +283,94 @@ def test_process_exit_delivers_the_queue(
     assert done.returncode == 0, done.stderr
     messages = consume(kafka_bootstrap, kafka_topic, 500)
     assert len(messages) == 500
+
+
+class FakeFuture:
+    """A send kafka-python has not settled yet; `settle` plays the broker."""
+
+    def __init__(self) -> None:
+        self.callbacks: list[tuple[Any, tuple]] = []
+
+    def add_both(self, callback: Any, *args: Any) -> None:
+        self.callbacks.append((callback, args))
+
+    def settle(self, outcome: Any) -> None:
+        for callback, args in self.callbacks:
+            callback(*args, outcome)
+
+
+class FakeProducer:
+    """Keeps every send's future; never talks to a broker (unit tests only)."""
+
+    def __init__(self) -> None:
+        self.futures: list[FakeFuture] = []
+
+    def send(self, topic: str, value: bytes) -> FakeFuture:
+        self.futures.append(FakeFuture())
+        return self.futures[-1]
+
+
+def counting_sink(**options: Any) -> tuple[KafkaSink, FakeProducer, list[int]]:
+    """A KafkaSink on a fake producer, and a list holding how often it encoded."""
+    encoded = [0]
+
+    def encode(item: Any) -> bytes:
+        encoded[0] += 1
+        return b"{}"
+
+    sink = KafkaSink("127.0.0.1:1", "t", encode=encode, **options)
+    producer = FakeProducer()
+    sink._producer = producer
+    return sink, producer, encoded
+
+
+def test_the_in_flight_count_cap_drops_before_encoding() -> None:
+    sink, producer, encoded = counting_sink(max_in_flight=3)
+    before = recorder.stats()
+    sink.deliver(["a"] * 5)
+    assert encoded[0] == 3 and len(producer.futures) == 3
+    assert delta(before)["dropped"] == 2
+    producer.futures[0].settle("metadata")
+    sink.deliver(["b"])
+    assert encoded[0] == 4
+    assert delta(before)["delivered"] == 1
+
+
+def test_a_silent_broker_makes_the_sink_drop_without_encoding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sink, producer, encoded = counting_sink()
+    before = recorder.stats()
+    sink.deliver(["a", "b"])
+    assert not sink.stalled()
+    # nothing confirmed for longer than the stall time: the broker is away
+    monkeypatch.setattr(kafka_sink, "STALL_SECONDS", 0.0)
+    time.sleep(0.01)
+    assert sink.stalled()
+    sink.deliver(["c", "d", "e"])
+    assert encoded[0] == 2
+    assert delta(before)["dropped"] == 3
+    # one confirmation: the broker is back and exchanges go through again
+    producer.futures[0].settle("metadata")
+    monkeypatch.setattr(kafka_sink, "STALL_SECONDS", 60.0)
+    assert not sink.stalled()
+    sink.deliver(["f"])
+    assert encoded[0] == 3
+
+
+def test_a_stall_ends_when_the_waiting_sends_expire(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sink, producer, encoded = counting_sink()
+    before = recorder.stats()
+    monkeypatch.setattr(kafka_sink, "STALL_SECONDS", 0.0)
+    sink.deliver(["a"])
+    time.sleep(0.01)
+    sink.deliver(["b"])
+    assert encoded[0] == 1
+    producer.futures[0].settle(TimeoutError("expired"))
+    # nothing waits any more: the next exchange is tried (a probe)
+    sink.deliver(["c"])
+    assert encoded[0] == 2
+    counts = delta(before)
+    assert (counts["dropped"], counts["failed"], sink.pending()) == (1, 1, 1)

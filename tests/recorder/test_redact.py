@@ -145,3 +145,10 @@ def test_whole_exchange_for_replay(redactor: Redactor) -> None:
     redacted = json.dumps(redactor.exchange(exchange))
     assert "abc" not in redacted and "hunter2" not in redacted
     assert "Bearer [REDACTED]" in redacted
+
+
+def test_the_quick_test_finds_every_word_even_those_inside_others() -> None:
+    redactor = Redactor(field_words=frozenset({"pass", "password", "apikey", "key"}))
+    for word in ("PASSWORD", "apiKey", "pass", "monkey"):
+        assert redactor.might_hold_secrets(f'{{"{word}": 1}}')
+    assert not redactor.might_hold_secrets('{"name": "bob"}')
