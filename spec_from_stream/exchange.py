@@ -103,18 +103,18 @@ def validate(obj: object) -> dict:
 
 def _check_request(request: dict) -> None:
     """Check the types of the request fields the builder reads."""
-    for key in ("pathname", "path", "host", "body", "url", "protocol"):
-        value = request.get(key)
+    get = request.get
+    for key in _REQUEST_TEXT:
+        value = get(key)
         if value is not None and not isinstance(value, str):
             raise BadMessage("wrong_types", f"request.{key} is not a string")
-    if (
-        request.get("pathname") is None
-        and request.get("path") is None
-        and request.get("url") is None
-    ):
+    if get("pathname") is None and get("path") is None and get("url") is None:
         raise BadMessage("not_exchange", "request has no path")
-    _check_string_map(request.get("query"), "request.query")
-    _check_string_map(request.get("headers"), "request.headers")
+    _check_string_map(get("query"), "request.query")
+    _check_string_map(get("headers"), "request.headers")
+
+
+_REQUEST_TEXT = ("pathname", "path", "host", "body", "url", "protocol")
 
 
 def _check_response(response: object) -> None:
@@ -122,24 +122,35 @@ def _check_response(response: object) -> None:
     if not isinstance(response, dict):
         raise BadMessage("wrong_types", "response is not an object")
     status = response.get("statusCode")
-    if status is None:
-        raise BadMessage("not_exchange", "response has no statusCode")
-    if isinstance(status, bool) or not isinstance(status, (int, float)):
-        raise BadMessage("wrong_types", "response.statusCode is not a number")
-    if not 100 <= status <= 599 or status != int(status):
-        raise BadMessage("wrong_types", "response.statusCode is out of range")
+    # the usual case in one test; anything else goes through the full checks
+    if status.__class__ is not int or not 100 <= status <= 599:
+        _check_status(status)
     body = response.get("body")
     if body is not None and not isinstance(body, str):
         raise BadMessage("wrong_types", "response.body is not a string")
     _check_string_map(response.get("headers"), "response.headers")
 
 
+def _check_status(status: object) -> None:
+    """Check a response status code is a whole number from 100 to 599."""
+    if status is None:
+        raise BadMessage("not_exchange", "response has no statusCode")
+    if isinstance(status, bool) or not isinstance(status, (int, float)):
+        raise BadMessage("wrong_types", "response.statusCode is not a number")
+    if not 100 <= status <= 599 or status != int(status):
+        raise BadMessage("wrong_types", "response.statusCode is out of range")
+
+
 def _check_string_map(value: object, where: str) -> None:
     """Check a headers or query object maps names to strings or string lists."""
     if value is None:
         return
-    if not isinstance(value, dict):
+    if value.__class__ is not dict and not isinstance(value, dict):
         raise BadMessage("wrong_types", f"{where} is not an object")
+    # nearly every map holds text only: one pass over the value types in C
+    # settles it, and only a map with lists (or bad values) is looked at closely
+    if _ONLY_TEXT.issuperset(map(type, value.values())):
+        return
     for item in value.values():
         if item.__class__ is str:
             continue
@@ -148,15 +159,22 @@ def _check_string_map(value: object, where: str) -> None:
         raise BadMessage("wrong_types", f"{where} holds a value that is not text")
 
 
-def _too_deep(value: object, limit: int) -> bool:
-    """Tell whether a parsed JSON value nests deeper than limit."""
-    stack = [(value, 1)]
-    while stack:
-        current, depth = stack.pop()
-        if depth > limit:
+_ONLY_TEXT = frozenset((str,))
+
+
+def _too_deep(value: dict | list, limit: int) -> bool:
+    """Tell whether a parsed JSON object or array nests deeper than limit.
+
+    The value itself is at depth 1; anything inside it at depth limit + 1 or
+    more is too deep.
+    """
+    if limit < 1:
+        return True
+    children = value.values() if isinstance(value, dict) else value
+    if limit == 1:
+        return bool(children)
+    # only containers can reach deeper, so scalars cost one type check each
+    for child in children:
+        if isinstance(child, (dict, list)) and _too_deep(child, limit - 1):
             return True
-        if isinstance(current, dict):
-            stack.extend((child, depth + 1) for child in current.values())
-        elif isinstance(current, list):
-            stack.extend((child, depth + 1) for child in current)
     return False

@@ -55,16 +55,23 @@ def still_matching(value: str, formats: frozenset[str]) -> frozenset[str]:
     """Return the subset of formats that value also matches."""
     if not formats:
         return formats
-    kept = [name for name, pattern in _FORMATS if name in formats]
-    return frozenset(name for name in kept if _pattern(name).fullmatch(value))
+    checks = _CHECKS.get(formats)
+    if checks is None:
+        checks = tuple((name, pattern) for name, pattern in _FORMATS if name in formats)
+        if len(_CHECKS) >= _CHECKS_SIZE:
+            _CHECKS.clear()
+        _CHECKS[formats] = checks
+    kept = [name for name, pattern in checks if pattern.fullmatch(value)]
+    # the usual answer is "all still match": the same set, no new one
+    if len(kept) == len(formats):
+        return formats
+    return frozenset(kept)
 
 
-def _pattern(name: str) -> re.Pattern:
-    """Return the compiled pattern of one format name."""
-    for known, pattern in _FORMATS:
-        if known == name:
-            return pattern
-    raise KeyError(name)
+# a set of format names -> its (name, pattern) pairs in _FORMATS order
+_CHECKS: dict[frozenset[str], tuple[tuple[str, re.Pattern], ...]] = {}
+# there are 64 subsets of the known names; more come only from odd saved state
+_CHECKS_SIZE = 256
 
 
 def segment_kind(segment: str) -> str | None:

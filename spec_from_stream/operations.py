@@ -64,15 +64,31 @@ def header(headers: dict | None, name: str) -> str | None:
 
 def media_of(headers: dict | None, body: str) -> str | None:
     """Return the bare media type of a message, sniffing JSON when unlabelled."""
-    content_type = header(headers, "content-type")
+    return _media(header(headers, "content-type"), body)
+
+
+def _media(content_type: str | None, body: str) -> str | None:
+    """Return the bare media type of a Content-Type value, or sniff the body."""
     if content_type:
-        return content_type.split(";", 1)[0].strip().lower() or None
+        # a handful of Content-Type values make up all the traffic
+        media = _MEDIA_TYPES.get(content_type)
+        if media is None:
+            media = content_type.split(";", 1)[0].strip().lower()
+            if len(_MEDIA_TYPES) >= _MEDIA_TYPES_SIZE:
+                _MEDIA_TYPES.clear()
+            _MEDIA_TYPES[content_type] = media
+        return media or None
     if not body:
         return None
     start = body.lstrip()[:1]
     if start in ("{", "["):
         return "application/json"
     return "text/plain"
+
+
+# Content-Type value -> bare media type ("" when there is none)
+_MEDIA_TYPES: dict[str, str] = {}
+_MEDIA_TYPES_SIZE = 1024
 
 
 class BodySummary:
@@ -270,24 +286,26 @@ class Operation:
         headers = request.get("headers")
         if query:
             self._add_query(query, caps)
-        for key in schemes_in_request(headers, query):
-            if key in self.security or len(self.security) < MAX_SCHEMES:
-                self.security[key] = self.security.get(key, 0) + 1
-            else:
-                caps.hits["security_schemes"] += 1
+        if headers or query:
+            security = self.security
+            for key in schemes_in_request(headers, query):
+                if key in security or len(security) < MAX_SCHEMES:
+                    security[key] = security.get(key, 0) + 1
+                else:
+                    caps.hits["security_schemes"] += 1
 
         body = request.get("body")
         if body:
             self.with_body += 1
-            media = media_of(headers, body)
+            content_type = header(headers, "content-type")
+            media = _media(content_type, body)
             summary = self.requests.get(media)
             if summary is None:
                 if len(self.requests) >= MAX_MEDIA_TYPES:
                     caps.hits["media_types"] += 1
                     return
                 summary = self.requests[media] = BodySummary(media_kind(media))
-            content_type = header(headers, "content-type") or ""
-            summary.add(body, content_type, caps, not _body_cut(meta, "request"))
+            summary.add(body, content_type or "", caps, not _body_cut(meta, "request"))
 
         if response is None:
             return
@@ -297,15 +315,15 @@ class Operation:
             result = self.responses[status] = ResponseSummary()
         result.count += 1
         body = response.get("body")
-        response_headers = response.get("headers")
-        cut = _body_cut(meta, "response")
+        cut = _body_cut(meta, "response") if meta else False
         if method == "head" or status in NO_BODY_STATUSES or status < 200:
             result.empty += 1
             return
         if not body and not cut:
             result.empty += 1
             return
-        media = media_of(response_headers, body or "")
+        content_type = header(response.get("headers"), "content-type")
+        media = _media(content_type, body or "")
         if media is None:
             result.empty += 1
             return
@@ -315,8 +333,7 @@ class Operation:
                 caps.hits["media_types"] += 1
                 return
             summary = result.media[media] = BodySummary(media_kind(media))
-        content_type = header(response_headers, "content-type") or ""
-        summary.add(body or "", content_type, caps, not cut)
+        summary.add(body or "", content_type or "", caps, not cut)
 
     def _add_query(self, query: dict, caps: SchemaCaps) -> None:
         """Count the query parameters of one request (never their raw values)."""

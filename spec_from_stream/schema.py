@@ -14,6 +14,14 @@ from spec_from_stream.formats import (
 if TYPE_CHECKING:
     from spec_from_stream.evidence import RequestEvidence
 
+# Python types of JSON scalars -> their JSON type names
+_SCALARS: dict[type, str] = {
+    str: "string",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    type(None): "null",
+}
 # JSON type names as OpenAPI writes them, in the order they are rendered
 TYPE_ORDER = ("object", "array", "string", "integer", "number", "boolean", "null")
 # keys that are ids (numbers, uuids, hashes) make an object a map only with this
@@ -94,6 +102,7 @@ class SchemaSummary:
                     caps.hits["schema_depth"] += 1
                 return
             props = self.props
+            examples = caps.examples
             for key, item in value.items():
                 child = props.get(key)
                 if child is None:
@@ -104,7 +113,23 @@ class SchemaSummary:
                         self.extra.add(item, caps, weight, depth + 1)
                         continue
                     child = props[key] = SchemaSummary()
-                child.add(item, caps, weight, depth + 1)
+                # most fields hold scalars: counted in place, they save a call
+                # per field (the same steps as for a scalar below)
+                name = _SCALARS.get(type(item))
+                if name is None:
+                    child.add(item, caps, weight, depth + 1)
+                    continue
+                child.n += weight
+                child_types = child.types
+                child_types[name] = child_types.get(name, 0) + weight
+                if name == "string":
+                    formats = child.formats
+                    if formats is None:
+                        child.formats = string_formats(item)
+                    elif formats:
+                        child.formats = still_matching(item, formats)
+                if examples and child.example is None:
+                    child.example = item
         elif kind is list:
             types["array"] = types.get("array", 0) + weight
             if depth >= caps.max_depth:

@@ -61,12 +61,21 @@ def schemes_in_request(headers: dict | None, query: dict | None) -> tuple[str, .
     """
     found = []
     if headers:
-        for name, value in headers.items():
-            role = _header_role(name)
-            if role is None:
-                continue
+        # the same few header name lists repeat: their roles are looked up once
+        names = tuple(headers)
+        roles = _ROLES_BY_NAMES.get(names)
+        if roles is None:
+            roles = tuple(
+                (name, role)
+                for name in names
+                if (role := _header_role(name)) is not None
+            )
+            if len(_ROLES_BY_NAMES) >= _HEADER_ROLES_SIZE:
+                _ROLES_BY_NAMES.clear()
+            _ROLES_BY_NAMES[names] = roles
+        for name, role in roles:
             if role == "authorization":
-                found.append(_authorization_scheme(value))
+                found.append(_authorization_scheme(headers[name]))
             else:
                 found.append(role)
     if query:
@@ -74,6 +83,10 @@ def schemes_in_request(headers: dict | None, query: dict | None) -> tuple[str, .
             if is_query_key(name):
                 found.append(f"apiKey:query:{name}")
     return tuple(found)
+
+
+# header names of a request, in order -> the (name, role) pairs that have a role
+_ROLES_BY_NAMES: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
 
 
 def _authorization_scheme(value: str | list) -> str:
