@@ -1,4 +1,4 @@
-"""Secrets out of exchanges: header values, JWTs and secret-named fields.
+"""Secrets out of exchanges: header values, JWTs, URL credentials, secret fields.
 
 Redaction keeps the shape of what it changes, so a spec built from redacted
 traffic still shows which fields exist and what type they have: strings become
@@ -10,7 +10,7 @@ import functools
 import logging
 import re
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import quote_plus, unquote_plus
 
 import orjson
 
@@ -20,7 +20,15 @@ REDACTED = "[REDACTED]"
 
 # headers whose values are secret whatever they look like
 DEFAULT_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "cookie2",
+        "set-cookie",
+        "set-cookie2",
+        "x-api-key",
+    }
 )
 # a field, parameter or header name is secret when one of its words is one of these
 DEFAULT_FIELD_WORDS = frozenset(
@@ -37,29 +45,82 @@ DEFAULT_FIELD_WORDS = frozenset(
         "signature",
         "sig",
         "auth",
+        "authorization",
+        "authorisation",
+        "bearer",
+        "cookie",
+        "cookie2",
         "credential",
         "credentials",
         "session",
         "sessionid",
         "jwt",
+        "pw",
+        "pword",
+        "passcode",
+        "verifier",
         "otp",
+        "totp",
+        "hotp",
         "pin",
         "cvv",
+        "cvv2",
         "cvc",
+        "cvc2",
+        "cvn",
         "ssn",
+        # compound names, also found when written as separate words
+        # ("card_number", "mfaCode"): card numbers and one-time codes
+        "cardnumber",
+        "cardno",
+        "cardnum",
+        "ccnumber",
+        "ccnum",
+        "creditcard",
+        "debitcard",
+        "securitycode",
+        "mfacode",
+        "2facode",
+        "twofactorcode",
+        "verificationcode",
+        "recoverycode",
+        "backupcode",
+        "samlresponse",
+        "securityanswer",
+        "connectionstring",
     }
 )
+# query and form parameters secret by their exact name, although the name is
+# too common to be a secret word everywhere: `code` is the OAuth authorization
+# code in redirects (`/callback?code=...`), exchangeable for tokens, while a
+# JSON "code" is mostly an error or country code and stays. OAuth's `state`
+# is an anti-forgery nonce, not a credential, and stays too.
+DEFAULT_PARAMETERS = frozenset({"code"})
 # names written as one lower-case word ("accesstoken") are caught by the
 # longer words as suffixes; short ones ("key", "pin") would match "monkey"
 MIN_SUFFIX_LENGTH = 5
-# headers whose value keeps its first word, the authentication scheme
-SCHEME_HEADERS = frozenset({"authorization", "proxy-authorization"})
 # headers whose value is a URL that may carry secrets in its query or fragment
-URL_HEADERS = frozenset({"referer", "location", "content-location"})
+URL_HEADERS = frozenset(
+    {
+        "referer",
+        "location",
+        "content-location",
+        "x-original-url",
+        "x-forwarded-uri",
+        "x-rewrite-url",
+    }
+)
 
 # three base64url parts, the first two encoding JSON objects ('{"' is "eyJ")
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+# the user information of a URL ("https://user:password@host"), also with
+# the slashes escaped as in JSON text ("https:\/\/user:pw@host")
+USERINFO = re.compile(r"(:(?:\\?/){2})[^/?#@\s\"'<>\\\[\]]+@")
+# the same percent-encoded, as a URL inside a query or form value
+ENCODED_USERINFO = re.compile(
+    r"(%3A%2F%2F)(?:[^%/?#&=\s@]|%(?!2F|3F|23|40)[0-9A-F]{2})+%40", re.IGNORECASE
+)
 # a JSON member "name": value, for JSON text that cannot be parsed (cut short)
 JSON_MEMBER = re.compile(
     r'"((?:[^"\\]|\\.){1,200})"(\s*:\s*)("(?:[^"\\]|\\.)*"?|-?[0-9][0-9.eE+-]*)'
@@ -77,7 +138,7 @@ class Redactor:
 
     Limitation: secrets are found by field names and token shapes; a secret
     under an innocent name, in a path segment or in another text format
-    (XML, plain text; JWTs excepted) stays.
+    (XML, plain text; JWTs and URL credentials excepted) stays.
 
     >>> Redactor().header("authorization", "Bearer abc")
     'Bearer [REDACTED]'
@@ -87,9 +148,11 @@ class Redactor:
         self,
         headers: frozenset[str] = DEFAULT_HEADERS,
         field_words: frozenset[str] = DEFAULT_FIELD_WORDS,
+        parameters: frozenset[str] = DEFAULT_PARAMETERS,
     ) -> None:
         self.headers = frozenset(name.lower() for name in headers)
         self.field_words = frozenset(word.lower() for word in field_words)
+        self.parameters = frozenset(name.lower() for name in parameters)
         self._suffixes = tuple(
             word for word in self.field_words if len(word) >= MIN_SUFFIX_LENGTH
         )
@@ -99,21 +162,31 @@ class Redactor:
             word
             for word in sorted(self.field_words)
             if not any(other in word for other in self.field_words if other != word)
-        )
+        ) + tuple(f"{name}=" for name in sorted(self.parameters))
         self.is_secret_name = functools.lru_cache(maxsize=4096)(self._is_secret_name)
 
     def _is_secret_name(self, name: str) -> bool:
         words = [word.lower() for word in WORDS.findall(name)]
         if any(word in self.field_words for word in words):
             return True
+        # compound words written apart: "card_number", "mfaCode"
+        for start in range(len(words) - 1):
+            for end in range(start + 2, len(words) + 1):
+                if "".join(words[start:end]) in self.field_words:
+                    return True
         return "".join(words).endswith(self._suffixes)
+
+    def is_secret_parameter(self, name: str) -> bool:
+        """Whether a query or form parameter name marks a secret."""
+        return name.lower() in self.parameters or self.is_secret_name(name)
 
     def might_hold_secrets(self, text: str) -> bool:
         """False when no secret word and no JWT occurs in the text (fast)."""
         if "eyJ" in text:
             return True
-        # substring tests in C beat one big case-insensitive regex by far
-        lowered = text.lower()
+        # substring tests in C beat one big case-insensitive regex by far;
+        # without separators, "card_number" holds the word "cardnumber"
+        lowered = text.lower().replace("_", "").replace("-", "")
         # a plain loop: a generator per call cost a third of this test
         for word in self._hint_words:  # noqa: SIM110
             if word in lowered:
@@ -122,21 +195,18 @@ class Redactor:
 
     def header(self, name: str, value: str) -> str:
         """Return a header value with secrets replaced (name in lower case)."""
-        if name in self.headers:
-            if name in SCHEME_HEADERS:
+        if name in self.headers or self.is_secret_name(name):
+            # Authorization, Proxy-Authorization, X-Forwarded-Authorization
+            if "authorization" in name:
                 return _keep_scheme(value)
-            if name == "cookie":
+            if name in ("cookie", "cookie2"):
                 return _redact_cookies(value)
-            if name == "set-cookie":
+            if name in ("set-cookie", "set-cookie2"):
                 return _redact_set_cookie(value)
-            return REDACTED
-        if self.is_secret_name(name):
             return REDACTED
         if name in URL_HEADERS:
             value = self.url(value)
-        if "eyJ" in value:
-            value = JWT.sub(REDACTED, value)
-        return value
+        return self.text(value)
 
     def headers_in(self, headers: dict[str, str | list[str]]) -> None:
         """Redact a header dict (lower-case names) in place."""
@@ -149,18 +219,24 @@ class Redactor:
     def query_in(self, query: dict[str, str | list[str]]) -> None:
         """Redact decoded query parameters in place."""
         for name, value in query.items():
-            if self.is_secret_name(name):
+            if self.is_secret_parameter(name):
                 query[name] = (
                     [REDACTED] * len(value) if isinstance(value, list) else REDACTED
                 )
             elif isinstance(value, list):
-                query[name] = [self.text(item) for item in value]
+                query[name] = [self.text(self.url(item)) for item in value]
             else:
-                query[name] = self.text(value)
+                query[name] = self.text(self.url(value))
 
     def text(self, value: str) -> str:
-        """Replace JWTs inside any string."""
-        return JWT.sub(REDACTED, value) if "eyJ" in value else value
+        """Replace JWTs and the credentials of URLs inside any string."""
+        if "eyJ" in value:
+            value = JWT.sub(REDACTED, value)
+        if "@" in value and "/" in value:
+            value = USERINFO.sub(rf"\1{REDACTED}@", value)
+        if "%40" in value:
+            value = ENCODED_USERINFO.sub(rf"\1{REDACTED}%40", value)
+        return value
 
     def url(self, value: str) -> str:
         """Redact secret-named parameters in a URL's query and fragment."""
@@ -179,15 +255,21 @@ class Redactor:
             return text
         pieces = text.split("&")
         for index, piece in enumerate(pieces):
-            name, sep, _ = piece.partition("=")
-            if sep and self.is_secret_name(unquote_plus(name)):
+            name, sep, value = piece.partition("=")
+            if sep and self.is_secret_parameter(unquote_plus(name)):
                 pieces[index] = f"{name}={REDACTED}"
+            elif "%3F" in value or "%3f" in value:
+                # a URL as a value (`?next=/a%3Ftoken%3Dx`) with secrets of its own
+                decoded = unquote_plus(value)
+                redacted = self.url(decoded)
+                if redacted != decoded:
+                    pieces[index] = f"{name}={quote_plus(redacted, safe='/:[]')}"
         return self.text("&".join(pieces))
 
     def body(self, text: str, media_type: str, complete: bool) -> str:
         """Redact a text body of a media type; `complete` is False if cut short."""
         if not self.might_hold_secrets(text):
-            return text
+            return self.text(text)
         if media_type == "application/json" or media_type.endswith("+json"):
             return self.text(self._json_text(text, complete))
         if media_type == "application/x-www-form-urlencoded":
@@ -206,7 +288,8 @@ class Redactor:
         if isinstance(value, list):
             return [self.json_value(item) for item in value]
         if isinstance(value, str):
-            return self.text(value)
+            # links and redirect targets carry tokens in their query
+            return self.text(self.url(value))
         return value
 
     def _json_text(self, text: str, complete: bool) -> str:
@@ -234,7 +317,7 @@ class Redactor:
 
     def _multipart_field(self, match: re.Match[bytes]) -> bytes:
         headers, name, _content = match.groups()
-        if self.is_secret_name(name.decode("utf-8", "replace")):
+        if self.is_secret_parameter(name.decode("utf-8", "replace")):
             return headers + REDACTED.encode()
         return match.group(0)
 

@@ -43,7 +43,9 @@ def test_referer_url_token_is_redacted(redactor: Redactor) -> None:
     value = "https://app.test/cb?code=1&access_token=tok123#id_token=tok456&state=s"
     redacted = redactor.header("referer", value)
     assert "tok123" not in redacted and "tok456" not in redacted
-    assert redacted.startswith("https://app.test/cb?code=1&access_token=[REDACTED]")
+    assert redacted.startswith(
+        "https://app.test/cb?code=[REDACTED]&access_token=[REDACTED]"
+    )
     assert redacted.endswith("&state=s")
 
 
@@ -152,3 +154,144 @@ def test_the_quick_test_finds_every_word_even_those_inside_others() -> None:
     for word in ("PASSWORD", "apiKey", "pass", "monkey"):
         assert redactor.might_hold_secrets(f'{{"{word}": 1}}')
     assert not redactor.might_hold_secrets('{"name": "bob"}')
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "authorization",
+        "Authorization",
+        "X-Forwarded-Authorization",
+        "authorizationCode",
+        "pw",
+        "passcode",
+        "cvv2",
+        "CVV2",
+        "totp",
+        "mfaCode",
+        "mfa_code",
+        "cardNumber",
+        "card_number",
+        "creditCard",
+        "credit_card_number",
+        "code_verifier",
+    ],
+)
+def test_more_secret_names(redactor: Redactor, name: str) -> None:
+    assert redactor.is_secret_name(name)
+
+
+@pytest.mark.parametrize(
+    "name", ["code", "statusCode", "zipCode", "state", "cardType", "postal_code"]
+)
+def test_common_names_are_not_secret_in_json(redactor: Redactor, name: str) -> None:
+    assert not redactor.is_secret_name(name)
+
+
+def test_forwarded_authorization_keeps_its_scheme(redactor: Redactor) -> None:
+    value = redactor.header("x-forwarded-authorization", "Bearer abc")
+    assert value == "Bearer [REDACTED]"
+
+
+def test_cookie2_headers(redactor: Redactor) -> None:
+    assert redactor.header("cookie2", "sid=abc") == "sid=[REDACTED]"
+    assert redactor.header("set-cookie2", "sid=abc; Path=/") == "sid=[REDACTED]; Path=/"
+
+
+@pytest.mark.parametrize("name", ["referer", "location", "x-custom-link"])
+def test_url_credentials_in_headers(redactor: Redactor, name: str) -> None:
+    value = redactor.header(name, "http://alice:hunter2@a.test/b?q=1")
+    assert value == "http://[REDACTED]@a.test/b?q=1"
+
+
+def test_oauth_code_in_location_and_query(redactor: Redactor) -> None:
+    location = redactor.header("location", "https://app.test/cb?code=abc123&state=s")
+    assert location == "https://app.test/cb?code=[REDACTED]&state=s"
+    query = {"code": "abc123", "authorization": "Bearer xyz", "state": "s"}
+    redactor.query_in(query)
+    assert query == {"code": REDACTED, "authorization": REDACTED, "state": "s"}
+
+
+def test_urls_in_query_values(redactor: Redactor) -> None:
+    query = {
+        "redirect": "http://bob:hunter2@x.test/",
+        "next": "/after?access_token=abc123",
+        "email": "ada@example.org",
+    }
+    redactor.query_in(query)
+    assert query == {
+        "redirect": "http://[REDACTED]@x.test/",
+        "next": "/after?access_token=[REDACTED]",
+        "email": "ada@example.org",
+    }
+
+
+def test_encoded_urls_in_form_bodies(redactor: Redactor) -> None:
+    body = (
+        "redirect=http%3A%2F%2Fbob%3Ahunter2%40x.test%2F"
+        "&next=%2Fa%3Ftoken%3Dabc123&code=xyz&email=ada%40example.org"
+    )
+    redacted = redactor.body(body, "application/x-www-form-urlencoded", True)
+    assert "hunter2" not in redacted and "abc123" not in redacted
+    assert "xyz" not in redacted and "ada%40example.org" in redacted
+
+
+def test_json_bodies_lose_authorization_cards_codes_and_url_secrets(
+    redactor: Redactor,
+) -> None:
+    body = json.dumps(
+        {
+            "headers": {"Authorization": "Bearer abc123", "Cookie2": "sid=s1"},
+            "pw": "p1",
+            "passcode": "p2",
+            "cvv2": 123,
+            "totp": "654321",
+            "mfaCode": "111222",
+            "cardNumber": "4111111111111111",
+            "creditCard": {"number": "4111111111111111", "brand": "visa"},
+            "href": "/p?access_token=t1&page=2",
+            "callback": "https://app.test/cb?code=c1",
+            "mirror": "https://user:pw1@git.test/repo.git",
+            "code": "not_found",
+            "email": "ada@example.org",
+        }
+    )
+    redacted = json.loads(redactor.body(body, "application/json", complete=True))
+    assert redacted == {
+        "headers": {"Authorization": REDACTED, "Cookie2": REDACTED},
+        "pw": REDACTED,
+        "passcode": REDACTED,
+        "cvv2": 0,
+        "totp": REDACTED,
+        "mfaCode": REDACTED,
+        "cardNumber": REDACTED,
+        "creditCard": {"number": REDACTED, "brand": REDACTED},
+        "href": "/p?access_token=[REDACTED]&page=2",
+        "callback": "https://app.test/cb?code=[REDACTED]",
+        "mirror": "https://[REDACTED]@git.test/repo.git",
+        "code": "not_found",
+        "email": "ada@example.org",
+    }
+
+
+def test_url_credentials_in_bodies_without_secret_words(redactor: Redactor) -> None:
+    body = '{"mirror": "https:\\/\\/user:pw1@git.test\\/r"}'
+    redacted = redactor.body(body, "application/json", complete=False)
+    assert "pw1" not in redacted and "user" not in redacted
+    text = redactor.body("see ftp://u:pw2@files.test/x", "text/plain", True)
+    assert text == "see ftp://[REDACTED]@files.test/x"
+
+
+def test_replayed_exchange_loses_url_credentials(redactor: Redactor) -> None:
+    exchange = {
+        "request": {
+            "method": "get",
+            "path": "/cb?code=c1&redirect=http://bob:pw1@x.test/",
+            "headers": {"Referer": "http://alice:pw2@a.test/"},
+            "query": {"code": "c1", "redirect": "http://bob:pw1@x.test/"},
+        },
+        "response": {"statusCode": 302, "headers": {"Location": "/x?code=c3"}},
+    }
+    redacted = json.dumps(redactor.exchange(exchange))
+    for secret in ("c1", "pw1", "pw2", "c3", "alice", "bob"):
+        assert secret not in redacted
