@@ -28,6 +28,7 @@ ENVIRONMENT = {
     "max_in_flight": "RECORDER_MAX_IN_FLIGHT",
     "max_in_flight_bytes": "RECORDER_MAX_IN_FLIGHT_BYTES",
     "flush_timeout": "RECORDER_FLUSH_TIMEOUT",
+    "delivery": "RECORDER_DELIVERY",
 }
 
 
@@ -63,6 +64,9 @@ class RecorderOptions:
     max_in_flight_bytes: int = 8 * 1024 * 1024
     # seconds given to deliver what is left when the process stops
     flush_timeout: float = 5.0
+    # where the Kafka sink builds, encodes and sends: "thread" (a thread of
+    # this process) or "process" (a child process per server process)
+    delivery: str = "thread"
     # extra settings for kafka-python's KafkaProducer
     producer_config: Mapping[str, Any] = field(default_factory=dict)
 
@@ -100,6 +104,8 @@ class RecorderOptions:
             raise ValueError("max_in_flight and max_in_flight_bytes must be positive")
         if self.flush_timeout < 0:
             raise ValueError("flush_timeout must be positive")
+        if self.delivery not in ("thread", "process"):
+            raise ValueError(f"delivery must be thread or process: {self.delivery!r}")
         sink = self.sink
         if sink not in ("kafka", "memory", "off") and not sink.startswith("file:"):
             raise ValueError(f"sink must be kafka, file:PATH, memory or off: {sink!r}")

@@ -18,10 +18,14 @@ def make_sink(options: Any, encode: Callable[[Any], bytes]) -> Sink | None:
     spec = options.sink
     if spec == "off":
         return None
-    if spec == "kafka":
+    if spec == "kafka" and options.delivery == "process":
+        from recorder.sinks.process import ProcessKafkaSink
+
+        sink: Sink = ProcessKafkaSink(options)
+    elif spec == "kafka":
         from recorder.sinks.kafka import KafkaSink
 
-        sink: Sink = KafkaSink(
+        sink = KafkaSink(
             options.bootstrap_servers,
             options.topic,
             encode=encode,

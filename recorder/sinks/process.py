@@ -1,0 +1,290 @@
+"""Kafka delivery from a child process: the app's process only pickles captures.
+
+Building the http-types object, redaction, JSON encoding and kafka-python all
+take the interpreter lock the app's request threads need. With
+`delivery="process"` (`RECORDER_DELIVERY=process`) each server process starts
+one child (`python -m recorder.sinks.process`) on its first exchange; its
+sender thread writes batches of raw captures to the child's stdin, and the
+child builds, redacts, encodes and sends them with the ordinary `KafkaSink`,
+reporting its counters back on stdout so `recorder.stats()` stays exact.
+
+Frames both ways are a 4-byte big-endian length and a pickle. The first
+frame to the child holds the options; the rest are lists of capture tuples.
+The child reports (delivered, dropped, failed) totals whenever they change,
+and once more after its last flush; it exits when its stdin closes.
+"""
+
+import contextlib
+import logging
+import operator
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import fields
+from pathlib import Path
+from typing import IO, Any
+
+from recorder.config import RecorderOptions
+from recorder.exchange import Capture
+from recorder.sinks.base import QueueSink
+from recorder.stats import COUNTERS
+
+logger = logging.getLogger(__name__)
+
+FRAME = struct.Struct(">I")
+CAPTURE_FIELDS = tuple(item.name for item in fields(Capture))
+# one C call turns a capture into a plain tuple, cheaper to pickle than the object
+_as_tuple = operator.attrgetter(*CAPTURE_FIELDS)
+# seconds between two counter reports of the child while they change
+REPORT_INTERVAL = 0.1
+# seconds before a child that died may be started again
+RESTART_DELAY = 1.0
+# the folder holding the recorder package, so the child imports the same code
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+SETTLED = ("delivered", "dropped", "failed")
+
+
+def write_frame(stream: IO[bytes], payload: Any) -> None:
+    """Write one pickled, length-prefixed frame and flush it."""
+    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(FRAME.pack(len(data)) + data)
+    stream.flush()
+
+
+def read_frame(stream: IO[bytes]) -> Any:
+    """Read one frame; raise EOFError when the other side closed the pipe."""
+    head = stream.read(FRAME.size)
+    if len(head) < FRAME.size:
+        raise EOFError
+    (size,) = FRAME.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError
+    return pickle.loads(data)
+
+
+class ProcessKafkaSink(QueueSink):
+    """Hands captures to a child process that sends them to Kafka.
+
+    Counted here: `recorded` (as every sink), drops of the local queue, and
+    as `failed` whatever a child that died had taken but not reported on.
+    Counted by the child and added here as its reports come: delivered,
+    dropped and failed of what it was given.
+    """
+
+    name = "kafka-child"
+
+    def __init__(self, options: RecorderOptions) -> None:
+        super().__init__(lambda item: b"", options.queue_size, options.flush_timeout)
+        self.options = options
+        self._child: subprocess.Popen | None = None
+        self._reader: threading.Thread | None = None
+        self._lock = threading.Lock()
+        # captures written to the current child, and its last reported totals
+        self._given = 0
+        self._reported = (0, 0, 0)
+        self._not_before = 0.0
+
+    def after_fork(self) -> None:
+        """The parent's child belongs to the parent: start a new one here."""
+        if self._child is not None and self._child.stdin is not None:
+            # this copy of the pipe would keep the parent's child from seeing EOF
+            self._child.stdin.close()
+        self._child = None
+        self._reader = None
+        self._lock = threading.Lock()
+        self._given = 0
+        self._reported = (0, 0, 0)
+
+    def pending(self) -> int:
+        """Exchanges queued here plus those the child holds."""
+        with self._lock:
+            held = self._given - sum(self._reported)
+        return super().pending() + held
+
+    def open(self) -> None:
+        """Start the child."""
+        self._ensure_child()
+
+    def _ensure_child(self) -> bool:
+        child = self._child
+        if child is not None and child.poll() is None:
+            return True
+        if child is not None:
+            self._bury(child)
+        if time.monotonic() < self._not_before:
+            return False
+        self._not_before = time.monotonic() + RESTART_DELAY
+        environment = dict(os.environ)
+        environment["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [PACKAGE_ROOT, environment.get("PYTHONPATH")])
+        )
+        try:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "recorder.sinks.process"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=environment,
+            )
+            assert child.stdin is not None
+            write_frame(child.stdin, self.options)
+        except Exception as error:
+            logger.warning("recorder: cannot start the delivery child: %s", error)
+            return False
+        with self._lock:
+            self._child = child
+            self._given = 0
+            self._reported = (0, 0, 0)
+        self._reader = threading.Thread(
+            target=self._read_reports,
+            args=(child,),
+            name="recorder-child-reports",
+            daemon=True,
+        )
+        self._reader.start()
+        logger.info("recorder: delivery child %d started", child.pid)
+        return True
+
+    def _read_reports(self, child: subprocess.Popen) -> None:
+        """Add the child's counter reports to this process's counters."""
+        assert child.stdout is not None
+        while True:
+            try:
+                totals = read_frame(child.stdout)
+            except (EOFError, OSError, pickle.UnpicklingError):
+                return
+            with self._lock:
+                if self._child is not child:
+                    return
+                before, self._reported = self._reported, tuple(totals)
+            for name, now, was in zip(SETTLED, totals, before, strict=True):
+                if now > was:
+                    COUNTERS.add(name, now - was)
+
+    def _bury(self, child: subprocess.Popen) -> None:
+        """Count what a finished child never reported on as failed."""
+        reader = self._reader
+        if reader is not None:
+            # its last reports are still in the pipe: read them first
+            reader.join(timeout=2.0)
+        with self._lock:
+            if self._child is not child:
+                return
+            lost = self._given - sum(self._reported)
+            self._child = None
+            self._given = 0
+            self._reported = (0, 0, 0)
+        if lost > 0:
+            COUNTERS.add("failed", lost)
+            logger.warning(
+                "recorder: the delivery child ended (status %s) holding %d exchanges",
+                child.returncode,
+                lost,
+            )
+
+    def deliver(self, batch: list[Any]) -> None:
+        """Write the batch to the child, as tuples of the captured pieces."""
+        if not self._ensure_child():
+            COUNTERS.add("failed", len(batch))
+            return
+        child = self._child
+        assert child is not None and child.stdin is not None
+        with self._lock:
+            self._given += len(batch)
+        try:
+            write_frame(child.stdin, [_as_tuple(item) for item in batch])
+        except (OSError, ValueError):
+            # the child is gone: what it had and this batch are counted by _bury
+            _end(child, 5.0)
+            self._bury(child)
+
+    def finish(self, deadline: float) -> None:
+        """Close the child's input and wait for its last report."""
+        child = self._child
+        if child is None:
+            return
+        try:
+            assert child.stdin is not None
+            child.stdin.close()
+        except OSError:
+            pass
+        _end(child, max(0.0, deadline - time.monotonic()) + 1.0)
+        self._bury(child)
+
+
+def _end(child: subprocess.Popen, timeout: float) -> None:
+    """Wait for a child to exit; kill it past the timeout."""
+    try:
+        child.wait(timeout)
+    except subprocess.TimeoutExpired:
+        logger.warning("recorder: the delivery child did not finish in time")
+        child.kill()
+        child.wait()
+
+
+def child_main() -> int:
+    """Run in the child: read captures from stdin, send them, report counters."""
+    from recorder.exchange import ExchangeEncoder
+    from recorder.sinks.kafka import KafkaSink
+
+    # Ctrl-C reaches the whole process group: this child ends when its
+    # input closes, after delivering what it holds
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(
+        level=logging.WARNING, format="recorder child %(process)d: %(message)s"
+    )
+    source, report = sys.stdin.buffer, sys.stdout.buffer
+    try:
+        options: RecorderOptions = read_frame(source)
+    except EOFError:
+        return 0
+    sink = KafkaSink(
+        options.bootstrap_servers,
+        options.topic,
+        encode=ExchangeEncoder(options),
+        queue_size=options.queue_size,
+        max_in_flight_bytes=options.max_in_flight_bytes,
+        flush_timeout=options.flush_timeout,
+        producer_config=options.producer_config,
+        max_in_flight=options.max_in_flight,
+    )
+    done = threading.Event()
+
+    def totals() -> tuple[int, ...]:
+        values = COUNTERS.snapshot()
+        return tuple(values[name] for name in SETTLED)
+
+    def report_loop() -> None:
+        last: tuple[int, ...] = (0, 0, 0)
+        while not done.wait(REPORT_INTERVAL):
+            now = totals()
+            if now != last:
+                write_frame(report, now)
+                last = now
+
+    reporter = threading.Thread(target=report_loop, daemon=True)
+    reporter.start()
+    try:
+        while True:
+            try:
+                batch = read_frame(source)
+            except EOFError:
+                break
+            for values in batch:
+                sink.send(Capture(*values))
+    finally:
+        sink.close(options.flush_timeout)
+        done.set()
+        reporter.join()
+        with contextlib.suppress(OSError):
+            write_frame(report, totals())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(child_main())

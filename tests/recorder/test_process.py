@@ -1,0 +1,188 @@
+"""Kafka delivery from a child process: exact counters, restarts, forked workers."""
+
+import io
+import os
+import signal
+from typing import Any
+
+import requests
+
+import recorder
+from recorder import RecordingMiddleware
+from recorder.exchange import Capture
+from recorder.sinks.process import ProcessKafkaSink, read_frame, write_frame
+from tests.conftest import free_port
+from tests.recorder.conftest import (
+    assert_valid,
+    new_request_id,
+    start_gunicorn,
+    stop_process,
+    wait_until_up,
+)
+from tests.recorder.test_kafka import consume, delta, wait_for
+
+
+def echo_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body or b'{"ok": true}']
+
+
+def process_middleware(bootstrap: str, topic: str) -> RecordingMiddleware:
+    return RecordingMiddleware(
+        echo_app,
+        sink="kafka",
+        delivery="process",
+        bootstrap_servers=bootstrap,
+        topic=topic,
+    )
+
+
+def test_frames_carry_captures_both_ways() -> None:
+    capture = Capture("GET", "/a", "", "/a", "", "http", "h", {}, 1.0, 2.0)
+    pipe = io.BytesIO()
+    write_frame(pipe, [(capture.method, capture.host)])
+    write_frame(pipe, (1, 2, 3))
+    pipe.seek(0)
+    assert read_frame(pipe) == [("GET", "h")]
+    assert read_frame(pipe) == (1, 2, 3)
+    try:
+        read_frame(pipe)
+    except EOFError:
+        pass
+    else:
+        raise AssertionError("an empty pipe should end with EOFError")
+
+
+def test_the_child_delivers_redacted_exchanges_and_counts_stay_exact(
+    kafka_bootstrap: str, kafka_topic: str, thread_server: Any
+) -> None:
+    middleware = process_middleware(kafka_bootstrap, kafka_topic)
+    sink = middleware.sink
+    assert isinstance(sink, ProcessKafkaSink)
+    before = recorder.stats()
+    ids = [new_request_id() for _ in range(20)]
+    try:
+        base = thread_server(middleware)
+        for request_id in ids:
+            response = requests.post(
+                base + "/orders",
+                json={"password": "hunter2", "n": 1},
+                headers={
+                    "X-Request-ID": request_id,
+                    "Authorization": "Bearer sekrit-token",
+                },
+                timeout=30,
+            )
+            assert response.status_code == 200
+        wait_for(lambda: delta(before)["delivered"] == 20, message="20 delivered")
+        assert sink.pending() == 0
+        child = sink._child
+        assert child is not None and child.pid != os.getpid()
+    finally:
+        sink.close(10)
+    # the child exits cleanly once its input is closed
+    assert child.returncode == 0
+    counts = delta(before)
+    assert (counts["recorded"], counts["dropped"], counts["failed"]) == (20, 0, 0)
+    messages = consume(kafka_bootstrap, kafka_topic, 20)
+    assert sorted(message["meta"]["requestId"] for message in messages) == sorted(ids)
+    for message in messages:
+        assert_valid(message)
+        text = str(message)
+        assert "hunter2" not in text and "sekrit-token" not in text
+        assert message["request"]["headers"]["authorization"] == "Bearer [REDACTED]"
+
+
+def test_a_killed_child_is_restarted_and_counters_balance(
+    kafka_bootstrap: str, kafka_topic: str, thread_server: Any
+) -> None:
+    middleware = process_middleware(kafka_bootstrap, kafka_topic)
+    sink = middleware.sink
+    before = recorder.stats()
+    try:
+        base = thread_server(middleware)
+        for _ in range(5):
+            assert requests.get(base + "/a", timeout=30).status_code == 200
+        wait_for(lambda: delta(before)["delivered"] == 5, message="first five")
+        first = sink._child
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+        # the next exchanges start a new child (after a short pause)
+        late = new_request_id()
+
+        def delivered_again() -> bool:
+            requests.get(base + "/b", headers={"X-Request-ID": late}, timeout=30)
+            return delta(before)["delivered"] > 5 and sink.pending() == 0
+
+        wait_for(delivered_again, message="delivery by a new child")
+        assert sink._child is not None and sink._child.pid != first.pid
+    finally:
+        sink.close(10)
+    counts = delta(before)
+    assert sink.pending() == 0
+    assert counts["recorded"] == (
+        counts["delivered"] + counts["dropped"] + counts["failed"]
+    )
+    messages = consume(kafka_bootstrap, kafka_topic, counts["delivered"])
+    assert late in {message["meta"]["requestId"] for message in messages}
+
+
+def test_what_a_dying_child_held_is_counted_as_failed(thread_server: Any) -> None:
+    # nothing listens there: the child holds exchanges while its sends wait
+    middleware = process_middleware(f"127.0.0.1:{free_port()}", "t")
+    sink = middleware.sink
+    before = recorder.stats()
+    try:
+        base = thread_server(middleware)
+        for _ in range(8):
+            assert requests.get(base + "/a", timeout=30).status_code == 200
+        wait_for(lambda: sink._child is not None, message="a child")
+        os.kill(sink._child.pid, signal.SIGKILL)
+    finally:
+        # closing finds the child dead and counts what it held
+        sink.close(5)
+    counts = delta(before)
+    assert sink.pending() == 0
+    assert counts["recorded"] == 8 and counts["delivered"] == 0
+    assert counts["dropped"] + counts["failed"] == 8
+
+
+def test_every_preforked_worker_delivers_through_its_child(
+    kafka_bootstrap: str, kafka_topic: str, tmp_path: Any
+) -> None:
+    env = {
+        "RECORDER_SINK": "kafka",
+        "RECORDER_DELIVERY": "process",
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "RECORDING_TOPIC": kafka_topic,
+    }
+    process, base = start_gunicorn(
+        "tests.recorder.case_app:app",
+        env,
+        tmp_path / "gunicorn.log",
+        "--preload",
+        "-w",
+        "2",
+    )
+    sent: dict[str, int] = {}
+    try:
+        wait_until_up(base + "/counts", process)
+        for number in range(400):
+            request_id = new_request_id()
+            response = requests.post(
+                base + "/orders",
+                json={"number": number},
+                headers={"X-Request-ID": request_id, "Connection": "close"},
+                timeout=30,
+            )
+            assert response.status_code == 201
+            sent[request_id] = response.json()["worker"]
+            if len(set(sent.values())) == 2 and len(sent) >= 20:
+                break
+        assert len(set(sent.values())) == 2, "both workers should have answered"
+    finally:
+        # the workers flush through their children as they exit
+        stop_process(process)
+    messages = consume(kafka_bootstrap, kafka_topic, len(sent))
+    assert sorted(message["meta"]["requestId"] for message in messages) == sorted(sent)
