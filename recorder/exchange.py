@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 METHODS = frozenset(
     {"GET", "PUT", "POST", "PATCH", "DELETE", "OPTIONS", "TRACE", "HEAD", "CONNECT"}
 )
+# the largest body length recorded: orjson encodes signed 64-bit integers
+MAX_LENGTH = 2**63 - 1
 # media types never worth decoding as text
 BINARY_PREFIXES = ("image/", "audio/", "video/", "font/")
 BINARY_TYPES = frozenset(
@@ -283,8 +285,21 @@ def _single(value: str | list[str]) -> str:
 
 
 def _content_length(headers: dict[str, Any]) -> int | None:
-    value = _single(headers.get("content-length", ""))
-    return int(value) if value.isdigit() else None
+    return parse_length(_single(headers.get("content-length", "")))
+
+
+def parse_length(value: str) -> int | None:
+    """A Content-Length value as a number, None when it is not one.
+
+    Absurd lengths are capped at the largest integer JSON encoders take
+    (2**63 - 1), so they neither fail the exchange's encoding nor hide it.
+    """
+    if not (value.isascii() and value.isdigit()):
+        return None
+    # more digits than any 64-bit number: also spares int() a huge string
+    if len(value) > 19:
+        return MAX_LENGTH
+    return min(int(value), MAX_LENGTH)
 
 
 def _status_code(capture: Capture) -> int:

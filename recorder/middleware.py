@@ -7,7 +7,7 @@ from typing import Any
 
 from recorder.capture import InputTee, RecordedResponse
 from recorder.config import RecorderOptions
-from recorder.exchange import Capture, ExchangeEncoder
+from recorder.exchange import Capture, ExchangeEncoder, parse_length
 from recorder.rules import SkipRules
 from recorder.sinks import Sink, make_sink
 from recorder.stats import COUNTERS
@@ -139,7 +139,7 @@ class RecordingMiddleware:
         try:
             capture.finished_perf = time.perf_counter()
             length_header = capture.request_headers.get("CONTENT_LENGTH", "")
-            content_length = int(length_header) if length_header.isdigit() else None
+            content_length = parse_length(length_header)
             if tee is not None:
                 body, length, complete = tee.finish(content_length)
                 capture.request_body = body

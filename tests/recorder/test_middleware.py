@@ -470,3 +470,32 @@ def test_a_failing_sink_never_changes_a_response(thread_server: Any) -> None:
 
     assert run(recorded_base) == run(plain_base)
     assert sink.calls >= 8
+
+
+@pytest.mark.parametrize("length", [str(2**64 + 1), "9" * 5000])
+def test_absurd_content_length_is_recorded_capped(length: str) -> None:
+    def app(environ, start_response):
+        # answers without reading, as a server refusing a too large body does
+        start_response("413 Content Too Large", [("Content-Length", "0")])
+        return [b""]
+
+    middleware = RecordingMiddleware(app, sink="memory")
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/upload",
+        "SERVER_NAME": "test",
+        "SERVER_PORT": "80",
+        "CONTENT_LENGTH": length,
+        "wsgi.input": io.BytesIO(b"{"),
+    }
+    try:
+        response = middleware(environ, lambda status, headers, *exc: None)
+        b"".join(response)
+        response.close()
+        (exchange,) = middleware.sink.wait_for(1)
+    finally:
+        middleware.sink.close(5)
+    assert_valid(exchange)
+    assert exchange["response"]["statusCode"] == 413
+    assert exchange["meta"]["bodyLength"]["request"] == 2**63 - 1
+    assert exchange["meta"]["truncated"]["request"] is True
