@@ -23,7 +23,7 @@ from spec_from_stream.exchange import BadMessage, decode, validate
 from spec_from_stream.formats import is_prefix_segment, segment_kind
 from spec_from_stream.operations import Operation, header
 from spec_from_stream.paths import PathNode, as_value, decide, failed_only, resolve
-from spec_from_stream.render import METHOD_ORDER, render_document
+from spec_from_stream.render import documented, render_document
 from spec_from_stream.schema import SchemaCaps
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,9 @@ STATE_VERSION = 2
 PATH_CACHE_SIZE = 8192
 # exchanges between two attempts to fold the literals of a full path position
 COMPACT_RETRY = 10_000
+# a host seen this few times gives its place to a new host when the host cap is
+# full: made-up Host headers must not keep the real host out
+FEW_HOST_EXCHANGES = 3
 
 __all__ = ["BadMessage", "Limits", "SpecBuilder", "STATE_VERSION"]
 
@@ -136,7 +139,7 @@ class SpecBuilder:
         """Walk (and grow) the host's tree to the node of one pathname."""
         root = self._hosts.get(host)
         if root is None:
-            if len(self._hosts) >= self.limits.max_hosts:
+            if len(self._hosts) >= self.limits.max_hosts and not self._evict_host():
                 self._drop("hosts", "hosts")
                 return None
             root = self._hosts[host] = PathNode()
@@ -161,6 +164,7 @@ class SpecBuilder:
                 kind is None
                 and len(node.children) >= limits.max_distinct_values
                 and segment not in node.children
+                and not self._evict_failed(host, node)
                 and not self._compact(node, depth)
             ):
                 self._drop("distinct_values", "distinct values per path position")
@@ -172,6 +176,60 @@ class SpecBuilder:
                 node = self._value(host, node, kind)
         self._rendered_ops = None
         return node
+
+    def _evict_host(self) -> bool:
+        """Remove the host seen least to make room, if it was seen very few times.
+
+        Among hosts seen equally rarely the oldest goes, so a new host has as
+        long as the cap has hosts to show it is real.
+        """
+        fewest = None
+        least = FEW_HOST_EXCHANGES + 1
+        for host, root in self._hosts.items():
+            count = _exchanges_below(root, least)
+            if count < least:
+                fewest, least = host, count
+        if fewest is None:
+            return False
+        del self._hosts[fewest]
+        del self._nodes[fewest]
+        self._ops.pop(fewest, None)
+        # cached lookups may point into the removed tree
+        self._cache.clear()
+        self._rendered_ops = None
+        self._drop("hosts", "hosts", max(least, 1))
+        return True
+
+    def _evict_failed(self, host: str, node: PathNode) -> bool:
+        """Make room at a full position by removing words that only failed.
+
+        A scanner's probes (/.env, /wp-login.php: 404 each) must not take the
+        places of words that answered, nor be folded with them. They join the
+        parameter when there is one (a bad id probe), else they are dropped
+        and counted: a path of literals that only failed is not documented.
+        """
+        failed = [name for name, child in node.children.items() if _failed(child)]
+        if not failed:
+            return False
+        param = node.param
+        dropped = 0
+        for name in failed:
+            child = node.children.pop(name)
+            self._nodes[host] -= 1
+            if param is None:
+                dropped += sum(op.count for op in child.ops.values())
+                self._ops[host] -= len(child.ops)
+                continue
+            self._ops[host] -= sum(1 for method in child.ops if method in param.ops)
+            param.merge(as_value(child, None), self._caps)
+        if dropped:
+            self._drop(
+                "error_paths", "paths that only failed, at a full position", dropped
+            )
+        # cached lookups may point to the removed children
+        self._cache.clear()
+        self._rendered_ops = None
+        return True
 
     def _compact(self, node: PathNode, depth: int) -> bool:
         """Fold the literal children that are values into the parameter now.
@@ -226,9 +284,9 @@ class SpecBuilder:
         child.kinds[kind] = child.kinds.get(kind, 0) + 1
         return child
 
-    def _drop(self, kind: str, what: str) -> None:
+    def _drop(self, kind: str, what: str, count: int = 1) -> None:
         """Count something a cap cut off; log the first time per kind."""
-        self._dropped[kind] = self._dropped.get(kind, 0) + 1
+        self._dropped[kind] = self._dropped.get(kind, 0) + count
         if kind not in self._warned:
             self._warned.add(kind)
             logger.warning(
@@ -260,7 +318,9 @@ class SpecBuilder:
         total = 0
         for root in self._hosts.values():
             for route in resolve(root, self._caps):
-                total += sum(1 for method in route.node.ops if method in METHOD_ORDER)
+                total += sum(
+                    1 for method in route.node.ops if documented(route, method)
+                )
         self._rendered_ops = (self.exchanges, total)
         return total
 
@@ -345,6 +405,29 @@ class SpecBuilder:
             builder._ops[host] = root.count_ops()
         builder._dropped = dict(state.get("dropped", {}))
         return builder
+
+
+def _failed(node: PathNode) -> bool:
+    """Tell whether a node has no subtree and every answer it got was an error."""
+    if node.children or node.param is not None or not node.ops:
+        return False
+    return all(
+        operation.responses and min(operation.responses) >= 400
+        for operation in node.ops.values()
+    )
+
+
+def _exchanges_below(root: PathNode, limit: int) -> int:
+    """Return the exchanges counted in a tree, stopping once limit is reached."""
+    total = 0
+    stack = [root]
+    while stack and total < limit:
+        node = stack.pop()
+        total += sum(operation.count for operation in node.ops.values())
+        stack.extend(node.children.values())
+        if node.param is not None:
+            stack.append(node.param)
+    return total
 
 
 def _split_url(request: dict) -> tuple[str, dict | None, str]:

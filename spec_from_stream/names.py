@@ -4,6 +4,16 @@ from __future__ import annotations
 
 import re
 
+from spec_from_stream.formats import segment_kind
+
+# value kinds (see formats.segment_kind) a parameter or property name never
+# has: such a name is data, often personal (an email, a user's uuid)
+VALUE_KINDS = frozenset(("integer", "uuid", "hex", "date", "email"))
+# a generated token has many digits; a name such as ipv4Address or sha256sum few
+TOKEN_DIGITS = 4
+# a phone number: an optional plus, then digits with spaces, dots or hyphens
+_PHONE = re.compile(r"\+?\d[\d .()-]{6,}\d")
+
 _IRREGULAR = {
     "people": "person",
     "children": "child",
@@ -47,3 +57,13 @@ def camel_case(text: str) -> str:
     if camel[0].isdigit():
         camel = "p" + camel
     return camel
+
+
+def looks_like_value(name: str) -> bool:
+    """Tell whether a name is a value (an email, a uuid, a number, a phone)."""
+    kind = segment_kind(name)
+    if kind in VALUE_KINDS:
+        return True
+    if kind == "token":
+        return sum(map(str.isdigit, name)) >= TOKEN_DIGITS
+    return _PHONE.fullmatch(name) is not None

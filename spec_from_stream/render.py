@@ -12,7 +12,7 @@ from spec_from_stream.evidence import (
     is_problem_media,
 )
 from spec_from_stream.formats import is_prefix_segment
-from spec_from_stream.names import camel_case, singular
+from spec_from_stream.names import camel_case, looks_like_value, singular
 from spec_from_stream.operations import BodySummary, Operation
 from spec_from_stream.paths import PathParam, Route
 from spec_from_stream.schema import SchemaSummary
@@ -35,6 +35,22 @@ METHOD_ORDER = ("get", "put", "post", "patch", "delete", "head", "options", "tra
 # statuses that deny an operation exists: 405 Method Not Allowed, 501 Not
 # Implemented; an operation that only ever answered these is left out
 NOT_AN_OPERATION = frozenset((405, 501))
+# a path of literals that only ever answered 404 Not Found is a probe (a
+# scanner trying /.env or /wp-login.php), not an operation
+NOT_FOUND = frozenset((404,))
+
+
+def documented(route: Route, method: str) -> bool:
+    """Tell whether an operation of a route belongs in the document."""
+    if method not in METHOD_ORDER:
+        return False
+    statuses = set(route.node.ops[method].responses)
+    if not statuses:
+        return True
+    if statuses <= NOT_AN_OPERATION:
+        # the server said the method does not exist on this path
+        return False
+    return bool(route.params) or not statuses <= NOT_FOUND
 
 
 def render_document(
@@ -68,10 +84,9 @@ def render_document(
             # what the traffic shows about it is not merged into it
             if _covered(known, method, route.segments):
                 continue
-            operation = route.node.ops[method]
-            if operation.responses and set(operation.responses) <= NOT_AN_OPERATION:
-                # the server said the method does not exist on this path
+            if not documented(route, method):
                 continue
+            operation = route.node.ops[method]
             operation_id = _unique(_operation_id(method, route), used_ids)
             rendered = {"operationId": operation_id}
             rendered.update(
@@ -154,6 +169,9 @@ def _operation(
     rendered: dict = {"summary": _summary(method, route), "tags": [_tag(route)]}
     parameters = [_path_parameter(param) for param in route.params]
     for name in sorted(operation.query):
+        if looks_like_value(name):
+            # a name that is data (an email sent as a key) is personal data
+            continue
         query = operation.query[name]
         schema = query.schema.render(version, examples)
         parameter: dict = {"name": name, "in": "query"}

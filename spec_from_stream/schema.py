@@ -282,7 +282,15 @@ class SchemaSummary:
         if self.extra is not None:
             return True
         if len(self.props) < MIN_MAP_KEYS:
-            return False
+            # one key that is an id, a date or an email is data (often personal),
+            # never a field name: a map even alone
+            return len(self.props) == 1 and segment_kind(next(iter(self.props))) in (
+                "integer",
+                "uuid",
+                "hex",
+                "date",
+                "email",
+            )
         if all(segment_kind(key) is not None for key in self.props):
             return True
         return self._keys_vary() or self._keys_sparse()

@@ -117,10 +117,31 @@ def test_operation_cap_drops_new_operations_and_warns(caplog):
 
 def test_host_cap_drops_new_hosts():
     builder = SpecBuilder(Limits(max_hosts=1))
-    builder.add(_exchange("get", "/a", host="one"))
+    for _ in range(5):
+        builder.add(_exchange("get", "/a", host="one"))
     builder.add(_exchange("get", "/a", host="two"))
     assert set(builder.render()) == {"one"}
     assert builder.warnings["hosts"] == 1
+
+
+def test_made_up_hosts_give_their_places_to_a_real_host():
+    builder = SpecBuilder(Limits(max_hosts=5))
+    for number in range(20):
+        builder.add(_exchange("get", "/x", host=f"bogus{number}.test"))
+    for exchange in _traffic(4):
+        builder.add(exchange)
+    # more made-up hosts come and go; the real one has shown it is real
+    for number in range(20, 40):
+        builder.add(_exchange("get", "/x", host=f"bogus{number}.test"))
+    documents = builder.render()
+    assert len(documents) == 5
+    assert set(documents["api.test"]["paths"]) == {"/items", "/items/{itemId}"}
+    # every message of a host that gave its place is counted
+    assert builder.warnings["hosts"] == 40 - 4
+    # cached lookups of a removed host do not count into its lost tree
+    builder.add(_exchange("get", "/x", host="bogus39.test"))
+    builder.add(_exchange("get", "/x", host="bogus10.test"))
+    assert "bogus10.test" in builder.render()
 
 
 def test_initial_spec_alone_renders_under_its_server_host():

@@ -211,6 +211,58 @@ def test_distinct_value_cap_overflows_when_nothing_folds(caplog):
     assert "cap reached" in caplog.text
 
 
+def _scanner_words(count):
+    for number in range(count):
+        yield "".join(chr(97 + (number * 7 + shift * 3) % 26) for shift in range(5)) + (
+            chr(97 + number // 26)
+        )
+
+
+def _real_users(builder, count=3):
+    for number in range(count):
+        uid = f"00005a17-0000-4000-8000-{number:012d}"
+        user = {"id": uid, "name": "n"}
+        builder.add(_exchange("post", "/users", 201, body=user))
+        builder.add(_exchange("get", f"/users/{uid}", body=user))
+        builder.add(_exchange("patch", f"/users/{uid}", body=user))
+    builder.add(_exchange("get", "/users", body=[]))
+
+
+def test_scanner_probes_do_not_fold_the_real_endpoints_at_a_full_position():
+    builder = SpecBuilder(Limits(max_distinct_values=8))
+    for word in _scanner_words(300):
+        builder.add(_exchange("get", f"/{word}", 404, body={"error": "not found"}))
+    _real_users(builder)
+    for word in _scanner_words(300):
+        builder.add(_exchange("get", f"/x{word}", 404))
+    _real_users(builder)
+    paths = _paths(builder)
+    assert {path: sorted(item) for path, item in paths.items()} == {
+        "/users": ["get", "post"],
+        "/users/{userId}": ["get", "patch"],
+    }
+    # the probes were dropped and counted, memory stays bounded
+    root = next(iter(builder._hosts.values()))
+    assert len(root.children) <= 8
+    assert builder.warnings["error_paths"] >= 500
+    assert builder.operation_count() == 4
+
+
+def test_probes_that_failed_join_the_parameter_at_a_full_position():
+    builder = SpecBuilder(Limits(max_distinct_values=8))
+    for number in range(3):
+        builder.add(_exchange("get", f"/tags/{number}", body={"name": "x"}))
+    for word in ["alpha", "bravo", "charlie", "delta"]:
+        builder.add(_exchange("get", f"/tags/{word}/feed", body=[]))
+    for word in _scanner_words(40):
+        builder.add(_exchange("get", f"/tags/{word}", 404))
+    tags = next(iter(builder._hosts.values())).children["tags"]
+    assert len(tags.children) <= 8
+    paths = _paths(builder)
+    assert set(paths["/tags/{tagId}"]["get"]["responses"]) == {"200", "404"}
+    assert "/tags/alpha/feed" in paths
+
+
 def test_owner_and_repository_words_both_become_parameters():
     repository = {"name": "r", "stars": 1}
     owners = ["amber", "basil", "cobalt", "delta", "ember"]

@@ -277,6 +277,57 @@ def test_methods_the_server_refused_are_not_operations():
     assert sorted(document["paths"]["/users"]) == ["delete", "get"]
 
 
+def test_literal_paths_that_only_answered_not_found_are_not_operations():
+    builder = SpecBuilder()
+    for exchange in (
+        _exchange("get", "/.env", 404, response={"error": "not found"}),
+        _exchange("post", "/wp-login.php", 404),
+        _exchange("get", "/users", response=[]),
+        _exchange("delete", "/users", 404),
+        _exchange("get", "/users/7", 404, response={"error": "not found"}),
+    ):
+        builder.add(exchange)
+    (document,) = builder.render().values()
+    validate(document)
+    # a parameter's 404 is an answer of a real operation (an unknown id)
+    assert {path: sorted(item) for path, item in document["paths"].items()} == {
+        "/users": ["get"],
+        "/users/{userId}": ["get"],
+    }
+    assert builder.operation_count() == 2
+
+
+def test_query_names_that_are_personal_values_are_not_documented():
+    (document,) = _document(
+        _exchange("get", "/search", query={"joe.private@corp.example": "1"}),
+        _exchange("get", "/search", query={"+49 170 1234567": "", "page": "2"}),
+        _exchange("get", "/search", query={"00000000-0000-4000-8000-000000000001": ""}),
+    ).values()
+    parameters = document["paths"]["/search"]["get"]["parameters"]
+    assert [parameter["name"] for parameter in parameters] == ["page"]
+
+
+def test_an_object_with_one_value_like_key_is_a_map():
+    (document,) = _document(
+        *[
+            _exchange("get", "/acl", response={"members": {key: "owner"}})
+            for key in ("joe.private@corp.example",) * 3
+        ],
+        _exchange(
+            "get", "/acl3", response={"00000000-0000-4000-8000-000000000001": {"a": 1}}
+        ),
+        _exchange("get", "/plain", response={"members": {"owner": "joe"}}),
+    ).values()
+    text = json.dumps(document)
+    assert "joe.private" not in text and "0000-4000" not in text
+    members = _schema_of(document, "/acl", "get")["properties"]["members"]
+    assert members["additionalProperties"] == {"type": "string"}
+    assert "additionalProperties" in _schema_of(document, "/acl3", "get")
+    # a plain word stays a field name
+    plain = _schema_of(document, "/plain", "get")["properties"]["members"]
+    assert set(plain["properties"]) == {"owner"}
+
+
 def _schema_of(document, path, method, status="200", media="application/json"):
     operation = document["paths"][path][method]
     return operation["responses"][status]["content"][media]["schema"]
