@@ -106,7 +106,10 @@ def _check_request(request: dict) -> None:
     get = request.get
     for key in _REQUEST_TEXT:
         value = get(key)
-        if value is not None and not isinstance(value, str):
+        # the class test settles the usual case without a call
+        if value is None or value.__class__ is str:
+            continue
+        if not isinstance(value, str):
             raise BadMessage("wrong_types", f"request.{key} is not a string")
     if get("pathname") is None and get("path") is None and get("url") is None:
         raise BadMessage("not_exchange", "request has no path")
@@ -145,12 +148,8 @@ def _check_string_map(value: object, where: str) -> None:
     """Check a headers or query object maps names to strings or string lists."""
     if value is None:
         return
-    if value.__class__ is not dict and not isinstance(value, dict):
+    if not isinstance(value, dict):
         raise BadMessage("wrong_types", f"{where} is not an object")
-    # nearly every map holds text only: one pass over the value types in C
-    # settles it, and only a map with lists (or bad values) is looked at closely
-    if _ONLY_TEXT.issuperset(map(type, value.values())):
-        return
     for item in value.values():
         if item.__class__ is str:
             continue
@@ -159,7 +158,7 @@ def _check_string_map(value: object, where: str) -> None:
         raise BadMessage("wrong_types", f"{where} holds a value that is not text")
 
 
-_ONLY_TEXT = frozenset((str,))
+_SCALAR_TYPES = frozenset((str, int, float, bool, type(None)))
 
 
 def _too_deep(value: dict | list, limit: int) -> bool:
@@ -173,8 +172,10 @@ def _too_deep(value: dict | list, limit: int) -> bool:
     children = value.values() if isinstance(value, dict) else value
     if limit == 1:
         return bool(children)
-    # only containers can reach deeper, so scalars cost one type check each
+    # only containers can reach deeper: plain values are passed over quickly
     for child in children:
+        if child.__class__ in _SCALAR_TYPES:
+            continue
         if isinstance(child, (dict, list)) and _too_deep(child, limit - 1):
             return True
     return False
