@@ -78,6 +78,9 @@ class SpecBuilder:
         self._dropped: dict[str, int] = {}
         self._rendered_ops: tuple[int, int] | None = None
         self._compact_tried: dict[int, int] = {}
+        # full positions known to hold no word that only failed: a word joins
+        # a full position only after room was made, so they stay so until then
+        self._none_failed: set[int] = set()
 
     # -- ingest ------------------------------------------------------------
 
@@ -183,6 +186,8 @@ class SpecBuilder:
         Among hosts seen equally rarely the oldest goes, so a new host has as
         long as the cap has hosts to show it is real.
         """
+        # Limitation: a real host seen three times or fewer can still give its
+        # place away to a flood of made-up hosts before it is seen again
         fewest = None
         least = FEW_HOST_EXCHANGES + 1
         for host, root in self._hosts.items():
@@ -196,6 +201,7 @@ class SpecBuilder:
         self._ops.pop(fewest, None)
         # cached lookups may point into the removed tree
         self._cache.clear()
+        self._none_failed.clear()
         self._rendered_ops = None
         self._drop("hosts", "hosts", max(least, 1))
         return True
@@ -208,8 +214,11 @@ class SpecBuilder:
         parameter when there is one (a bad id probe), else they are dropped
         and counted: a path of literals that only failed is not documented.
         """
+        if id(node) in self._none_failed:
+            return False
         failed = [name for name, child in node.children.items() if _failed(child)]
         if not failed:
+            self._none_failed.add(id(node))
             return False
         param = node.param
         dropped = 0
@@ -260,6 +269,7 @@ class SpecBuilder:
             param.merge(as_value(child, kind), self._caps)
         # cached lookups may point into the folded subtrees
         self._cache.clear()
+        self._none_failed.clear()
         self._rendered_ops = None
         return True
 
@@ -365,6 +375,8 @@ class SpecBuilder:
             root.merge(tree, self._caps)
             self._nodes[host] = root.count_nodes()
             self._ops[host] = root.count_ops()
+        # merged positions may hold new words that only failed
+        self._none_failed.clear()
         for kind, count in other._dropped.items():
             self._dropped[kind] = self._dropped.get(kind, 0) + count
         self.exchanges += other.exchanges

@@ -20,7 +20,8 @@ from spec_from_stream.schema import SchemaCaps
 
 # a position with no value-like segment becomes a parameter only when at least
 # this many sibling words behave alike: three static sub-resources are common,
-# five siblings with the same shape rarely are
+# five siblings with the same shape rarely are. Limitation: fewer user names
+# (/users/alicesmith) stay literal paths, showing a login in the document
 MIN_WORD_CLUSTER = 5
 # share of response key paths two shapes must have in common to be "the same
 # shape", and how deep and how many key paths a shape looks at
@@ -212,6 +213,10 @@ def decide(
     for name, child in node.children.items():
         if prefix_zone and is_prefix_segment(name):
             literals.append(name)
+        elif _free_text(name):
+            # a resource name holds no space: this is data (a search term, a
+            # person's name), often personal, and never shows as a literal
+            members.append(as_value(child, "word"))
         else:
             words[name] = child
     # names under the siblings are values themselves when there are many
@@ -292,6 +297,11 @@ def decide(
         else:
             literals.append(name)
     return literals, members
+
+
+def _free_text(name: str) -> bool:
+    """Tell whether a decoded segment holds white space, as only data does."""
+    return any(char.isspace() for char in name)
 
 
 def _names_below(node: PathNode) -> int:

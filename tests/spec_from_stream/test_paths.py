@@ -152,11 +152,11 @@ def test_prefix_segments_are_never_parameters():
 
 def test_decoded_pathnames_and_trailing_slashes_give_one_path():
     builder = _build(
-        _exchange("get", "/files/a%20b/", body={}),
-        _exchange("get", "/files/a b", body={}),
+        _exchange("get", "/files/a%7Bb/", body={}),
+        _exchange("get", "/files/a{b", body={}),
     )
     # one path, written percent-encoded as a URL path is
-    assert set(_paths(builder)) == {"/files/a%20b"}
+    assert set(_paths(builder)) == {"/files/a%7Bb"}
 
 
 def test_one_parameter_keeps_one_name_in_all_sub_paths():
@@ -261,6 +261,21 @@ def test_probes_that_failed_join_the_parameter_at_a_full_position():
     paths = _paths(builder)
     assert set(paths["/tags/{tagId}"]["get"]["responses"]) == {"200", "404"}
     assert "/tags/alpha/feed" in paths
+
+
+def test_a_segment_holding_spaces_is_a_value_even_alone():
+    builder = _build(
+        _exchange("get", "/search/Joe%20Private", body={"hits": []}),
+        _exchange("get", "/search/recent", body={"hits": []}),
+        _exchange("get", "/teams/Mary%20Secret/members", body=[]),
+    )
+    paths = _paths(builder)
+    assert set(paths) == {
+        "/search/recent",
+        "/search/{searchId}",
+        "/teams/{teamId}/members",
+    }
+    assert "Private" not in json.dumps(paths)
 
 
 def test_owner_and_repository_words_both_become_parameters():
