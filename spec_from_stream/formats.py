@@ -61,6 +61,9 @@ def still_matching(value: str, formats: frozenset[str]) -> frozenset[str]:
         if len(_CHECKS) >= _CHECKS_SIZE:
             _CHECKS.clear()
         _CHECKS[formats] = checks
+    if len(checks) == 1 and len(formats) == 1:
+        # one format left, the usual case: keep the same set while it matches
+        return formats if checks[0][1].fullmatch(value) else NO_FORMATS
     kept = [name for name, pattern in checks if pattern.fullmatch(value)]
     # the usual answer is "all still match": the same set, no new one
     if len(kept) == len(formats):

@@ -140,8 +140,18 @@ class SchemaSummary:
                 items = self.items
                 if items is None:
                     items = self.items = SchemaSummary()
+                examples = caps.examples
+                item_types = items.types
                 for item in value:
-                    items.add(item, caps, weight, depth + 1)
+                    # scalars counted in place, as for the fields of an object
+                    name = _SCALARS.get(type(item))
+                    if name is None or name == "string":
+                        items.add(item, caps, weight, depth + 1)
+                        continue
+                    items.n += weight
+                    item_types[name] = item_types.get(name, 0) + weight
+                    if examples and items.example is None:
+                        items.example = item
         elif kind is str:
             types["string"] = types.get("string", 0) + weight
             formats = self.formats
