@@ -67,3 +67,66 @@ def test_deep_meta_is_refused():
     with pytest.raises(BadMessage) as caught:
         validate(exchange)
     assert caught.value.kind == "too_deep"
+
+
+def _nested(levels: int, leaf: object, in_list: bool = False) -> dict | list:
+    """Return a value nested to exactly ``levels`` containers around leaf."""
+    value = leaf
+    for level in range(levels):
+        value = [value] if in_list and level % 2 else {"x": value}
+    return value
+
+
+@pytest.mark.parametrize("in_list", [False, True])
+def test_meta_at_the_depth_limit_passes_and_one_deeper_is_refused(in_list):
+    # meta itself is depth 1; eight levels of containers hold a value at depth 9
+    fits = _exchange()
+    fits["meta"] = {"a": 1, "deep": _nested(6, 1, in_list)}
+    assert validate(fits) is fits
+    too_deep = _exchange()
+    too_deep["meta"] = {"a": 1, "deep": _nested(7, 1, in_list)}
+    with pytest.raises(BadMessage) as caught:
+        validate(too_deep)
+    assert caught.value.kind == "too_deep"
+
+
+def test_an_empty_container_past_the_meta_limit_is_too_deep():
+    exchange = _exchange()
+    exchange["meta"] = {"deep": _nested(6, [])}
+    assert validate(exchange) is exchange
+    exchange["meta"] = {"deep": _nested(7, [])}
+    with pytest.raises(BadMessage) as caught:
+        validate(exchange)
+    assert caught.value.kind == "too_deep"
+
+
+@pytest.mark.parametrize(
+    ("response", "kind"),
+    [
+        ({}, "not_exchange"),
+        ({"statusCode": True}, "wrong_types"),
+        ({"statusCode": "200"}, "wrong_types"),
+        ({"statusCode": 99}, "wrong_types"),
+        ({"statusCode": 200.5}, "wrong_types"),
+    ],
+)
+def test_odd_status_codes_are_refused(response, kind):
+    exchange = _exchange()
+    exchange["response"] = response
+    with pytest.raises(BadMessage) as caught:
+        validate(exchange)
+    assert caught.value.kind == kind
+
+
+def test_a_whole_float_status_code_passes():
+    exchange = _exchange()
+    exchange["response"] = {"statusCode": 201.0}
+    assert validate(exchange) is exchange
+
+
+@pytest.mark.parametrize("field", ["pathname", "host", "body", "protocol"])
+def test_a_request_field_that_is_not_text_is_refused(field):
+    with pytest.raises(BadMessage) as caught:
+        validate(_exchange(**{field: 7}))
+    assert caught.value.kind == "wrong_types"
+    assert field in str(caught.value)

@@ -1,0 +1,48 @@
+"""Tests for recognising string formats, path segment kinds and typed text."""
+
+from spec_from_stream.formats import (
+    NO_FORMATS,
+    segment_kind,
+    still_matching,
+    string_formats,
+    typed_text,
+)
+
+
+def test_a_uuid_string_has_the_uuid_format():
+    assert string_formats("0b6f5c2e-3c1a-4f4e-9a57-6d3f2b1c0a99") == {"uuid"}
+
+
+def test_plain_text_has_no_format():
+    assert string_formats("hello world") == NO_FORMATS
+
+
+def test_a_format_is_kept_while_every_value_matches():
+    formats = string_formats("ada@example.com")
+    assert still_matching("grace@example.org", formats) == {"email"}
+    assert still_matching("not an email", formats) == NO_FORMATS
+
+
+def test_only_the_formats_a_value_still_matches_are_kept():
+    # a date-time and a date both match a bare date only as date
+    formats = frozenset(("date", "date-time"))
+    assert still_matching("2026-12-04", formats) == {"date"}
+    assert still_matching("2026-12-04T10:00:00Z", formats) == {"date-time"}
+
+
+def test_unknown_format_names_from_saved_state_are_dropped():
+    assert still_matching("2026-12-04", frozenset(("date", "odd"))) == {"date"}
+    assert still_matching("2026-12-04", frozenset(("odd",))) == NO_FORMATS
+
+
+def test_segment_kinds():
+    assert segment_kind("42") == "integer"
+    assert segment_kind("users") is None
+    assert segment_kind("acc_5vWThLbE5nyO18") == "token"
+
+
+def test_typed_text_turns_numbers_and_booleans_into_values():
+    assert typed_text("10") == 10
+    assert typed_text("1.5") == 1.5
+    assert typed_text("true") is True
+    assert typed_text("0123456789012345678901") == "0123456789012345678901"

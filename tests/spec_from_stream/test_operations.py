@@ -1,0 +1,40 @@
+"""Tests for per-operation summaries: media types of bodies and responses."""
+
+from spec_from_stream.operations import Operation, media_of
+from spec_from_stream.schema import SchemaCaps
+
+
+def test_media_type_drops_parameters_and_case():
+    assert media_of({"content-type": "Application/JSON; charset=utf-8"}, "{}") == (
+        "application/json"
+    )
+    # asked again, the remembered answer is the same
+    assert media_of({"content-type": "Application/JSON; charset=utf-8"}, "") == (
+        "application/json"
+    )
+
+
+def test_unlabelled_bodies_are_sniffed():
+    assert media_of({}, ' {"a": 1}') == "application/json"
+    assert media_of({}, "plain") == "text/plain"
+    assert media_of({}, "") is None
+    assert media_of({"Content-Type": ";"}, "{}") is None
+
+
+def test_bodies_are_counted_per_media_type():
+    caps = SchemaCaps(12, 200, False)
+    operation = Operation()
+    for content_type, body in [
+        ("application/json", '{"a": 1}'),
+        ("application/json; charset=utf-8", '{"a": 2, "b": true}'),
+        ("text/plain", "hello"),
+    ]:
+        request = {"headers": {"content-type": content_type}, "body": body}
+        operation.add("post", request, None, {"statusCode": 201}, None, caps)
+    operation.flush(caps)
+    assert operation.with_body == 3
+    assert set(operation.requests) == {"application/json", "text/plain"}
+    schema = operation.requests["application/json"].schema
+    assert schema.props["a"].types == {"integer": 2}
+    assert schema.props["b"].types == {"boolean": 1}
+    assert operation.responses[201].empty == 3

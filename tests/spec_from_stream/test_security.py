@@ -1,0 +1,34 @@
+"""Tests for naming the security schemes a request authenticates with."""
+
+from spec_from_stream.security import schemes_in_request
+
+
+def test_the_same_header_names_with_other_values_give_their_own_schemes():
+    bearer = {"host": "a", "authorization": "Bearer abc"}
+    basic = {"host": "a", "authorization": "Basic eDp5"}
+    assert schemes_in_request(bearer, None) == ("http:bearer",)
+    assert schemes_in_request(basic, None) == ("http:basic",)
+    assert schemes_in_request(bearer, None) == ("http:bearer",)
+
+
+def test_schemes_follow_the_order_of_the_headers():
+    first = {"X-Api-Key": "k", "Authorization": "Bearer t"}
+    second = {"Authorization": "Bearer t", "X-Api-Key": "k"}
+    assert schemes_in_request(first, None) == (
+        "apiKey:header:x-api-key",
+        "http:bearer",
+    )
+    assert schemes_in_request(second, None) == (
+        "http:bearer",
+        "apiKey:header:x-api-key",
+    )
+
+
+def test_headers_that_are_not_credentials_give_no_scheme():
+    assert schemes_in_request({"Idempotency-Key": "k", "accept": "*/*"}, None) == ()
+
+
+def test_a_query_key_is_a_scheme():
+    assert schemes_in_request(None, {"api_key": "k", "page": "2"}) == (
+        "apiKey:query:api_key",
+    )
