@@ -91,7 +91,8 @@ class Session:
         handler = self.handler_for(step.command)
         if handler is None:
             raise CommandFailed(f"{step.document}:{step.line}: no way to run it")
-        deadline = time.monotonic() + 60
+        # generous: a busy machine may take a while to join the consumer group
+        deadline = time.monotonic() + 180
         while True:
             try:
                 output = handler(step.command)

@@ -48,7 +48,11 @@ class Excerpt:
 def documents() -> list[Path]:
     """Every Markdown file of the project whose commands must be tested."""
     found = [ROOT / "README.md", ROOT / "tutorial.md"]
-    found += sorted(ROOT.glob("*/README.md"))
+    found += sorted(
+        path
+        for path in ROOT.glob("*/**/README.md")
+        if not {".venv", ".cache", "lib", ".pytest_cache"} & set(path.parts)
+    )
     return [path for path in found if path.is_file()]
 
 
