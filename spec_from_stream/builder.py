@@ -37,6 +37,8 @@ COMPACT_RETRY = 10_000
 # full: made-up Host headers must not keep the real host out
 FEW_HOST_EXCHANGES = 3
 
+_ERROR_PATHS = "paths that only failed, at a full position"
+
 __all__ = ["BadMessage", "Limits", "SpecBuilder", "STATE_VERSION"]
 
 
@@ -112,7 +114,9 @@ class SpecBuilder:
         if node is None:
             if pathname.count("/") > self.limits.max_path_segments:
                 raise BadMessage("too_deep", "path has too many segments")
-            node = self._locate(host, pathname)
+            response = exchange.get("response")
+            failed = bool(response) and response.get("statusCode", 0) >= 400
+            node = self._locate(host, pathname, failed)
             if node is None:
                 return
             if len(self._cache) >= PATH_CACHE_SIZE:
@@ -138,8 +142,11 @@ class SpecBuilder:
         )
         self.exchanges += 1
 
-    def _locate(self, host: str, pathname: str) -> PathNode | None:
-        """Walk (and grow) the host's tree to the node of one pathname."""
+    def _locate(self, host: str, pathname: str, failed: bool) -> PathNode | None:
+        """Walk (and grow) the host's tree to the node of one pathname.
+
+        ``failed`` says the exchange was answered with an error status.
+        """
         root = self._hosts.get(host)
         if root is None:
             if len(self._hosts) >= self.limits.max_hosts and not self._evict_host():
@@ -170,6 +177,11 @@ class SpecBuilder:
                 and not self._evict_failed(host, node)
                 and not self._compact(node, depth)
             ):
+                if failed and node.param is None:
+                    # a probe that failed must not make a parameter of a
+                    # position full of words that answered
+                    self._drop("error_paths", _ERROR_PATHS)
+                    return None
                 self._drop("distinct_values", "distinct values per path position")
                 kind = "word"
             depth += 1
@@ -232,9 +244,7 @@ class SpecBuilder:
             self._ops[host] -= sum(1 for method in child.ops if method in param.ops)
             param.merge(as_value(child, None), self._caps)
         if dropped:
-            self._drop(
-                "error_paths", "paths that only failed, at a full position", dropped
-            )
+            self._drop("error_paths", _ERROR_PATHS, dropped)
         # cached lookups may point to the removed children
         self._cache.clear()
         self._rendered_ops = None

@@ -248,6 +248,19 @@ def test_scanner_probes_do_not_fold_the_real_endpoints_at_a_full_position():
     assert builder.operation_count() == 4
 
 
+def test_probes_at_a_position_full_of_real_words_make_no_parameter():
+    builder = SpecBuilder(Limits(max_distinct_values=8))
+    for number in range(8):
+        name = f"word{chr(97 + number)}"
+        builder.add(_exchange("get", f"/{name}", body={name: 1}))
+    for word in _scanner_words(30):
+        builder.add(_exchange("get", f"/{word}", 404))
+    paths = _paths(builder)
+    assert len(paths) == 8
+    assert all("{" not in path for path in paths)
+    assert builder.warnings["error_paths"] == 30
+
+
 def test_probes_that_failed_join_the_parameter_at_a_full_position():
     builder = SpecBuilder(Limits(max_distinct_values=8))
     for number in range(3):
