@@ -12,8 +12,11 @@ DEFAULTS: dict[str, Any] = {
     "RECORDING_TOPIC": DEFAULT_TOPIC,
     "RECORDER_SINK": DEFAULT_SINK,
     "MAX_BODY_BYTES": 1024 * 1024,
+    "BODY_TIMEOUT": 10,
     "PORT": 5000,
 }
+# TCP ports are 16-bit; a larger number would silently wrap around
+MAX_PORT = 65535
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -26,6 +29,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             config[name] = default
         elif isinstance(default, int):
             config[name] = _positive_int(name, raw)
+            if name == "PORT" and config[name] > MAX_PORT:
+                raise ValueError(f"PORT must be from 1 to {MAX_PORT}, got {raw!r}")
         else:
             config[name] = raw.strip()
     return config

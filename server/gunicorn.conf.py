@@ -11,6 +11,10 @@ bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '5000')
 # how long a stopping worker gives the recorder to deliver what it still holds
 recorder_flush_timeout = float(os.environ.get("RECORDER_FLUSH_TIMEOUT", "5"))
 graceful_timeout = int(recorder_flush_timeout) + 5
+# gunicorn has no setting that bounds how long a gthread worker's thread
+# waits for a slow request body; the app sets a socket timeout while it
+# reads one (BODY_TIMEOUT, see server/README.md), and a buffering reverse
+# proxy in front is the full remedy
 # no control socket (gunicornc): the demo does not use it, the image's user
 # has no home folder to put it in, and two servers on one machine would
 # share its default path

@@ -1,13 +1,17 @@
 """The /users resource: create, list, read, update and delete users."""
 
+import logging
 import re
 from typing import Any
 
 import orjson
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from werkzeug.exceptions import ClientDisconnected
 
 from server.errors import ApiError
 from server.store import UserStore
+
+logger = logging.getLogger(__name__)
 
 bp = Blueprint("users", __name__)
 
@@ -17,6 +21,25 @@ MAX_EMAIL_LENGTH = 254
 # deliberately loose: one @, no spaces, a dot in the domain
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 DIGITS = re.compile(r"[0-9]{1,9}")
+
+
+def _body_read_errors() -> tuple[type[Exception], ...]:
+    """What reading a request body raises when the client sent a broken one.
+
+    Sockets and werkzeug's server raise OSError (a cut connection, a
+    malformed chunk, a read timeout), which werkzeug's body stream turns
+    into ClientDisconnected; gunicorn's parser raises its own errors
+    (InvalidChunkSize), found only when gunicorn is installed.
+    """
+    errors: tuple[type[Exception], ...] = (OSError, ValueError, ClientDisconnected)
+    try:
+        from gunicorn.http.errors import ParseException
+    except ImportError:
+        return errors
+    return (*errors, ParseException)
+
+
+BODY_READ_ERRORS = _body_read_errors()
 
 
 def get_store() -> UserStore:
@@ -29,6 +52,7 @@ def create_user() -> tuple[Response, int, dict[str, str]]:
     """Create a user from `{"name", "email"}`.
 
     :raise 400: a field is missing or invalid, or the body is not JSON.
+    :raise 408: the body stalled (under gunicorn).
     :raise 413: the body is over MAX_BODY_BYTES.
     :raise 415: the body is not declared as JSON.
     """
@@ -70,7 +94,7 @@ def get_user(user_id: str) -> Response:
 def update_user(user_id: str) -> Response:
     """Change some fields of a user.
 
-    :raise 400, 413, 415: as for creating a user.
+    :raise 400, 408, 413, 415: as for creating a user.
     :raise 404: there is no user with this id.
     """
     changes = validate_fields(read_json_object())
@@ -99,7 +123,7 @@ def read_json_object() -> dict[str, Any]:
     if not is_json_media_type(request.mimetype):
         raise ApiError(415, "body must be JSON (Content-Type: application/json)")
 
-    raw = request.get_data(cache=True)
+    raw = read_body()
     if request.content_length is None and len(raw) >= limit and body_goes_on():
         # werkzeug's limit stops a chunked body quietly; more bytes mean too big
         raise ApiError(413, f"body is larger than {limit} bytes")
@@ -114,6 +138,33 @@ def read_json_object() -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ApiError(400, "body must be a JSON object")
     return value
+
+
+def read_body() -> bytes:
+    """Return the raw request body, or raise a 400 or 408 ApiError.
+
+    :raise 400: the body is malformed (bad chunked encoding) or cut short.
+    :raise 408: the client sent no body bytes for BODY_TIMEOUT seconds.
+    """
+    sock = request.environ.get("gunicorn.socket")
+    if sock is not None:
+        # a client that stalls mid-body would hold one of gunicorn's threads
+        # for as long as it likes; the timeout gives the thread back.
+        # Limitation: the timeout is per read, so a client trickling bytes
+        # keeps its thread; a buffering reverse proxy is the real remedy
+        sock.settimeout(current_app.config["BODY_TIMEOUT"])
+    try:
+        return request.get_data(cache=True)
+    except BODY_READ_ERRORS as error:
+        cause = error.__context__ or error
+        if isinstance(cause, TimeoutError):
+            logger.info("request body stalled; answered 408")
+            raise ApiError(408, "the request body did not arrive in time") from None
+        logger.info("request body unreadable (%s); answered 400", type(cause).__name__)
+        raise ApiError(400, "the request body could not be read") from None
+    finally:
+        if sock is not None:
+            sock.settimeout(None)
 
 
 def body_goes_on() -> bool:

@@ -26,23 +26,42 @@ class FileSink(QueueSink):
         super().__init__(encode, queue_size)
         self.path = path
         self._fd: int | None = None
+        self._open_error: str | None = None
 
     def after_fork(self) -> None:
         """Open the file again in this process."""
         self._fd = None
 
     def open(self) -> None:
-        """Open (or create) the file for appending."""
+        """Open (or create) the file for appending; warn once if it cannot be."""
         directory = os.path.dirname(self.path)
-        if directory:
-            os.makedirs(directory, exist_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            if directory:
+                os.makedirs(directory, exist_ok=True)
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+            self._fd = os.open(self.path, flags, 0o644)
+        except OSError as error:
+            # one line per distinct cause, not a traceback per batch; the
+            # counters' log line keeps reporting the failed exchanges
+            if str(error) != self._open_error:
+                self._open_error = str(error)
+                logger.warning(
+                    "recorder: cannot write exchanges to %s, they are counted "
+                    "as failed until it can be opened: %s",
+                    self.path,
+                    error,
+                )
+            return
+        self._open_error = None
         logger.info("recorder: appending exchanges to %s", self.path)
 
     def deliver(self, batch: list[Any]) -> None:
         """Encode a batch and append it in one write."""
         if self._fd is None:
             self.open()
+            if self._fd is None:
+                COUNTERS.add("failed", len(batch))
+                return
         lines = []
         for item in batch:
             try:

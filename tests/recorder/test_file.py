@@ -84,3 +84,28 @@ def test_unwritable_file_counts_failures(tmp_path: Path, thread_server: Any) -> 
         middleware.sink.close(5)
     after = recorder.stats()
     assert after["failed"] - before["failed"] == 1
+
+
+def test_unwritable_file_is_one_warning_without_traceback(
+    tmp_path: Path, thread_server: Any, caplog: Any
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where a folder should be")
+    middleware = RecordingMiddleware(hello_app, sink=f"file:{blocker}/rec.jsonl")
+    before = recorder.stats()
+    try:
+        base = thread_server(middleware)
+        for _ in range(3):
+            # one at a time, so each exchange is a batch of its own
+            assert requests.get(f"{base}/x", timeout=30).text == "hello"
+            deadline = time.monotonic() + 20
+            while recorder.stats()["failed"] == before["failed"]:
+                assert time.monotonic() < deadline, "the failure was not counted"
+                time.sleep(0.05)
+            before = recorder.stats()
+    finally:
+        middleware.sink.close(5)
+    records = [r for r in caplog.records if r.name.startswith("recorder")]
+    warnings = [r for r in records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and str(blocker) in warnings[0].getMessage()
+    assert not any(r.exc_info for r in records)

@@ -5,6 +5,7 @@ import threading
 
 import pytest
 from flask.testing import FlaskClient
+from gunicorn.http.errors import InvalidChunkSize
 
 from server import create_app
 from server.config import load_config
@@ -198,3 +199,47 @@ def test_body_without_length_is_measured(padding: int, status: int) -> None:
     )
     assert response.status_code == status
     assert client.get("/users").get_json()["total"] == (1 if status == 201 else 0)
+
+
+class BrokenInput:
+    """A request body stream that fails the way a server's input does."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def read(self, *args: object) -> bytes:
+        raise self.error
+
+    readline = read
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (OSError("Invalid chunk header"), 400),
+        (InvalidChunkSize(b"zz"), 400),
+        (TimeoutError("timed out"), 408),
+    ],
+)
+def test_unreadable_bodies_are_json_4xx(
+    client: FlaskClient, error: Exception, status: int
+) -> None:
+    response = client.post(
+        "/users",
+        content_type="application/json",
+        headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={
+            "wsgi.input": BrokenInput(error),
+            "wsgi.input_terminated": True,
+        },
+    )
+    assert response.status_code == status
+    body = response.get_json()
+    assert body["status"] == status
+    assert body["error"].startswith("the request body")
+
+
+@pytest.mark.parametrize("port", ["99999", "65536", "0", "-1"])
+def test_port_out_of_range_is_refused(port: str) -> None:
+    with pytest.raises(ValueError, match="PORT"):
+        load_config({"PORT": port})

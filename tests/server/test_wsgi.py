@@ -3,10 +3,12 @@ recording the tutorial's requests into the real broker."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -134,3 +136,90 @@ def test_python_m_server_honours_port_and_records_to_a_file(tmp_path: Path) -> N
     assert_valid(exchange)
     assert exchange["response"]["statusCode"] == 400
     assert "hunter2" not in json.dumps(exchange)
+
+
+@pytest.fixture
+def gunicorn_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """The demo API under gunicorn with the compose settings, bodies timing out."""
+    log = tmp_path / "gunicorn.log"
+    env = {"RECORDER_SINK": "off", "BODY_TIMEOUT": "2"}
+    process, base = start_gunicorn(
+        "server.wsgi:app", env, log, "--config", "server/gunicorn.conf.py"
+    )
+    try:
+        wait_until_up(base + "/healthz", process)
+        yield base, log
+    finally:
+        stop_process(process)
+
+
+def raw_request(base: str, data: bytes) -> socket.socket:
+    """Open a connection to the server and send raw bytes on it."""
+    host, port = base.removeprefix("http://").split(":")
+    connection = socket.create_connection((host, int(port)), timeout=30)
+    connection.sendall(data)
+    return connection
+
+
+def read_answer(connection: socket.socket) -> bytes:
+    """Read until the server closes the connection or a whole answer arrived."""
+    answer = b""
+    while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        answer += chunk
+    return answer
+
+
+def test_malformed_chunked_body_is_400_json(
+    gunicorn_server: tuple[str, Path],
+) -> None:
+    base, log = gunicorn_server
+    connection = raw_request(
+        base,
+        b"POST /users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b'Transfer-Encoding: chunked\r\n\r\nzz\r\n{"nam\r\n0\r\n\r\n',
+    )
+    with connection:
+        answer = read_answer(connection)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert json.loads(body) == {
+        "error": "the request body could not be read",
+        "status": 400,
+    }
+    assert "Traceback" not in log.read_text()
+
+
+def test_stalled_bodies_do_not_hold_every_thread(
+    gunicorn_server: tuple[str, Path],
+) -> None:
+    base, _ = gunicorn_server
+    head = (
+        b"POST /users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100\r\n\r\n{"
+    )
+    # more stalled clients than the worker has threads (8)
+    stalled = [raw_request(base, head) for _ in range(10)]
+    try:
+        response = requests.get(base + "/users", timeout=30)
+        assert response.status_code == 200
+        answer = read_answer(stalled[0])
+        assert answer.startswith(b"HTTP/1.1 408 ")
+    finally:
+        for connection in stalled:
+            connection.close()
+
+
+def test_port_out_of_range_is_one_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "server"],
+        cwd=ROOT,
+        env={**os.environ, "PORT": "99999", "RECORDER_SINK": "off"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr == "server: PORT must be from 1 to 65535, got '99999'\n"
