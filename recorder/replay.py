@@ -16,6 +16,9 @@ import orjson
 from recorder.config import RecorderOptions
 from recorder.redact import Redactor
 from recorder.sinks.kafka import PRODUCER_DEFAULTS
+from spec_from_stream.config import topic_problem
+from spec_from_stream.exchange import BadMessage, validate
+from spec_from_stream.har import strip_bom
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +52,7 @@ def is_har(path: Path) -> bool:
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         return False
     with path.open("rb") as file:
-        first_line = file.readline(1 << 20).strip()
+        first_line = strip_bom(file.readline(1 << 20)).strip()
     try:
         first = orjson.loads(first_line)
     except orjson.JSONDecodeError:
@@ -63,17 +66,20 @@ def read_json_lines(path: Path) -> Iterator[dict[str, Any]]:
     skipped = 0
     with path.open("rb") as file:
         for number, line in enumerate(file, start=1):
+            if number == 1:
+                line = strip_bom(line)
             if not line.strip():
                 continue
             try:
-                exchange = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                exchange = None
-            if not is_exchange(exchange):
+                exchange = as_exchange(line)
+            except BadMessage as error:
                 skipped += 1
                 if skipped == 1:
                     logger.warning(
-                        "skipping line %d of %s: not an exchange", number, path
+                        "skipping line %d of %s: not an exchange (%s)",
+                        number,
+                        path,
+                        error.kind,
                     )
                 continue
             yield exchange
@@ -81,10 +87,14 @@ def read_json_lines(path: Path) -> Iterator[dict[str, Any]]:
         logger.warning("skipped %d lines of %s that are not exchanges", skipped, path)
 
 
-def is_exchange(value: Any) -> bool:
-    """The least an exchange needs: a request object with a method string."""
-    request = value.get("request") if isinstance(value, dict) else None
-    return isinstance(request, dict) and isinstance(request.get("method"), str)
+def as_exchange(line: bytes) -> dict[str, Any]:
+    """Parse one line and check it the way the reader does; raise BadMessage."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        raise BadMessage("not_json") from None
+    # the redactor walks query, headers and bodies: they must have their types
+    return validate(value)
 
 
 def replay(path: Path, bootstrap_servers: str, topic: str) -> tuple[int, int]:
@@ -148,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         help="topic to send to (default: $RECORDING_TOPIC or %(default)s)",
     )
     args = parser.parse_args(argv)
+    problem = topic_problem(args.topic)
+    if problem is not None:
+        print(f"replay: {problem}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="replay: %(message)s")
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
     try:

@@ -21,11 +21,13 @@ from spec_from_stream.config import (
     ConfigError,
     Defaults,
     defaults_from_env,
+    topic_problem,
 )
 from spec_from_stream.reader import BuildOptions, KafkaReader, build_from_file
 from spec_from_stream.sources import SourceError, quiet_kafka_logging
 from spec_from_stream.state import StateError
 from spec_from_stream.viewer import DocumentStore, Viewer
+from spec_from_stream.writer import OutputError
 
 logger = logging.getLogger("spec_from_stream")
 
@@ -71,6 +73,7 @@ def build_parser(defaults: Defaults) -> argparse.ArgumentParser:
     )
     source.add_argument(
         "--topic",
+        type=_topic,
         default=defaults.topic,
         help="topic holding the exchanges (env RECORDING_TOPIC; default %(default)s)",
     )
@@ -163,6 +166,14 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _topic(text: str) -> str:
+    """Check a topic name against Kafka's rules."""
+    problem = topic_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
 def _port(text: str) -> int:
     """Parse a TCP port number."""
     try:
@@ -174,8 +185,55 @@ def _port(text: str) -> int:
     return value
 
 
-def load_initial_spec(path: Path) -> dict:
-    """Read an OpenAPI document (YAML or JSON) to start from."""
+# the fields an OpenAPI document may have at its top level, besides x- ones
+TOP_LEVEL_FIELDS = {
+    "3.1": (
+        "openapi",
+        "info",
+        "jsonSchemaDialect",
+        "servers",
+        "paths",
+        "webhooks",
+        "components",
+        "security",
+        "tags",
+        "externalDocs",
+    ),
+    "3.0": (
+        "openapi",
+        "info",
+        "servers",
+        "paths",
+        "components",
+        "security",
+        "tags",
+        "externalDocs",
+    ),
+}
+# the fields of a path item that hold an operation
+OPERATION_FIELDS = frozenset(
+    ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+)
+# YAML aliases let a small file stand for billions of values ("billion
+# laughs"); an initial spec with more values than this, aliases expanded, is
+# refused rather than copied into every document written
+MAX_INITIAL_SPEC_VALUES = 1_000_000
+# the parts the builder extends, with the type they must have
+_CONTAINERS = (
+    ("info", dict, "mapping"),
+    ("servers", list, "list"),
+    ("components", dict, "mapping"),
+)
+
+
+def load_initial_spec(path: Path, version: str = "3.1") -> dict:
+    """Read an OpenAPI document (YAML or JSON) to start from.
+
+    Only the top-level fields OpenAPI defines (and x- extensions) are kept, so
+    what is written stays a valid document.
+
+    :raise UsageError: the file is missing, not YAML or not an OpenAPI document.
+    """
     try:
         with path.open("rb") as stream:
             document = yaml.safe_load(stream)
@@ -187,7 +245,81 @@ def load_initial_spec(path: Path) -> dict:
         raise UsageError(f"initial spec {path} is not YAML or JSON") from None
     if not isinstance(document, dict) or "openapi" not in document:
         raise UsageError(f"initial spec {path} is not an OpenAPI document")
+    if _too_many_values(document, MAX_INITIAL_SPEC_VALUES):
+        raise UsageError(
+            f"initial spec {path} holds more than {MAX_INITIAL_SPEC_VALUES} "
+            "values once its YAML aliases are expanded"
+        )
+    allowed = TOP_LEVEL_FIELDS[version]
+    unknown = [
+        str(key)
+        for key in document
+        if key not in allowed and not (isinstance(key, str) and key.startswith("x-"))
+    ]
+    if unknown:
+        logger.warning(
+            "initial spec %s: left out top-level fields OpenAPI %s does not define: %s",
+            path,
+            version,
+            ", ".join(unknown),
+        )
+    document = {
+        key: value
+        for key, value in document.items()
+        if key in allowed or (isinstance(key, str) and key.startswith("x-"))
+    }
+    for field, kind, name in _CONTAINERS:
+        if field in document and not isinstance(document[field], kind):
+            raise UsageError(f"initial spec {path}: {field} is not a {name}")
+    components = document.get("components") or {}
+    if not isinstance(components.get("securitySchemes", {}), dict):
+        raise UsageError(
+            f"initial spec {path}: components.securitySchemes is not a mapping"
+        )
+    document["paths"] = _checked_paths(document.get("paths"), path)
     return document
+
+
+def _checked_paths(paths: object, path: Path) -> dict:
+    """The paths object of an initial spec; null or absent is no paths yet."""
+    if paths is None:
+        return {}
+    if not isinstance(paths, dict):
+        raise UsageError(f"initial spec {path}: paths is not a mapping")
+    for template, item in paths.items():
+        if not isinstance(template, str) or not template.startswith("/"):
+            raise UsageError(
+                f"initial spec {path}: path {template!r} does not start with /"
+            )
+        if not isinstance(item, dict):
+            raise UsageError(f"initial spec {path}: path {template} is not a mapping")
+        for method, operation in item.items():
+            if method in OPERATION_FIELDS and not isinstance(operation, dict):
+                raise UsageError(
+                    f"initial spec {path}: {method} {template} is not a mapping"
+                )
+    return paths
+
+
+def _too_many_values(document: object, limit: int) -> bool:
+    """Tell whether a loaded document holds more than limit values in all.
+
+    A value reached through several aliases is counted each time, as it would
+    be written; the count stops at the limit, so a huge one costs no more.
+    """
+    count = 0
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        count += 1
+        if count > limit:
+            return True
+        if isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
@@ -207,7 +339,7 @@ def run(args: argparse.Namespace) -> int:
     _stop_on_signals(stop)
     options = BuildOptions(
         openapi_version=args.openapi_version,
-        initial_spec=load_initial_spec(args.initial_spec)
+        initial_spec=load_initial_spec(args.initial_spec, args.openapi_version)
         if args.initial_spec
         else None,
         examples=args.examples,
@@ -229,6 +361,9 @@ def run(args: argparse.Namespace) -> int:
                 return INTERRUPTED
             if reader.builder.exchanges == 0:
                 logger.warning("no usable exchange in %s: nothing written", args.input)
+                return 1
+            if not reader.written:
+                # rendering failed (logged with its trace): not a success
                 return 1
             if viewer is not None:
                 logger.info("serving until interrupted (Ctrl-C)")
@@ -261,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         quiet_kafka_logging()
         return run(args)
-    except (UsageError, ConfigError, SourceError, StateError) as error:
+    except (UsageError, ConfigError, SourceError, StateError, OutputError) as error:
         print(f"spec_from_stream: error: {error}", file=sys.stderr)
         return USAGE_ERROR
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ DEFAULT_CONNECT_TIMEOUT = 30.0
 WRITE_INTERVAL = 1.0
 # seconds between two INFO progress lines while counts change
 PROGRESS_INTERVAL = 5.0
+# Kafka's own rule for topic names (the broker refuses any other name)
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,20 @@ class Defaults:
 
 class ConfigError(ValueError):
     """An environment variable holds a value the reader cannot use."""
+
+
+def topic_problem(name: str) -> str | None:
+    """Say why Kafka would refuse a topic name, or return None if it is valid."""
+    if not name:
+        return "a topic name cannot be empty"
+    if name in (".", ".."):
+        return f"{name!r} cannot be a topic name"
+    if not _TOPIC_NAME.fullmatch(name):
+        return (
+            f"invalid topic name {name!r}: at most 249 characters of "
+            "ASCII letters, digits, '.', '_' and '-'"
+        )
+    return None
 
 
 def defaults_from_env(environ: Mapping[str, str] | None = None) -> Defaults:

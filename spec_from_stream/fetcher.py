@@ -21,6 +21,7 @@ from multiprocessing.connection import Connection
 
 from spec_from_stream.sources import (
     Batch,
+    KafkaSettings,
     KafkaSource,
     SourceError,
     quiet_kafka_logging,
@@ -43,30 +44,17 @@ class FetcherProcess:
 
     def __init__(
         self,
-        bootstrap_servers: str,
-        topic: str,
-        group_id: str,
+        settings: KafkaSettings,
         offsets: dict[int, int],
         lock: threading.Lock,
         on_revoke: Callable[[], None],
-        *,
-        connect_timeout: float = 30.0,
-        instance_id: str | None = None,
     ) -> None:
-        self.settings = {
-            "bootstrap_servers": bootstrap_servers,
-            "topic": topic,
-            "group_id": group_id,
-            "connect_timeout": connect_timeout,
-            "instance_id": instance_id,
-            "log_level": logging.getLogger("spec_from_stream").getEffectiveLevel(),
-        }
-        self.topic = topic
+        self.settings = settings
+        self.topic = settings.topic
         # the reader's offsets: where a restarted child has to begin
         self.offsets = offsets
         self.lock = lock
         self.on_revoke = on_revoke
-        self.connect_timeout = connect_timeout
         self._process: multiprocessing.process.BaseProcess | None = None
         self._connection: Connection | None = None
 
@@ -82,7 +70,7 @@ class FetcherProcess:
             offsets = dict(self.offsets)
         self._process = context.Process(
             target=run_child,
-            args=(child_end, self.settings, offsets),
+            args=(child_end, self.settings, _log_level(), offsets),
             name="spec_from_stream-fetcher",
             daemon=True,
         )
@@ -90,7 +78,7 @@ class FetcherProcess:
         child_end.close()
         self._connection = parent_end
 
-        if not parent_end.poll(self.connect_timeout + START_MARGIN):
+        if not parent_end.poll(self.settings.connect_timeout + START_MARGIN):
             self.close()
             raise SourceError("the Kafka fetch process did not start in time")
         try:
@@ -166,14 +154,24 @@ def _drain(connection: Connection, process) -> None:
             return
 
 
-def run_child(connection: Connection, settings: dict, offsets: dict[int, int]) -> None:
+def _log_level() -> int:
+    """The reader's logging threshold, for the child to log alike."""
+    return logging.getLogger("spec_from_stream").getEffectiveLevel()
+
+
+def run_child(
+    connection: Connection,
+    settings: KafkaSettings,
+    log_level: int,
+    offsets: dict[int, int],
+) -> None:
     """The child: consume the topic and send each poll's values to the parent."""
     # Ctrl-C, `timeout` and systemd signal the whole process group; the parent
     # saves its state first and then tells this process to stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(
-        level=settings["log_level"],
+        level=log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     quiet_kafka_logging()
@@ -185,16 +183,7 @@ def run_child(connection: Connection, settings: dict, offsets: dict[int, int]) -
             # a parent that is gone has nothing left to save
             connection.send(("revoked", None))
 
-    source = KafkaSource(
-        settings["bootstrap_servers"],
-        settings["topic"],
-        settings["group_id"],
-        offsets,
-        lock,
-        send_revoked,
-        connect_timeout=settings["connect_timeout"],
-        instance_id=settings["instance_id"],
-    )
+    source = KafkaSource(settings, offsets, lock, send_revoked)
     try:
         source.start()
     except SourceError as error:

@@ -21,6 +21,14 @@ class HarError(ValueError):
     """The file is not a HAR document at all (not JSON, no log.entries)."""
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def strip_bom(data: bytes) -> bytes:
+    """Drop the byte order mark some Windows tools put before UTF-8 text."""
+    return data[len(UTF8_BOM) :] if data.startswith(UTF8_BOM) else data
+
+
 def load_entries(path: Path) -> list:
     """Return the entries of a HAR file.
 
@@ -28,7 +36,7 @@ def load_entries(path: Path) -> list:
     so memory grows with the file; JSON Lines streams instead.
     """
     try:
-        data = orjson.loads(Path(path).read_bytes())
+        data = orjson.loads(strip_bom(Path(path).read_bytes()))
     except orjson.JSONDecodeError:
         raise HarError(f"{path} is not a HAR file (not JSON)") from None
     log = data.get("log") if isinstance(data, dict) else None
@@ -74,7 +82,13 @@ def exchange_from_entry(entry: object) -> dict:
     if method.lower() not in METHODS:
         raise BadMessage("unsupported_method")
 
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        # reading the port checks it is a number from 0 to 65535
+        parts.port  # noqa: B018
+    except ValueError:
+        # e.g. an unclosed IPv6 bracket: one entry, not the whole file, is bad
+        raise BadMessage("not_exchange", "HAR request url is malformed") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise BadMessage("not_exchange", "HAR request url is not http(s)")
     started = _parse_time(entry.get("startedDateTime"))

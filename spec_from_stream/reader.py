@@ -18,9 +18,16 @@ from pathlib import Path
 from spec_from_stream.builder import Limits, SpecBuilder
 from spec_from_stream.exchange import BadMessage, decode
 from spec_from_stream.fetcher import FetcherProcess
-from spec_from_stream.sources import Batch, KafkaSource, open_file
+from spec_from_stream.sources import Batch, KafkaSettings, KafkaSource, open_file
 from spec_from_stream.state import Counts, ReaderState, StateError, StateStore
-from spec_from_stream.writer import Listener, Progress, Schedule, SpecWriter
+from spec_from_stream.writer import (
+    Listener,
+    Progress,
+    Schedule,
+    SpecWriter,
+    check_out_dir,
+    write_failure,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +79,8 @@ class Reader:
         self.progress = Progress()
         self._logged_kinds: set[str] = set()
         self._render_failing = False
+        # the YAML paths of the last successful write
+        self.written: list[Path] = []
 
     def add_message(self, message: object, where: str) -> None:
         """Ingest raw bytes, an exchange dict or a BadMessage from a file source."""
@@ -108,7 +117,10 @@ class Reader:
                 try:
                     add_raw(value)
                 except BadMessage as error:
-                    self.skip(error, f"partition {partition} offset {offset}")
+                    # a tombstone (no value) or an empty message is not broken
+                    # JSON: it says nothing at all
+                    reason = error if value else BadMessage("empty", "no value")
+                    self.skip(reason, f"partition {partition} offset {offset}")
                 except Exception:
                     self.skip_builder_error(f"partition {partition} offset {offset}")
             self.counts.read += len(record_offsets)
@@ -163,7 +175,8 @@ class Reader:
             self._render_failing = True
             return []
         self._render_failing = False
-        return self.writer.write(documents)
+        self.written = self.writer.write(documents)
+        return self.written
 
     def summary(self) -> str:
         """Describe the counts in one line."""
@@ -197,7 +210,9 @@ def build_from_file(
     When stop is set while reading, nothing is written.
 
     :raise SourceError: the file cannot be read.
+    :raise OutputError: out_dir or the documents in it cannot be written.
     """
+    check_out_dir(out_dir)
     reader = Reader(out_dir, options, listener=listener)
     messages = open_file(path)
     logger.info("reading %s", path)
@@ -210,7 +225,10 @@ def build_from_file(
             reader.progress.maybe_log(
                 time.monotonic(), reader.counts, reader.builder.operation_count()
             )
-    written = reader.write_documents()
+    try:
+        written = reader.write_documents()
+    except OSError as error:
+        raise write_failure(out_dir, error) from None
     logger.info(
         "done: %s; wrote %s",
         reader.summary(),
@@ -235,6 +253,8 @@ class KafkaReader:
         fetch_process: bool | None = None,
     ) -> None:
         self.source_id = {"kind": "kafka", "topic": topic}
+        # an unwritable folder is one error now, not a warning every second
+        check_out_dir(out_dir)
         self.store = StateStore(out_dir)
         saved = self.store.load(self.source_id)
         try:
@@ -257,15 +277,15 @@ class KafkaReader:
         if fetch_process is None:
             fetch_process = (os.cpu_count() or 1) > 1
         source_class = FetcherProcess if fetch_process else KafkaSource
-        self.source = source_class(
+        settings = KafkaSettings(
             bootstrap_servers,
             topic,
             group_id,
-            self.reader.offsets,
-            self.lock,
-            self._save_on_revoke,
             connect_timeout=connect_timeout,
             instance_id=instance_id_for(out_dir),
+        )
+        self.source = source_class(
+            settings, self.reader.offsets, self.lock, self._save_on_revoke
         )
 
     def run(self, stop: threading.Event) -> bool:

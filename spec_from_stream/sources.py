@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -13,7 +14,12 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from spec_from_stream.exchange import BadMessage
-from spec_from_stream.har import HarError, exchange_from_entry, load_entries
+from spec_from_stream.har import (
+    HarError,
+    exchange_from_entry,
+    load_entries,
+    strip_bom,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +40,21 @@ Batch = dict[int, tuple[list[int], list[bytes | None]]]
 
 class SourceError(RuntimeError):
     """The source cannot be read at all (missing file, unreachable broker)."""
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """Where the exchanges are and how the reader joins the group to read them.
+
+    instance_id makes the reader a static group member: a restarted reader
+    gets its partitions back at once.
+    """
+
+    bootstrap_servers: str
+    topic: str
+    group_id: str
+    connect_timeout: float = 30.0
+    instance_id: str | None = None
 
 
 class _KafkaTrouble(logging.Handler):
@@ -92,6 +113,7 @@ def detect_format(path: Path) -> str:
         return "jsonl"
     with path.open("rb") as stream:
         for line in stream:
+            line = strip_bom(line)
             if line.strip():
                 break
         else:
@@ -131,7 +153,10 @@ def open_file(path: Path) -> Iterator[tuple[object, str]]:
 def _jsonl_messages(path: Path) -> Iterator[tuple[object, str]]:
     """Yield each non-blank line of a JSON Lines file with its line number."""
     with path.open("rb") as stream:
-        for number, line in enumerate(stream, start=1):
+        first = strip_bom(stream.readline())
+        if first.strip():
+            yield first, "line 1"
+        for number, line in enumerate(stream, start=2):
             if line.strip():
                 yield line, f"line {number}"
 
@@ -151,30 +176,22 @@ class KafkaSource:
     The group only assigns partitions; offsets are never committed to Kafka,
     because the saved state is their single source of truth. A partition with
     no saved offset is read from its beginning. Give each reader a stable
-    instance_id (static membership), so that a restart resumes at once.
+    instance_id in its settings, so that a restart resumes at once.
     """
 
     def __init__(
         self,
-        bootstrap_servers: str,
-        topic: str,
-        group_id: str,
+        settings: KafkaSettings,
         offsets: dict[int, int],
         lock: threading.Lock,
         on_revoke: Callable[[], None],
-        *,
-        connect_timeout: float = 30.0,
-        instance_id: str | None = None,
     ) -> None:
-        self.bootstrap_servers = bootstrap_servers
-        self.topic = topic
-        self.group_id = group_id
+        self.settings = settings
+        self.topic = settings.topic
         # shared with the reader, which advances them under the lock
         self.offsets = offsets
         self.lock = lock
         self.on_revoke = on_revoke
-        self.connect_timeout = connect_timeout
-        self.instance_id = instance_id
         self.consumer: KafkaConsumer | None = None
         # since when the first assignment is awaited (None: it came)
         self._waiting_since: float | None = None
@@ -188,35 +205,39 @@ class KafkaSource:
         try:
             self.consumer = KafkaConsumer(
                 bootstrap_servers=servers,
-                group_id=self.group_id,
+                group_id=self.settings.group_id,
                 # a static member restarted after a crash gets its partitions
                 # back at once, instead of after the dead member's session
                 # times out (45 s)
-                group_instance_id=self.instance_id,
+                group_instance_id=self.settings.instance_id,
                 client_id="spec_from_stream",
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 max_poll_records=MAX_POLL_RECORDS,
                 max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES,
                 fetch_max_bytes=FETCH_MAX_BYTES,
-                bootstrap_timeout_ms=int(self.connect_timeout * 1000),
+                bootstrap_timeout_ms=int(self.settings.connect_timeout * 1000),
                 reconnect_backoff_max_ms=2000,
             )
         except KafkaError as error:
             raise SourceError(
-                f"cannot reach Kafka at {self.bootstrap_servers} within "
-                f"{self.connect_timeout:g}s ({type(error).__name__})"
+                f"cannot reach Kafka at {self.settings.bootstrap_servers} within "
+                f"{self.settings.connect_timeout:g}s ({type(error).__name__})"
             ) from None
         except ValueError as error:
             raise SourceError(f"bad bootstrap server address: {error}") from None
-        self.consumer.subscribe([self.topic], listener=_Rebalance(self))
+        try:
+            self.consumer.subscribe([self.topic], listener=_Rebalance(self))
+        except (TypeError, ValueError) as error:
+            self.close(leave=False)
+            raise SourceError(f"cannot read topic {self.topic!r}: {error}") from None
         self._waiting_since = time.monotonic()
         _trouble.active = True
         logger.info(
             "connected to Kafka at %s, reading topic %s as group %s",
-            self.bootstrap_servers,
+            self.settings.bootstrap_servers,
             self.topic,
-            self.group_id,
+            self.settings.group_id,
         )
 
     def _check_first_assignment(self) -> None:
@@ -246,7 +267,9 @@ class KafkaSource:
 
     def _servers(self) -> list[str]:
         """The bootstrap addresses as a list."""
-        return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+        return [
+            s.strip() for s in self.settings.bootstrap_servers.split(",") if s.strip()
+        ]
 
     def poll(self, timeout_ms: int) -> Batch:
         """Return {partition: (offsets, values)} fetched since the last call."""
@@ -278,7 +301,7 @@ class KafkaSource:
             except KafkaError as error:
                 logger.warning("closing the Kafka consumer failed: %s", error)
             self.consumer = None
-            if leave and self.instance_id is not None:
+            if leave and self.settings.instance_id is not None:
                 self._leave_as_static_member()
 
     def _leave_as_static_member(self) -> None:
@@ -299,13 +322,14 @@ class KafkaSource:
             )
             try:
                 admin.remove_group_members(
-                    self.group_id, [MemberToRemove(group_instance_id=self.instance_id)]
+                    self.settings.group_id,
+                    [MemberToRemove(group_instance_id=self.settings.instance_id)],
                 )
             finally:
                 admin.close()
         except Exception as error:
             # the broker forgets the member when its session times out anyway
-            logger.warning("leaving group %s failed: %s", self.group_id, error)
+            logger.warning("leaving group %s failed: %s", self.settings.group_id, error)
 
     def seek_assigned(self, partitions: list[TopicPartition]) -> None:
         """Move newly assigned partitions to the saved offsets, or the start."""

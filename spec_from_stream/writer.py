@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import logging
 import re
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,48 @@ _YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 # called with {host: document as JSON bytes} after every write (the viewer)
 Listener = Callable[[dict[str, bytes]], None]
+
+
+class OutputError(RuntimeError):
+    """The output folder cannot be written (not a folder, no permission, full)."""
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Create the output folder if needed and make sure files can be written there.
+
+    Checked before reading, so a mistake in --out is one error at start rather
+    than a failure after the whole input was read.
+
+    :raise OutputError: the folder cannot be created or written to.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir} exists and is not a folder")
+    # folders made only for the probe go again: nothing is left behind before
+    # there is something to write
+    missing = [folder for folder in (out_dir, *out_dir.parents) if not folder.exists()]
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        # a probe file tells what permissions, mounts and ACLs really allow
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as error:
+        raise OutputError(f"cannot write to {out_dir}: {_reason(error)}") from None
+    finally:
+        for folder in missing:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def _reason(error: OSError) -> str:
+    """The readable part of an OS error, without the errno and file name."""
+    return error.strerror or type(error).__name__
+
+
+def write_failure(out_dir: Path, error: OSError) -> OutputError:
+    """Describe a failed write of a document in one line."""
+    where = error.filename or out_dir
+    return OutputError(f"cannot write {where}: {_reason(error)}")
 
 
 def safe_host_dir(host: str) -> str:

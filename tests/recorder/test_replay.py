@@ -5,6 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from recorder.replay import is_har, read_exchanges, read_json_lines
 from tests.conftest import ROOT, SHARED, free_port
 from tests.recorder.conftest import assert_valid
 from tests.recorder.test_kafka import consume
@@ -131,3 +134,68 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
     assert unreachable.returncode == 2
     assert "Traceback" not in unreachable.stderr
     assert unreachable.stderr.strip().splitlines()[-1].startswith("replay: cannot send")
+
+
+def test_a_har_entry_with_a_malformed_url_is_skipped_and_the_rest_sent(
+    kafka_bootstrap: str, kafka_topic: str, tmp_path: Path
+) -> None:
+    def entry(url: str) -> dict:
+        return {
+            "request": {"method": "GET", "url": url, "headers": []},
+            "response": {"status": 200, "headers": [], "content": {}},
+        }
+
+    urls = ["http://api.test/a", "http://[::1/x", "http://api.test/b"]
+    source = tmp_path / "capture.har"
+    source.write_text(json.dumps({"log": {"entries": [entry(u) for u in urls]}}))
+
+    done = run_replay(
+        str(source), "--bootstrap-server", kafka_bootstrap, "--topic", kafka_topic
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "sent 2 exchanges" in done.stdout
+    assert "skipped 1 HAR entries" in done.stderr
+    messages = consume(kafka_bootstrap, kafka_topic, 2)
+    assert sorted(m["request"]["pathname"] for m in messages) == ["/a", "/b"]
+
+
+def test_lines_the_reader_would_refuse_are_skipped_and_counted(
+    tmp_path: Path, caplog
+) -> None:
+    good = SPEC_CASE.read_text().splitlines()[0]
+    wrong_query = {
+        "request": {"method": "get", "pathname": "/p", "query": {"a": 1}},
+        "response": {"statusCode": 200},
+    }
+    source = tmp_path / "mixed.jsonl"
+    source.write_text(f"{json.dumps(wrong_query)}\n{good}\n")
+
+    exchanges = list(read_json_lines(source))
+
+    assert exchanges == [json.loads(good)]
+    assert "skipped 1 lines" in caplog.text
+    assert "wrong_types" in caplog.text
+
+
+def test_a_byte_order_mark_before_the_first_line_is_ignored(tmp_path: Path) -> None:
+    lines = SPEC_CASE.read_text().splitlines()[:2]
+    source = tmp_path / "bom.txt"
+    source.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode() + b"\n")
+
+    assert not is_har(source)
+    assert list(read_exchanges(source)) == [json.loads(line) for line in lines]
+
+
+@pytest.mark.parametrize("topic", ["", "bad/topic"])
+def test_a_topic_name_kafka_refuses_is_one_line(tmp_path: Path, topic: str) -> None:
+    source = tmp_path / "one.jsonl"
+    source.write_text(SPEC_CASE.read_text().splitlines()[0] + "\n")
+
+    done = run_replay(
+        str(source), "--bootstrap-server", f"127.0.0.1:{free_port()}", "--topic", topic
+    )
+
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "topic name" in done.stderr

@@ -268,3 +268,168 @@ def test_file_mode_with_viewer_serves_until_interrupted(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.mark.parametrize("out", ["/dev/null", "file", "file/spec"])
+def test_an_unwritable_out_is_one_line(tmp_path, out):
+    (tmp_path / "file").write_text("mine")
+    target = out if out.startswith("/") else str(tmp_path / out)
+
+    done = run_cli("--input", str(TUTORIAL), "--out", target)
+
+    assert_one_line_error(done, target)
+    assert (tmp_path / "file").read_text() == "mine"
+
+
+def test_a_live_reader_with_an_unwritable_out_stops_at_once(tmp_path):
+    (tmp_path / "file").write_text("mine")
+
+    done = run_cli(
+        "--bootstrap-server",
+        f"127.0.0.1:{free_port()}",
+        "--connect-timeout",
+        "2",
+        "--out",
+        str(tmp_path / "file" / "spec"),
+    )
+
+    assert_one_line_error(done, "cannot write to")
+
+
+def test_a_full_disk_in_file_mode_is_one_line(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from spec_from_stream import __main__ as cli
+
+    def full(path, data, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr("spec_from_stream.writer.write_atomic", full)
+
+    status = cli.main(["--input", str(TUTORIAL), "--out", str(tmp_path / "o")])
+
+    assert status == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("spec_from_stream: error: cannot write ")
+    assert error.endswith("No space left on device")
+
+
+def test_a_render_failure_in_file_mode_is_not_a_success(tmp_path, monkeypatch):
+    from spec_from_stream import __main__ as cli
+    from spec_from_stream.builder import SpecBuilder
+
+    def broken(self, version):
+        raise RuntimeError("render bug")
+
+    monkeypatch.setattr(SpecBuilder, "render", broken)
+
+    assert cli.main(["--input", str(TUTORIAL), "--out", str(tmp_path / "o")]) == 1
+
+
+@pytest.mark.parametrize("single_process", [False, True])
+@pytest.mark.parametrize(
+    ("topic", "fragment"),
+    [("", "topic name cannot be empty"), ("bad/name", "invalid topic name")],
+)
+def test_a_topic_name_kafka_refuses_is_one_line(
+    tmp_path, topic, fragment, single_process
+):
+    done = run_cli(
+        "--bootstrap-server",
+        f"127.0.0.1:{free_port()}",
+        "--connect-timeout",
+        "2",
+        "--topic",
+        topic,
+        "--out",
+        str(tmp_path),
+        *(["--single-process"] if single_process else []),
+    )
+
+    assert_one_line_error(done, fragment)
+
+
+def test_a_bad_topic_in_the_environment_is_one_line(tmp_path):
+    done = run_cli("--out", str(tmp_path), env={"RECORDING_TOPIC": "a topic"})
+
+    assert_one_line_error(done, "invalid topic name 'a topic'")
+
+
+def build_with_initial(tmp_path, text: str, *extra: str):
+    initial = tmp_path / "initial.yaml"
+    initial.write_text(text)
+    out = tmp_path / "out"
+    done = run_cli(
+        "--input",
+        str(TUTORIAL),
+        "--out",
+        str(out),
+        "--initial-spec",
+        str(initial),
+        *extra,
+    )
+    return done, out
+
+
+def test_initial_spec_with_null_paths_starts_with_no_paths(tmp_path):
+    done, out = build_with_initial(
+        tmp_path, "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths: null\n"
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    document = json.loads((out / "openapi.json").read_text())
+    validate(document)
+    assert document["paths"]
+
+
+def test_initial_spec_fields_openapi_does_not_define_are_left_out(tmp_path):
+    done, out = build_with_initial(
+        tmp_path,
+        "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths: {}\n"
+        "x-team: core\nwebhooks: {}\nbogus: 1\n",
+        "--openapi-version",
+        "3.0",
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "define: webhooks, bogus" in done.stderr
+    document = json.loads((out / "openapi.json").read_text())
+    validate(document)
+    assert "bogus" not in document
+    assert "webhooks" not in document
+    assert document["x-team"] == "core"
+
+
+def test_initial_spec_with_a_yaml_alias_bomb_is_refused(tmp_path):
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for name, previous in zip("bcdefg", "abcdef", strict=True):
+        lines.append(f"{name}: &{name} [{','.join([f'*{previous}'] * 9)}]")
+    lines += ["openapi: 3.1.0", "info: {title: t, version: '1'}", "x-bomb: *g"]
+
+    done, out = build_with_initial(tmp_path, "\n".join(lines) + "\n")
+
+    assert_one_line_error(done, "YAML aliases")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("paths", "fragment"),
+    [
+        ("paths: [1, 2]", "paths is not a mapping"),
+        ("paths: {users: {}}", "path 'users' does not start with /"),
+        ("paths: {/users: 5}", "path /users is not a mapping"),
+        ("paths: {/users: {get: 5}}", "get /users is not a mapping"),
+        ("paths: {}\ncomponents: [1]", "components is not a mapping"),
+        ("paths: {}\ncomponents: {securitySchemes: 1}", "securitySchemes"),
+        ("paths: {}\nservers: localhost", "servers is not a list"),
+    ],
+)
+def test_initial_spec_with_parts_of_the_wrong_type_is_one_line(
+    tmp_path, paths, fragment
+):
+    done, out = build_with_initial(
+        tmp_path, f"openapi: 3.1.0\ninfo: {{title: t, version: '1'}}\n{paths}\n"
+    )
+
+    assert_one_line_error(done, fragment)

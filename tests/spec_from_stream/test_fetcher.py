@@ -9,7 +9,7 @@ import pytest
 from kafka import KafkaProducer
 
 from spec_from_stream.fetcher import FetcherProcess
-from spec_from_stream.sources import SourceError
+from spec_from_stream.sources import KafkaSettings, SourceError
 from tests.conftest import create_topic, free_port
 
 
@@ -40,14 +40,16 @@ def topic(kafka_bootstrap):
 
 def make_fetcher(bootstrap, topic, offsets, lock, revoked=None) -> FetcherProcess:
     return FetcherProcess(
-        bootstrap,
-        topic,
-        f"group_{topic}",
+        KafkaSettings(
+            bootstrap,
+            topic,
+            f"group_{topic}",
+            connect_timeout=30,
+            instance_id=f"instance_{topic}",
+        ),
         offsets,
         lock,
         lambda: (revoked or []).append(True),
-        connect_timeout=30,
-        instance_id=f"instance_{topic}",
     )
 
 
@@ -89,15 +91,28 @@ def test_a_dead_child_is_replaced_without_loss_or_repeats(kafka_bootstrap, topic
 
 def test_unreachable_broker_is_a_source_error():
     fetcher = FetcherProcess(
-        f"127.0.0.1:{free_port()}",
-        "t",
-        "g",
+        KafkaSettings(f"127.0.0.1:{free_port()}", "t", "g", connect_timeout=1),
         {},
         threading.Lock(),
         lambda: None,
-        connect_timeout=1,
     )
 
     with pytest.raises(SourceError, match="cannot reach Kafka"):
         fetcher.start()
     assert fetcher._process is None
+
+
+def test_a_topic_name_kafka_refuses_is_a_source_error_without_a_trace(
+    kafka_bootstrap, capfd
+):
+    fetcher = FetcherProcess(
+        KafkaSettings(kafka_bootstrap, "bad/name", "g", connect_timeout=30),
+        {},
+        threading.Lock(),
+        lambda: None,
+    )
+
+    with pytest.raises(SourceError, match="cannot read topic 'bad/name'"):
+        fetcher.start()
+    assert fetcher._process is None
+    assert "Traceback" not in capfd.readouterr().err

@@ -124,6 +124,8 @@ def test_aborted_request_has_no_response():
         {"request": {"method": "GET"}},
         {"request": {"method": "BREW", "url": "http://x.test/"}},
         {"request": {"method": "GET", "url": "ftp://x.test/file"}},
+        {"request": {"method": "GET", "url": "http://[::1/x"}},
+        {"request": {"method": "GET", "url": "http://x.test:99999/x"}},
     ],
 )
 def test_entries_that_are_not_http_exchanges_raise_bad_message(bad):
@@ -139,6 +141,26 @@ def test_file_yields_usable_entries_and_logs_the_skipped(tmp_path, caplog):
 
     assert len(exchanges) == 2
     assert "skipped 1 HAR entries" in caplog.text
+
+
+def test_an_entry_with_a_malformed_url_is_skipped_and_the_rest_kept(tmp_path, caplog):
+    broken = entry()
+    broken["request"]["url"] = "http://[::1/x"
+    path = tmp_path / "capture.har"
+    path.write_text(json.dumps({"log": {"entries": [entry(), broken, entry()]}}))
+
+    exchanges = list(exchanges_from_har(path))
+
+    assert len(exchanges) == 2
+    assert "skipped 1 HAR entries" in caplog.text
+
+
+def test_a_byte_order_mark_before_the_document_is_ignored(tmp_path):
+    path = tmp_path / "capture.har"
+    text = json.dumps({"log": {"entries": [entry()]}})
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+
+    assert len(list(exchanges_from_har(path))) == 1
 
 
 @pytest.mark.parametrize("content", ["not json", '{"log": {}}', "[]"])

@@ -1,5 +1,6 @@
 """The reader core: counting, skipping, offsets and writes (builder faked)."""
 
+import errno
 import json
 import logging
 import re
@@ -17,6 +18,7 @@ from spec_from_stream.reader import (
     instance_id_for,
 )
 from spec_from_stream.state import StateError
+from spec_from_stream.writer import OutputError
 from tests.conftest import SHARED
 
 
@@ -103,6 +105,13 @@ def test_each_kind_of_bad_message_is_logged_once_with_its_position(reader, caplo
     assert "nope" not in caplog.text
 
 
+def test_tombstones_and_empty_messages_are_counted_as_empty(reader):
+    reader.add_records({0: records(0, None, b"", exchange_bytes("/a"))})
+
+    assert reader.counts.skipped == {"empty": 2}
+    assert reader.builder.paths == ["/a"]
+
+
 def test_a_builder_failure_is_counted_and_reading_goes_on(reader, caplog):
     reader.add_records({0: records(0, exchange_bytes("/boom"), exchange_bytes("/a"))})
     reader.add_message(exchange_bytes("/boom"), "line 3")
@@ -184,3 +193,41 @@ def test_group_member_id_is_stable_per_out_folder(tmp_path):
     assert first == instance_id_for(tmp_path / "spec")
     assert first != instance_id_for(tmp_path / "other")
     assert re.fullmatch(r"[A-Za-z0-9._-]{1,249}", first)
+
+
+def test_an_out_path_that_is_a_file_is_refused_before_reading(tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+
+    with pytest.raises(OutputError, match="is not a folder"):
+        build_from_file(TUTORIAL, taken, BuildOptions())
+    with pytest.raises(OutputError, match="cannot write to"):
+        build_from_file(TUTORIAL, taken / "spec", BuildOptions())
+    assert taken.read_text() == "mine"
+
+
+def test_the_out_check_leaves_no_folder_behind(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"not json\n")
+
+    build_from_file(source, tmp_path / "a" / "b", BuildOptions())
+
+    assert not (tmp_path / "a").exists()
+
+
+def test_a_full_disk_while_writing_is_an_output_error(tmp_path, monkeypatch):
+    def full(path, data, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr("spec_from_stream.writer.write_atomic", full)
+
+    with pytest.raises(OutputError, match="No space left on device"):
+        build_from_file(TUTORIAL, tmp_path / "out", BuildOptions())
+
+
+def test_a_live_reader_refuses_an_unwritable_out_at_once(tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+
+    with pytest.raises(OutputError, match="cannot write to"):
+        KafkaReader("127.0.0.1:1", "t", "g", taken / "spec", BuildOptions())

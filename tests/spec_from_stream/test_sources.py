@@ -10,6 +10,7 @@ from kafka import KafkaProducer
 
 from spec_from_stream.exchange import BadMessage
 from spec_from_stream.sources import (
+    KafkaSettings,
     KafkaSource,
     SourceError,
     _KafkaTrouble,
@@ -37,6 +38,8 @@ HAR = {
         ("x.txt", json.dumps(HAR, indent=2), "har"),
         ("x.json", json.dumps(HAR), "har"),
         ("x", "\n\n", "jsonl"),
+        ("x", "\ufeff" + json.dumps(HAR), "har"),
+        ("x", '\ufeff{"request": {"method": "get"}}\n', "jsonl"),
     ],
 )
 def test_format_is_told_by_extension_then_content(tmp_path, name, content, expected):
@@ -53,6 +56,16 @@ def test_json_lines_yield_raw_lines_with_their_numbers(tmp_path):
     assert list(open_file(path)) == [
         (b'{"a": 1}\n', "line 1"),
         (b"not json\n", "line 4"),
+    ]
+
+
+def test_a_byte_order_mark_before_the_first_line_is_dropped(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"a": 1}\n{"b": 2}\n')
+
+    assert list(open_file(path)) == [
+        (b'{"a": 1}\n', "line 1"),
+        (b'{"b": 2}\n', "line 2"),
     ]
 
 
@@ -78,17 +91,28 @@ def test_missing_or_broken_files_are_source_errors(tmp_path):
 
 def test_unreachable_broker_is_a_source_error_after_the_wait():
     source = KafkaSource(
-        f"127.0.0.1:{free_port()}",
-        "t",
-        "g",
+        KafkaSettings(f"127.0.0.1:{free_port()}", "t", "g", connect_timeout=1),
         {},
         threading.Lock(),
         lambda: None,
-        connect_timeout=1,
     )
 
     with pytest.raises(SourceError, match="cannot reach Kafka"):
         source.start()
+
+
+@pytest.mark.parametrize("topic", ["", "bad/name"])
+def test_a_topic_name_kafka_refuses_is_a_source_error(kafka_bootstrap, topic):
+    source = KafkaSource(
+        KafkaSettings(kafka_bootstrap, topic, "g", connect_timeout=30),
+        {},
+        threading.Lock(),
+        lambda: None,
+    )
+
+    with pytest.raises(SourceError, match="cannot read topic"):
+        source.start()
+    assert source.consumer is None
 
 
 def test_assigned_partitions_start_at_saved_offsets_or_the_beginning(kafka_bootstrap):
@@ -102,13 +126,10 @@ def test_assigned_partitions_start_at_saved_offsets_or_the_beginning(kafka_boots
 
     revoked = []
     source = KafkaSource(
-        kafka_bootstrap,
-        topic,
-        f"group_{topic}",
+        KafkaSettings(kafka_bootstrap, topic, f"group_{topic}", connect_timeout=30),
         {0: 6},
         threading.Lock(),
         lambda: revoked.append(True),
-        connect_timeout=30,
     )
     source.start()
     seen: dict[int, list[int]] = {0: [], 1: []}
@@ -169,7 +190,9 @@ class _IdleConsumer:
 
 
 def test_a_join_that_never_assigns_is_tried_again(monkeypatch, caplog):
-    source = KafkaSource("127.0.0.1:1", "t", "g", {}, threading.Lock(), lambda: None)
+    source = KafkaSource(
+        KafkaSettings("127.0.0.1:1", "t", "g"), {}, threading.Lock(), lambda: None
+    )
     stalled = _IdleConsumer()
     source.consumer = stalled
     source._waiting_since = time.monotonic() - 61
