@@ -74,9 +74,11 @@ def _media(content_type: str | None, body: str) -> str | None:
         media = _MEDIA_TYPES.get(content_type)
         if media is None:
             media = content_type.split(";", 1)[0].strip().lower()
-            if len(_MEDIA_TYPES) >= _MEDIA_TYPES_SIZE:
-                _MEDIA_TYPES.clear()
-            _MEDIA_TYPES[content_type] = media
+            # odd long values are not kept: the cache must stay small
+            if len(content_type) <= _MEDIA_TYPE_CHARS:
+                if len(_MEDIA_TYPES) >= _MEDIA_TYPES_SIZE:
+                    _MEDIA_TYPES.clear()
+                _MEDIA_TYPES[content_type] = media
         return media or None
     if not body:
         return None
@@ -89,6 +91,7 @@ def _media(content_type: str | None, body: str) -> str | None:
 # Content-Type value -> bare media type ("" when there is none)
 _MEDIA_TYPES: dict[str, str] = {}
 _MEDIA_TYPES_SIZE = 1024
+_MEDIA_TYPE_CHARS = 256
 
 
 class BodySummary:

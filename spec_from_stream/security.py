@@ -43,13 +43,16 @@ def _header_role(name: str) -> str | None:
     else:
         role = ""
     # header names repeat from request to request: remember what each one is
-    if len(_HEADER_ROLES) >= _HEADER_ROLES_SIZE:
-        _HEADER_ROLES.clear()
-    _HEADER_ROLES[name] = role
+    # (odd long names are not kept, so the cache stays small)
+    if len(name) <= _CACHED_NAME_CHARS:
+        if len(_HEADER_ROLES) >= _HEADER_ROLES_SIZE:
+            _HEADER_ROLES.clear()
+        _HEADER_ROLES[name] = role
     return role or None
 
 
 _HEADER_ROLES: dict[str, str] = {}
+_CACHED_NAME_CHARS = 128
 _HEADER_ROLES_SIZE = 4096
 
 
@@ -70,9 +73,14 @@ def schemes_in_request(headers: dict | None, query: dict | None) -> tuple[str, .
                 for name in names
                 if (role := _header_role(name)) is not None
             )
-            if len(_ROLES_BY_NAMES) >= _HEADER_ROLES_SIZE:
-                _ROLES_BY_NAMES.clear()
-            _ROLES_BY_NAMES[names] = roles
+            # requests with very many headers are not kept: the cache stays small
+            if (
+                len(names) <= _CACHED_HEADERS
+                and sum(map(len, names)) <= _CACHED_NAMES_CHARS
+            ):
+                if len(_ROLES_BY_NAMES) >= _HEADER_ROLES_SIZE:
+                    _ROLES_BY_NAMES.clear()
+                _ROLES_BY_NAMES[names] = roles
         for name, role in roles:
             if role == "authorization":
                 found.append(_authorization_scheme(headers[name]))
@@ -87,6 +95,8 @@ def schemes_in_request(headers: dict | None, query: dict | None) -> tuple[str, .
 
 # header names of a request, in order -> the (name, role) pairs that have a role
 _ROLES_BY_NAMES: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
+_CACHED_HEADERS = 64
+_CACHED_NAMES_CHARS = 2048
 
 
 def _authorization_scheme(value: str | list) -> str:

@@ -38,3 +38,11 @@ def test_bodies_are_counted_per_media_type():
     assert schema.props["a"].types == {"integer": 2}
     assert schema.props["b"].types == {"boolean": 1}
     assert operation.responses[201].empty == 3
+
+
+def test_a_long_content_type_is_read_but_not_remembered():
+    from spec_from_stream import operations
+
+    content_type = "application/json; " + "x" * 1000
+    assert media_of({"content-type": content_type}, "{}") == "application/json"
+    assert content_type not in operations._MEDIA_TYPES

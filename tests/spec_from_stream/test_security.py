@@ -32,3 +32,17 @@ def test_a_query_key_is_a_scheme():
     assert schemes_in_request(None, {"api_key": "k", "page": "2"}) == (
         "apiKey:query:api_key",
     )
+
+
+def test_requests_with_many_or_long_header_names_are_not_remembered():
+    from spec_from_stream import security
+
+    many = {f"x-h{number}": "v" for number in range(500)}
+    long_name = {"x-" + "a" * 5000 + "-token": "t"}
+    assert schemes_in_request(many, None) == ()
+    assert schemes_in_request(long_name, None) == (
+        "apiKey:header:" + "x-" + "a" * 5000 + "-token",
+    )
+    assert tuple(many) not in security._ROLES_BY_NAMES
+    assert tuple(long_name) not in security._ROLES_BY_NAMES
+    assert next(iter(long_name)) not in security._HEADER_ROLES
