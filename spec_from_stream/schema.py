@@ -121,7 +121,10 @@ class SchemaSummary:
                     continue
                 child.n += weight
                 child_types = child.types
-                child_types[name] = child_types.get(name, 0) + weight
+                if name in child_types:
+                    child_types[name] += weight
+                else:
+                    child_types[name] = weight
                 if name == "string":
                     formats = child.formats
                     if formats is None:
@@ -149,7 +152,10 @@ class SchemaSummary:
                         items.add(item, caps, weight, depth + 1)
                         continue
                     items.n += weight
-                    item_types[name] = item_types.get(name, 0) + weight
+                    if name in item_types:
+                        item_types[name] += weight
+                    else:
+                        item_types[name] = weight
                     if examples and items.example is None:
                         items.example = item
         elif kind is str:
