@@ -273,6 +273,8 @@ class KafkaReader:
             self.reader.schedule.mark()
         # guards the builder and the offsets against the rebalance callbacks
         self.lock = threading.Lock()
+        # a failing save or write is retried every second but warned about once
+        self._failing = False
         # with two cores, fetching in a child process runs beside the builder
         if fetch_process is None:
             fetch_process = (os.cpu_count() or 1) > 1
@@ -345,14 +347,27 @@ class KafkaReader:
         try:
             self.store.save(state)
         except OSError as error:
-            logger.warning("saving the state failed, will retry: %s", error)
+            self._warn_failing("saving the state", error)
             return False
         try:
             reader.write_documents()
         except OSError as error:
-            logger.warning("writing the document failed, will retry: %s", error)
+            self._warn_failing("writing the document", error)
             return False
+        if self._failing:
+            self._failing = False
+            logger.info("saving the state and writing the document work again")
         return True
+
+    def _warn_failing(self, what: str, error: OSError) -> None:
+        """Warn once about a failing save or write; it is retried every second."""
+        if not self._failing:
+            logger.warning(
+                "%s failed, retrying every second (warned once until it works): %s",
+                what,
+                error,
+            )
+        self._failing = True
 
     def _save_on_revoke(self) -> None:
         """Save before partitions move, so their next owner starts exactly."""

@@ -231,3 +231,23 @@ def test_a_live_reader_refuses_an_unwritable_out_at_once(tmp_path):
 
     with pytest.raises(OutputError, match="cannot write to"):
         KafkaReader("127.0.0.1:1", "t", "g", taken / "spec", BuildOptions())
+
+
+def test_a_failing_save_is_warned_about_once_until_it_works(
+    tmp_path, monkeypatch, caplog
+):
+    caplog.set_level(logging.INFO, logger="spec_from_stream")
+    live = KafkaReader("127.0.0.1:1", "t", "g", tmp_path, BuildOptions())
+    save = live.store.save
+
+    def full(state):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(live.store, "save", full)
+    results = [live._save_and_write() for _ in range(3)]
+    monkeypatch.setattr(live.store, "save", save)
+    results.append(live._save_and_write())
+
+    assert results == [False, False, False, True]
+    assert caplog.text.count("No space left on device") == 1
+    assert "work again" in caplog.text
