@@ -25,9 +25,9 @@ from bench.load import build_request, fixed_rate
 logger = logging.getLogger(__name__)
 
 PROBE = re.compile(rb"probe_(\d+)")
-# probes go to a path of their own, so their parameters are not a rare
-# variation of a busy operation
-PROBE_PATH = "/probe"
+# probes ask a route the API answers (the list of users): a path that only
+# ever answered 404 is not an operation, so it would never show up
+PROBE_PATH = "/users"
 
 
 class DocumentWatcher(threading.Thread):

@@ -109,8 +109,8 @@ def bad_messages() -> list[tuple[str, str, bytes | None]]:
     bad_utf8 = encode(good).replace(b"item 1", b"item \xff\xfe", 1)
     return [
         ("not JSON", "not_json", b"this is not JSON {"),
-        ("empty message", "not_json", b""),
-        ("tombstone (null value)", "not_json", None),
+        ("empty message", "empty", b""),
+        ("tombstone (null value)", "empty", None),
         ("truncated JSON", "not_json", encode(good)[:40]),
         ("JSON array", "not_object", b"[1, 2, 3]"),
         ("JSON string", "not_object", b'"GET /users"'),
