@@ -111,12 +111,13 @@ def test_relative_links_point_at_files():
             assert (path.parent / target).exists(), f"{path.name}: {target}"
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    # laid out like a checkout: the shared material beside it, as ../shared
-    top = tmp_path_factory.mktemp("docs")
-    (top / "shared").symlink_to(SHARED)
-    return copy_repository(top / "main")
+@pytest.fixture
+def workdir(tmp_path) -> Path:
+    # a checkout of its own per document: one reader's spec/ and its saved
+    # state must not carry over into the next document's steps; laid out
+    # like a checkout, with the shared material beside it, as ../shared
+    (tmp_path / "shared").symlink_to(SHARED)
+    return copy_repository(tmp_path / "main")
 
 
 @pytest.mark.slow
