@@ -99,8 +99,10 @@ def variant_env(name: str, bootstrap: str, topic: str) -> tuple[str, dict[str, s
 
 
 def _cpu_ticks(root: int) -> int:
-    """Return the CPU time (clock ticks) of a process and its children so far."""
-    total = 0
+    """Return the CPU time (clock ticks) of a process and all its descendants
+    (gunicorn's workers and their recorder delivery children) so far."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -110,8 +112,16 @@ def _cpu_ticks(root: int) -> int:
                 fields = stat.read().rpartition(")")[2].split()
         except OSError:
             continue
-        if int(entry.name) == root or int(fields[1]) == root:
-            total += int(fields[11]) + int(fields[12])
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        ticks[pid] = int(fields[11]) + int(fields[12])
+    total = 0
+    for pid, ticks_of_pid in ticks.items():
+        ancestor = pid
+        while ancestor > 1 and ancestor != root:
+            ancestor = parents.get(ancestor, 0)
+        if ancestor == root:
+            total += ticks_of_pid
     return total
 
 

@@ -66,7 +66,7 @@ class RecorderOptions:
     flush_timeout: float = 5.0
     # where the Kafka sink builds, encodes and sends: "thread" (a thread of
     # this process) or "process" (a child process per server process)
-    delivery: str = "thread"
+    delivery: str = "process"
     # extra settings for kafka-python's KafkaProducer
     producer_config: Mapping[str, Any] = field(default_factory=dict)
 

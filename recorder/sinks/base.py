@@ -50,6 +50,8 @@ class QueueSink(Sink):
     """
 
     name = "sink"
+    # seconds the sender thread sleeps between batches while traffic flows
+    poll_shortest = POLL_SHORTEST
 
     def __init__(
         self,
@@ -111,12 +113,12 @@ class QueueSink(Sink):
             self.open()
         except Exception:
             logger.exception("recorder: the %s sink could not start", self.name)
-        delay = POLL_SHORTEST
+        delay = self.poll_shortest
         while not self._stopping.is_set():
             batch = self._take_batch()
             if batch:
-                delay = POLL_SHORTEST
-                self._deliver_batch(batch)
+                delay = self.poll_shortest
+                self.deliver_batch(batch)
             else:
                 self._stopping.wait(delay)
                 delay = min(delay * 2, POLL_LONGEST)
@@ -133,7 +135,8 @@ class QueueSink(Sink):
             pass
         return batch
 
-    def _deliver_batch(self, batch: list[Any]) -> None:
+    def deliver_batch(self, batch: list[Any]) -> None:
+        """Deliver a batch from the calling thread, counting what escapes as failed."""
         try:
             self.deliver(batch)
         except Exception:
@@ -162,7 +165,7 @@ class QueueSink(Sink):
             self._stopped.wait(max(0.0, deadline - time.monotonic()))
             # the sender thread has stopped taking: deliver the rest from here
             while self._queue and time.monotonic() < deadline:
-                self._deliver_batch(self._take_batch())
+                self.deliver_batch(self._take_batch())
             self.finish(deadline)
         left = len(self._queue)
         self._queue.clear()

@@ -41,6 +41,9 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "reconnect_backoff_max_ms": 2_000,
     "max_request_size": 1024 * 1024,
 }
+# seconds the sink waits at start for the topic's metadata: the first
+# exchanges wait in the queue meanwhile, instead of failing after max_block_ms
+OPEN_WAIT = 10.0
 # messages sent between two voluntary hand-overs of the interpreter lock
 YIELD_EVERY = 8
 # seconds without any confirmation while sends wait: the broker counts as
@@ -110,8 +113,26 @@ class KafkaSink(QueueSink):
         return super().pending() + self._in_flight
 
     def open(self) -> None:
-        """Create the producer (it connects in its own background thread)."""
-        self._ensure_producer()
+        """Create the producer and wait (at most OPEN_WAIT) for the topic's
+        partitions, so the first sends need not wait for metadata."""
+        if not self._ensure_producer():
+            return
+        deadline = time.monotonic() + OPEN_WAIT
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                # waits max_block_ms at most per call
+                if self._producer.partitions_for(self.topic):
+                    return
+            except Exception as error:
+                last_error = error
+            time.sleep(0.1)
+        logger.warning(
+            "recorder: no metadata for topic %s after %.0f s (%s); sending anyway",
+            self.topic,
+            OPEN_WAIT,
+            last_error,
+        )
 
     def _ensure_producer(self) -> bool:
         if self._producer is not None:
