@@ -70,11 +70,13 @@ def delta(before: dict[str, int]) -> dict[str, int]:
     return {name: now[name] - before[name] for name in before}
 
 
+@pytest.mark.parametrize("delivery", ["process", "thread"])
 def test_every_preforked_worker_delivers(
-    kafka_bootstrap: str, kafka_topic: str, tmp_path
+    kafka_bootstrap: str, kafka_topic: str, tmp_path, delivery: str
 ):
     env = {
         "RECORDER_SINK": "kafka",
+        "RECORDER_DELIVERY": delivery,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "RECORDING_TOPIC": kafka_topic,
     }

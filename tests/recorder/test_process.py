@@ -1,4 +1,6 @@
-"""Kafka delivery from a child process: exact counters, restarts, forked workers."""
+"""Kafka delivery from a child process: frames, exact counters, restarts.
+
+Forked workers delivering through their children: test_kafka.py."""
 
 import io
 import os
@@ -15,9 +17,6 @@ from tests.conftest import free_port
 from tests.recorder.conftest import (
     assert_valid,
     new_request_id,
-    start_gunicorn,
-    stop_process,
-    wait_until_up,
 )
 from tests.recorder.test_kafka import consume, delta, wait_for
 
@@ -146,43 +145,3 @@ def test_what_a_dying_child_held_is_counted_as_failed(thread_server: Any) -> Non
     assert sink.pending() == 0
     assert counts["recorded"] == 8 and counts["delivered"] == 0
     assert counts["dropped"] + counts["failed"] == 8
-
-
-def test_every_preforked_worker_delivers_through_its_child(
-    kafka_bootstrap: str, kafka_topic: str, tmp_path: Any
-) -> None:
-    env = {
-        "RECORDER_SINK": "kafka",
-        "RECORDER_DELIVERY": "process",
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "RECORDING_TOPIC": kafka_topic,
-    }
-    process, base = start_gunicorn(
-        "tests.recorder.case_app:app",
-        env,
-        tmp_path / "gunicorn.log",
-        "--preload",
-        "-w",
-        "2",
-    )
-    sent: dict[str, int] = {}
-    try:
-        wait_until_up(base + "/counts", process)
-        for number in range(400):
-            request_id = new_request_id()
-            response = requests.post(
-                base + "/orders",
-                json={"number": number},
-                headers={"X-Request-ID": request_id, "Connection": "close"},
-                timeout=30,
-            )
-            assert response.status_code == 201
-            sent[request_id] = response.json()["worker"]
-            if len(set(sent.values())) == 2 and len(sent) >= 20:
-                break
-        assert len(set(sent.values())) == 2, "both workers should have answered"
-    finally:
-        # the workers flush through their children as they exit
-        stop_process(process)
-    messages = consume(kafka_bootstrap, kafka_topic, len(sent))
-    assert sorted(message["meta"]["requestId"] for message in messages) == sorted(sent)

@@ -19,83 +19,34 @@ from openapi_spec_validator import validate
 
 from spec_from_stream.exchange import BadMessage, decode
 from tests.conftest import ROOT, SHARED, create_topic, free_port
+from tests.reliability import processes
 
 TUTORIAL = SHARED / "cases" / "spec" / "10-tutorial-users" / "input.jsonl"
 DEADLINE = 300.0
 
 
-class ReaderProcess:
-    """`python -m spec_from_stream` in Kafka mode, stderr kept in a file."""
+class ReaderProcess(processes.ReaderProcess):
+    """The reader in Kafka mode; stop() signals its main process only, as a
+    service manager stopping just the reader would."""
 
     def __init__(self, bootstrap, topic, group, out: Path, *extra: str) -> None:
-        self.out = out
-        self.log = out.parent / f"{out.name}-{uuid.uuid4().hex[:6]}.log"
-        self.args = [
-            sys.executable,
-            "-m",
-            "spec_from_stream",
-            "--bootstrap-server",
-            bootstrap,
-            "--topic",
-            topic,
-            "--group-id",
-            group,
-            "--out",
-            str(out),
-            "--connect-timeout",
-            "60",
-            *extra,
-        ]
-        self.process: subprocess.Popen | None = None
+        log = out.parent / f"{out.name}-{uuid.uuid4().hex[:6]}.log"
+        super().__init__(
+            log, out, bootstrap=bootstrap, topic=topic, group_id=group, extra_args=extra
+        )
+        # the reader's own settings come from the command line only
+        self.env = {k: v for k, v in self.env.items() if not k.startswith("SPEC_")}
 
     def start(self) -> "ReaderProcess":
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SPEC_")}
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.args, cwd=ROOT, env=env, stdout=log, stderr=log
-            )
+        super().start()
         return self
 
-    def state(self) -> dict | None:
-        try:
-            return orjson.loads((self.out / ".state" / "state.json").read_bytes())
-        except FileNotFoundError:
-            return None
-
-    def read_count(self) -> int:
-        state = self.state()
-        return state["counts"]["read"] if state else 0
-
-    def wait_for_read(self, count: int) -> dict:
-        """Wait until the saved state has read `count` messages."""
-        deadline = time.monotonic() + DEADLINE
-        while self.read_count() < count:
-            assert self.process.poll() is None, self.log_text()
-            assert time.monotonic() < deadline, (
-                f"read {self.read_count()} of {count}\n{self.log_text()}"
-            )
-            time.sleep(0.2)
-        return self.state()
+    def wait_for_read(self, count: int, deadline: float = DEADLINE) -> dict:
+        return super().wait_for_read(count, deadline)
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         self.process.send_signal(sig)
         return self.process.wait(timeout=60)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=30)
-
-    def children(self) -> list[int]:
-        """Process ids of the reader's children (its fetch process)."""
-        pid = self.process.pid
-        found = []
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            found += [int(c) for c in (task / "children").read_text().split()]
-        return found
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
 
 
 @pytest.fixture
@@ -228,7 +179,7 @@ def test_sigkill_and_restart_end_like_an_uninterrupted_run(
     try:
         for _ in range(2):
             killed.wait_for_read(killed.read_count() + 1)
-            killed.kill()
+            killed.kill_main()
             killed.start()
     finally:
         kills_done.set()
@@ -264,7 +215,7 @@ def test_killed_reader_on_three_partitions_counts_every_message_once(
     reader.wait_for_read(1)
     children = reader.children()
     assert children, "no fetch process"
-    reader.kill()
+    reader.kill_main()
     # the fetch process notices its parent is gone and leaves too
     deadline = time.monotonic() + 60
     while any(Path(f"/proc/{child}").exists() for child in children):
