@@ -25,6 +25,7 @@ ENVIRONMENT = {
     "redact_headers": "RECORDER_REDACT_HEADERS",
     "redact_fields": "RECORDER_REDACT_FIELDS",
     "queue_size": "RECORDER_QUEUE_SIZE",
+    "queue_bytes": "RECORDER_QUEUE_BYTES",
     "max_in_flight": "RECORDER_MAX_IN_FLIGHT",
     "max_in_flight_bytes": "RECORDER_MAX_IN_FLIGHT_BYTES",
     "flush_timeout": "RECORDER_FLUSH_TIMEOUT",
@@ -58,6 +59,8 @@ class RecorderOptions:
     redact_fields: frozenset[str] = field(default=DEFAULT_FIELD_WORDS)
     # exchanges waiting for the sender thread; more are dropped and counted
     queue_size: int = 10_000
+    # and the bytes they may hold (bodies and header values); more are dropped
+    queue_bytes: int = 32 * 1024 * 1024
     # messages and bytes sent to Kafka but not yet confirmed; more are dropped
     # and counted (small, so a broker outage cannot pile up work and memory)
     max_in_flight: int = 2000
@@ -98,8 +101,10 @@ class RecorderOptions:
         """Raise ValueError for option values that cannot work."""
         if not 0.0 <= self.sample_rate <= 1.0:
             raise ValueError("sample_rate must be between 0 and 1")
-        if self.max_body_bytes < 0 or self.queue_size <= 0:
-            raise ValueError("max_body_bytes and queue_size must be positive")
+        if self.max_body_bytes < 0 or self.queue_size <= 0 or self.queue_bytes <= 0:
+            raise ValueError(
+                "max_body_bytes, queue_size and queue_bytes must be positive"
+            )
         if self.max_in_flight <= 0 or self.max_in_flight_bytes <= 0:
             raise ValueError("max_in_flight and max_in_flight_bytes must be positive")
         if self.flush_timeout < 0:
@@ -126,6 +131,7 @@ def _parse(name: str, variable: str, raw: str) -> Any:
         if name in (
             "max_body_bytes",
             "queue_size",
+            "queue_bytes",
             "max_in_flight",
             "max_in_flight_bytes",
         ):

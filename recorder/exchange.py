@@ -78,7 +78,7 @@ class Capture:
             512
             + len(self.request_body or b"")
             + len(self.response_body or b"")
-            + sum(len(value) for value in self.request_headers.values())
+            + sum(map(len, self.request_headers.values()))
         )
 
 

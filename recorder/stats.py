@@ -51,13 +51,16 @@ class Counters:
             self._values = dict.fromkeys(NAMES, 0)
             self._logged = dict(self._values)
 
-    def maybe_log(self, pending: int = 0) -> None:
-        """Log the counters every LOG_INTERVAL seconds while they change."""
+    def maybe_log(self, pending: int = 0, force: bool = False) -> None:
+        """Log the counters every LOG_INTERVAL seconds while they change, or
+        now when forced (the last line at shutdown)."""
         now = time.monotonic()
-        if now - self._last_log < LOG_INTERVAL:
+        if not force and now - self._last_log < LOG_INTERVAL:
             return
         with self._lock:
-            if now - self._last_log < LOG_INTERVAL or self._values == self._logged:
+            if not force and (
+                now - self._last_log < LOG_INTERVAL or self._values == self._logged
+            ):
                 return
             values, before = dict(self._values), self._logged
             self._logged, self._last_log = values, now

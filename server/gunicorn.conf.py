@@ -26,3 +26,25 @@ def worker_exit(server, worker) -> None:
     import recorder
 
     recorder.shutdown(timeout=recorder_flush_timeout)
+
+
+class _RequestTextWithheld:
+    """A log filter: gunicorn's own lines about bad or failed requests quote
+    the request line, whose query may hold secrets; they keep the reason only."""
+
+    def filter(self, record) -> bool:
+        message = record.getMessage()
+        if message.startswith("Invalid request from ip="):
+            # "...: Invalid HTTP request line: 'GET /?token=...'": cut the quote
+            record.msg = message.split("'", 1)[0].split('"', 1)[0].rstrip(": ")
+            record.msg += " (request text withheld)"
+            record.args = ()
+        elif message.startswith("Error handling request ") and "?" in message:
+            record.msg = message.split("?", 1)[0] + " (query withheld)"
+            record.args = ()
+        return True
+
+
+def post_worker_init(worker) -> None:
+    """Keep request text out of this worker's error log."""
+    worker.log.error_log.addFilter(_RequestTextWithheld())

@@ -30,6 +30,7 @@ def make_sink(options: Any, encode: Callable[[Any], bytes]) -> Sink | None:
             options.topic,
             encode=encode,
             queue_size=options.queue_size,
+            queue_bytes=options.queue_bytes,
             max_in_flight_bytes=options.max_in_flight_bytes,
             max_in_flight=options.max_in_flight,
             flush_timeout=options.flush_timeout,
@@ -39,10 +40,12 @@ def make_sink(options: Any, encode: Callable[[Any], bytes]) -> Sink | None:
         from recorder.sinks.memory import MemorySink
 
         sink = MemorySink(encode=encode, queue_size=options.queue_size)
+        sink.queue_bytes = options.queue_bytes
     elif spec.startswith("file:") and spec[5:]:
         from recorder.sinks.file import FileSink
 
         sink = FileSink(spec[5:], encode=encode, queue_size=options.queue_size)
+        sink.queue_bytes = options.queue_bytes
     else:
         raise ValueError(f"unknown recorder sink {spec!r}")
     register(sink)

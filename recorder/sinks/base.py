@@ -58,9 +58,14 @@ class QueueSink(Sink):
         encode: Callable[[Any], bytes],
         queue_size: int = 10_000,
         flush_timeout: float = 5.0,
+        queue_bytes: int = 32 * 1024 * 1024,
     ) -> None:
         self.encode = encode
         self.queue_size = queue_size
+        self.queue_bytes = queue_bytes
+        # bytes the queued items hold (by their size()), for the bytes bound
+        self._queued_bytes = 0
+        self._bytes_lock = threading.Lock()
         self.flush_timeout = flush_timeout
         self._pid: int | None = None
         self._start_lock = threading.Lock()
@@ -74,11 +79,21 @@ class QueueSink(Sink):
         """Queue an exchange for the sender thread; drop and count if full."""
         if self._pid != os.getpid():
             self._start()
-        # the bound may be passed by a few items when threads race: harmless
+        # the count bound may be passed by a few items when threads race: harmless
         if self._stopping.is_set() or len(self._queue) >= self.queue_size:
             COUNTERS.add("recorded")
             COUNTERS.add("dropped")
             self._warn_drop("queue full" if self.pending() else "sink closed")
+            return
+        size = _size(item)
+        with self._bytes_lock:
+            fits = self._queued_bytes + size <= self.queue_bytes
+            if fits:
+                self._queued_bytes += size
+        if not fits:
+            COUNTERS.add("recorded")
+            COUNTERS.add("dropped")
+            self._warn_drop("queue bytes full")
             return
         self._queue.append(item)
         # counted once queued, so whoever sees it counted finds it queued
@@ -96,6 +111,8 @@ class QueueSink(Sink):
             if self._pid is not None:
                 # forked: the parent's thread does not exist here, start afresh
                 self._queue = deque()
+                self._queued_bytes = 0
+                self._bytes_lock = threading.Lock()
                 self._stopping = threading.Event()
                 self._stopped = threading.Event()
                 self.after_fork()
@@ -133,6 +150,10 @@ class QueueSink(Sink):
                 batch.append(queue.popleft())
         except IndexError:
             pass
+        if batch:
+            taken = sum(map(_size, batch))
+            with self._bytes_lock:
+                self._queued_bytes -= taken
         return batch
 
     def deliver_batch(self, batch: list[Any]) -> None:
@@ -169,10 +190,12 @@ class QueueSink(Sink):
             self.finish(deadline)
         left = len(self._queue)
         self._queue.clear()
+        with self._bytes_lock:
+            self._queued_bytes = 0
         if left:
             COUNTERS.add("dropped", left)
             logger.warning("recorder: %d exchanges dropped at shutdown", left)
-        COUNTERS.maybe_log()
+        COUNTERS.maybe_log(force=True)
 
     def _warn_drop(self, reason: str) -> None:
         now = time.monotonic()
@@ -183,3 +206,9 @@ class QueueSink(Sink):
                 reason,
                 COUNTERS.snapshot(),
             )
+
+
+def _size(item: Any) -> int:
+    """The bytes an item holds, for the queue's bytes bound (0 if unknown)."""
+    size = getattr(item, "size", None)
+    return size() if size is not None else 0

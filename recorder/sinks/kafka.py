@@ -51,6 +51,10 @@ YIELD_EVERY = 8
 # far above a healthy broker's answer (linger plus a round trip, well under a
 # second even on a busy machine), far below the 30 s kafka-python waits
 STALL_SECONDS = 5.0
+# seconds new exchanges are dropped after a send was refused at once (no
+# metadata within max_block_ms: the broker is unreachable), so an outage
+# costs one blocked send per pause rather than one per exchange
+REFUSED_PAUSE = 2.0
 # seconds between two warnings about failed sends
 FAIL_LOG_INTERVAL = 10.0
 
@@ -79,8 +83,9 @@ class KafkaSink(QueueSink):
         flush_timeout: float = 5.0,
         producer_config: Mapping[str, Any] | None = None,
         max_in_flight: int = 2000,
+        queue_bytes: int = 32 * 1024 * 1024,
     ) -> None:
-        super().__init__(encode, queue_size, flush_timeout)
+        super().__init__(encode, queue_size, flush_timeout, queue_bytes)
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self.max_in_flight_bytes = max_in_flight_bytes
@@ -93,6 +98,7 @@ class KafkaSink(QueueSink):
         # when the last confirmation came, or the first of the waiting sends left
         self._progress_at = 0.0
         self._abandoned = False
+        self._refused_until = 0.0
         self._next_attempt = 0.0
         self._last_fail_log = 0.0
         # producers of parent processes, kept so their finalisers never run here
@@ -178,6 +184,10 @@ class KafkaSink(QueueSink):
             return
         sent = 0
         for item in batch:
+            if time.monotonic() < self._refused_until:
+                COUNTERS.add("dropped")
+                self._warn_drop("Kafka refused the last send")
+                continue
             estimate = item.size() if hasattr(item, "size") else 0
             if (
                 self._in_flight >= self.max_in_flight
@@ -223,6 +233,7 @@ class KafkaSink(QueueSink):
             # across partitions, so no ordering or locality is needed
             future = self._producer.send(self.topic, value=value)
         except Exception as error:
+            self._refused_until = time.monotonic() + REFUSED_PAUSE
             self._settle(size, "failed")
             self._warn_failure(str(error))
             return

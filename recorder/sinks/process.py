@@ -19,6 +19,7 @@ import logging
 import operator
 import os
 import pickle
+import select
 import signal
 import struct
 import subprocess
@@ -55,9 +56,14 @@ SETTLED = ("delivered", "dropped", "failed")
 
 def write_frame(stream: IO[bytes], payload: Any) -> None:
     """Write one pickled, length-prefixed frame and flush it."""
-    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(FRAME.pack(len(data)) + data)
+    stream.write(frame_bytes(payload))
     stream.flush()
+
+
+def frame_bytes(payload: Any) -> bytes:
+    """One pickled, length-prefixed frame."""
+    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    return FRAME.pack(len(data)) + data
 
 
 def read_frame(stream: IO[bytes]) -> Any:
@@ -88,7 +94,12 @@ class ProcessKafkaSink(QueueSink):
     poll_shortest = 0.01
 
     def __init__(self, options: RecorderOptions) -> None:
-        super().__init__(lambda item: b"", options.queue_size, options.flush_timeout)
+        super().__init__(
+            lambda item: b"",
+            options.queue_size,
+            options.flush_timeout,
+            options.queue_bytes,
+        )
         self.options = options
         self._child: subprocess.Popen | None = None
         self._reader: threading.Thread | None = None
@@ -97,6 +108,10 @@ class ProcessKafkaSink(QueueSink):
         self._given = 0
         self._reported = (0, 0, 0)
         self._not_before = 0.0
+        # set by close(): past it, writes to the child stop and batches drop
+        self._give_up_at: float | None = None
+        # one writer at a time, so frames never interleave in the pipe
+        self._write_lock = threading.Lock()
 
     def after_fork(self) -> None:
         """The parent's child belongs to the parent: start a new one here."""
@@ -106,6 +121,8 @@ class ProcessKafkaSink(QueueSink):
         self._child = None
         self._reader = None
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._give_up_at = None
         self._given = 0
         self._reported = (0, 0, 0)
 
@@ -140,7 +157,11 @@ class ProcessKafkaSink(QueueSink):
                 env=environment,
             )
             assert child.stdin is not None
-            write_frame(child.stdin, self.options)
+            # written through the descriptor only, never blocking past a
+            # deadline (see _write)
+            os.set_blocking(child.stdin.fileno(), False)
+            if not self._write(child, frame_bytes(self.options)):
+                raise OSError("the child took no options")
         except Exception as error:
             logger.warning("recorder: cannot start the delivery child: %s", error)
             return False
@@ -197,22 +218,75 @@ class ProcessKafkaSink(QueueSink):
 
     def deliver(self, batch: list[Any]) -> None:
         """Write the batch to the child, as tuples of the captured pieces."""
+        if self._give_up_at is not None and time.monotonic() >= self._give_up_at:
+            # shutting down, out of time: no new child, no more waiting
+            COUNTERS.add("dropped", len(batch))
+            return
         if not self._ensure_child():
             COUNTERS.add("failed", len(batch))
             return
         child = self._child
         assert child is not None and child.stdin is not None
+        data = frame_bytes([_as_tuple(item) for item in batch])
         with self._lock:
             self._given += len(batch)
         try:
-            write_frame(child.stdin, [_as_tuple(item) for item in batch])
+            written = self._write(child, data)
         except (OSError, ValueError):
-            # the child is gone: what it had and this batch are counted by _bury
-            _end(child, 5.0)
+            written = False
+        if not written:
+            # the child is gone, or stuck past the shutdown deadline: what it
+            # had and this batch are counted by _bury
+            _end(child, 0.0 if self._give_up_at is not None else 5.0)
             self._bury(child)
+
+    def _write(self, child: subprocess.Popen, data: bytes) -> bool:
+        """Write all of data to the child's input; False when the child is gone
+        or the shutdown deadline passed first.
+
+        The pipe is non-blocking and waited on in short steps, so a child that
+        stopped reading holds up this thread (never a request) only until
+        close() gives up on it.
+        """
+        assert child.stdin is not None
+        with self._write_lock:
+            return self._write_all(child, child.stdin.fileno(), memoryview(data))
+
+    def _write_all(self, child: subprocess.Popen, descriptor: int, view: Any) -> bool:
+        waiting: select.poll | None = None
+        while view:
+            try:
+                view = view[os.write(descriptor, view) :]
+                continue
+            except BlockingIOError:
+                pass
+            # the pipe is full: wait for room in short steps
+            if self._give_up_at is not None and time.monotonic() >= self._give_up_at:
+                return False
+            if child.poll() is not None:
+                return False
+            if waiting is None:
+                # poll, not select: a busy server's descriptors pass 1024
+                waiting = select.poll()
+                waiting.register(descriptor, select.POLLOUT)
+            if not waiting.poll(100):
+                # still counting while the child lags
+                COUNTERS.maybe_log(self.pending())
+        return True
+
+    def close(self, timeout: float | None = None) -> None:
+        """Deliver what is queued within timeout, then give up on the child."""
+        timeout = self.flush_timeout if timeout is None else timeout
+        self._give_up_at = time.monotonic() + timeout
+        super().close(timeout)
 
     def finish(self, deadline: float) -> None:
         """Close the child's input and wait for its last report."""
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            # the sender thread leaves _write within 0.1 s of the deadline;
+            # the descriptor is closed only once nothing writes to it
+            thread.join(max(0.0, deadline - time.monotonic()) + 0.5)
         child = self._child
         if child is None:
             return
@@ -276,7 +350,11 @@ def child_main() -> int:
         while not done.wait(REPORT_INTERVAL):
             now = totals()
             if now != last:
-                write_frame(report, now)
+                try:
+                    write_frame(report, now)
+                except OSError:
+                    # the server process is gone; the main loop sees its input end
+                    return
                 last = now
 
     reporter = threading.Thread(target=report_loop, daemon=True)

@@ -2,9 +2,11 @@
 
 Forked workers delivering through their children: test_kafka.py."""
 
+import contextlib
 import io
 import os
 import signal
+import threading
 from typing import Any
 
 import requests
@@ -145,3 +147,53 @@ def test_what_a_dying_child_held_is_counted_as_failed(thread_server: Any) -> Non
     assert sink.pending() == 0
     assert counts["recorded"] == 8 and counts["delivered"] == 0
     assert counts["dropped"] + counts["failed"] == 8
+
+
+def test_a_frozen_child_never_holds_up_shutdown(
+    kafka_bootstrap: str, kafka_topic: str
+) -> None:
+    middleware = process_middleware(kafka_bootstrap, kafka_topic)
+    sink = middleware.sink
+    before = recorder.stats()
+    big = b'{"pad": "' + b"x" * 60_000 + b'"}'
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/big",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(big)),
+        "wsgi.url_scheme": "http",
+        "HTTP_HOST": "127.0.0.1",
+    }
+
+    def record(count: int) -> None:
+        for _ in range(count):
+            response = middleware(
+                {**environ, "wsgi.input": io.BytesIO(big)}, lambda *a: None
+            )
+            assert b"".join(response) == big
+            response.close()
+
+    record(1)
+    wait_for(lambda: delta(before)["delivered"] == 1, message="a first delivery")
+    child = sink._child
+    os.kill(child.pid, signal.SIGSTOP)
+    try:
+        # far more than the pipe holds: the sender thread waits on the pipe
+        record(200)
+        wait_for(lambda: len(sink._queue) > 0, message="exchanges queued")
+        closing = threading.Thread(target=sink.close, args=(2.0,))
+        closing.start()
+        # the frozen child is given up on at the deadline, not waited for
+        closing.join(60)
+        assert not closing.is_alive(), "close() hung on a frozen child"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child.pid, signal.SIGKILL)
+        child.wait(30)
+    counts = delta(before)
+    assert sink.pending() == 0
+    assert counts["recorded"] == 201
+    assert counts["recorded"] == (
+        counts["delivered"] + counts["dropped"] + counts["failed"]
+    )
+    assert counts["dropped"] + counts["failed"] > 0

@@ -192,6 +192,29 @@ def test_malformed_chunked_body_is_400_json(
     assert "Traceback" not in log.read_text()
 
 
+def test_a_rejected_request_line_keeps_its_secrets_out_of_the_log(
+    gunicorn_server: tuple[str, Path],
+) -> None:
+    base, log = gunicorn_server
+    # a raw 0xff byte makes gunicorn refuse the request line and log it
+    connection = raw_request(
+        base, b"GET /users?access_token=" + SECRET.encode() + b"\xff HTTP/1.1\r\n\r\n"
+    )
+    with connection:
+        answer = read_answer(connection)
+    assert answer.startswith(b"HTTP/1.1 400 ")
+
+    def logged() -> str:
+        return log.read_text(errors="replace")
+
+    deadline = time.monotonic() + 30
+    while "Invalid request from ip=" not in logged():
+        assert time.monotonic() < deadline, logged()
+        time.sleep(0.1)
+    assert "request text withheld" in logged()
+    assert SECRET not in logged()
+
+
 def test_stalled_bodies_do_not_hold_every_thread(
     gunicorn_server: tuple[str, Path],
 ) -> None:
