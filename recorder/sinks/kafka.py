@@ -51,10 +51,6 @@ YIELD_EVERY = 8
 # far above a healthy broker's answer (linger plus a round trip, well under a
 # second even on a busy machine), far below the 30 s kafka-python waits
 STALL_SECONDS = 5.0
-# seconds new exchanges are dropped after a send was refused at once (no
-# metadata within max_block_ms: the broker is unreachable), so an outage
-# costs one blocked send per pause rather than one per exchange
-REFUSED_PAUSE = 2.0
 # seconds between two warnings about failed sends
 FAIL_LOG_INTERVAL = 10.0
 
@@ -98,7 +94,6 @@ class KafkaSink(QueueSink):
         # when the last confirmation came, or the first of the waiting sends left
         self._progress_at = 0.0
         self._abandoned = False
-        self._refused_until = 0.0
         self._next_attempt = 0.0
         self._last_fail_log = 0.0
         # producers of parent processes, kept so their finalisers never run here
@@ -184,10 +179,6 @@ class KafkaSink(QueueSink):
             return
         sent = 0
         for item in batch:
-            if time.monotonic() < self._refused_until:
-                COUNTERS.add("dropped")
-                self._warn_drop("Kafka refused the last send")
-                continue
             estimate = item.size() if hasattr(item, "size") else 0
             if (
                 self._in_flight >= self.max_in_flight
@@ -233,7 +224,6 @@ class KafkaSink(QueueSink):
             # across partitions, so no ordering or locality is needed
             future = self._producer.send(self.topic, value=value)
         except Exception as error:
-            self._refused_until = time.monotonic() + REFUSED_PAUSE
             self._settle(size, "failed")
             self._warn_failure(str(error))
             return

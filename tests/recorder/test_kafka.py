@@ -376,28 +376,3 @@ def test_a_stall_ends_when_the_waiting_sends_expire(
     assert encoded[0] == 2
     counts = delta(before)
     assert (counts["dropped"], counts["failed"], sink.pending()) == (1, 1, 1)
-
-
-def test_a_refused_send_pauses_sending_instead_of_blocking_each_exchange(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    sink, producer, encoded = counting_sink()
-    refused = []
-
-    def refuse(topic: str, value: bytes) -> FakeFuture:
-        # kafka-python raises this after max_block_ms without metadata
-        refused.append(value)
-        raise TimeoutError("Failed to update metadata after 0.5 secs.")
-
-    monkeypatch.setattr(producer, "send", refuse)
-    before = recorder.stats()
-    sink.deliver(["a", "b", "c", "d"])
-    # one send was tried (and waited); the rest dropped before encoding
-    assert len(refused) == 1 and encoded[0] == 1
-    assert delta(before)["failed"] == 1 and delta(before)["dropped"] == 3
-    assert sink.pending() == 0
-    # once the pause is over (and the broker answers) sending goes on
-    sink._refused_until = 0.0
-    monkeypatch.undo()
-    sink.deliver(["e"])
-    assert encoded[0] == 2 and len(producer.futures) == 1
