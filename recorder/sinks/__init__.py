@@ -39,13 +39,20 @@ def make_sink(options: Any, encode: Callable[[Any], bytes]) -> Sink | None:
     elif spec == "memory":
         from recorder.sinks.memory import MemorySink
 
-        sink = MemorySink(encode=encode, queue_size=options.queue_size)
-        sink.queue_bytes = options.queue_bytes
+        sink = MemorySink(
+            encode=encode,
+            queue_size=options.queue_size,
+            queue_bytes=options.queue_bytes,
+        )
     elif spec.startswith("file:") and spec[5:]:
         from recorder.sinks.file import FileSink
 
-        sink = FileSink(spec[5:], encode=encode, queue_size=options.queue_size)
-        sink.queue_bytes = options.queue_bytes
+        sink = FileSink(
+            spec[5:],
+            encode=encode,
+            queue_size=options.queue_size,
+            queue_bytes=options.queue_bytes,
+        )
     else:
         raise ValueError(f"unknown recorder sink {spec!r}")
     register(sink)

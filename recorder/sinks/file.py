@@ -21,9 +21,13 @@ class FileSink(QueueSink):
     name = "file"
 
     def __init__(
-        self, path: str, encode: Callable[[Any], bytes], queue_size: int = 10_000
+        self,
+        path: str,
+        encode: Callable[[Any], bytes],
+        queue_size: int = 10_000,
+        queue_bytes: int = 32 * 1024 * 1024,
     ) -> None:
-        super().__init__(encode, queue_size)
+        super().__init__(encode, queue_size, queue_bytes=queue_bytes)
         self.path = path
         self._fd: int | None = None
         self._open_error: str | None = None

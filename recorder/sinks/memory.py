@@ -17,9 +17,12 @@ class MemorySink(QueueSink):
     name = "memory"
 
     def __init__(
-        self, encode: Callable[[Any], bytes], queue_size: int = 10_000
+        self,
+        encode: Callable[[Any], bytes],
+        queue_size: int = 10_000,
+        queue_bytes: int = 32 * 1024 * 1024,
     ) -> None:
-        super().__init__(encode, queue_size)
+        super().__init__(encode, queue_size, queue_bytes=queue_bytes)
         self.exchanges: list[dict[str, Any]] = []
         self._arrived = threading.Condition()
 

@@ -249,29 +249,31 @@ class ProcessKafkaSink(QueueSink):
         close() gives up on it.
         """
         assert child.stdin is not None
-        with self._write_lock:
-            return self._write_all(child, child.stdin.fileno(), memoryview(data))
-
-    def _write_all(self, child: subprocess.Popen, descriptor: int, view: Any) -> bool:
+        descriptor = child.stdin.fileno()
+        view = memoryview(data)
         waiting: select.poll | None = None
-        while view:
-            try:
-                view = view[os.write(descriptor, view) :]
-                continue
-            except BlockingIOError:
-                pass
-            # the pipe is full: wait for room in short steps
-            if self._give_up_at is not None and time.monotonic() >= self._give_up_at:
-                return False
-            if child.poll() is not None:
-                return False
-            if waiting is None:
-                # poll, not select: a busy server's descriptors pass 1024
-                waiting = select.poll()
-                waiting.register(descriptor, select.POLLOUT)
-            if not waiting.poll(100):
-                # still counting while the child lags
-                COUNTERS.maybe_log(self.pending())
+        with self._write_lock:
+            while view:
+                try:
+                    view = view[os.write(descriptor, view) :]
+                    continue
+                except BlockingIOError:
+                    pass
+                # the pipe is full: wait for room in short steps
+                if (
+                    self._give_up_at is not None
+                    and time.monotonic() >= self._give_up_at
+                ):
+                    return False
+                if child.poll() is not None:
+                    return False
+                if waiting is None:
+                    # poll, not select: a busy server's descriptors pass 1024
+                    waiting = select.poll()
+                    waiting.register(descriptor, select.POLLOUT)
+                if not waiting.poll(100):
+                    # still counting while the child lags
+                    COUNTERS.maybe_log(self.pending())
         return True
 
     def close(self, timeout: float | None = None) -> None:
