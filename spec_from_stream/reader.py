@@ -223,7 +223,7 @@ def build_from_file(
                 logger.info("interrupted at %s: nothing written", where)
                 return reader
             reader.progress.maybe_log(
-                time.monotonic(), reader.counts, reader.builder.operation_count()
+                time.monotonic(), reader.counts, reader.builder.operation_count
             )
     try:
         written = reader.write_documents()
@@ -314,7 +314,7 @@ class KafkaReader:
                         # try again after the interval, not on every poll
                         reader.schedule.mark()
                 reader.progress.maybe_log(
-                    now, reader.counts, reader.builder.operation_count()
+                    now, reader.counts, reader.builder.operation_count
                 )
         finally:
             with self.lock:

@@ -11,16 +11,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
-import yaml
 
 from spec_from_stream.atomic import write_atomic
 from spec_from_stream.config import PROGRESS_INTERVAL, WRITE_INTERVAL
 from spec_from_stream.state import Counts
+from spec_from_stream.yaml_text import to_yaml_text
 
 logger = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
-_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 # called with {host: document as JSON bytes} after every write (the viewer)
 Listener = Callable[[dict[str, bytes]], None]
@@ -98,15 +97,7 @@ def to_json(document: dict) -> bytes:
 
 def to_yaml(document: dict) -> bytes:
     """Serialise one document as block-style YAML, keys in document order."""
-    text = yaml.dump(
-        document,
-        Dumper=_YAML_DUMPER,
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=False,
-        width=88,
-    )
-    return text.encode("utf-8")
+    return to_yaml_text(document).encode("utf-8")
 
 
 class SpecWriter:
@@ -174,13 +165,18 @@ class Progress:
         self._last_time: float | None = None
         self._last_read = 0
 
-    def maybe_log(self, now: float, counts: Counts, operations: int) -> bool:
-        """Log the progress line if it is time and something changed."""
+    def maybe_log(
+        self, now: float, counts: Counts, operations: Callable[[], int]
+    ) -> bool:
+        """Log the progress line if it is time and something changed.
+
+        ``operations`` is called only then: counting them resolves every path.
+        """
         if counts.read == self._last_read:
             return False
         if self._last_time is not None and now - self._last_time < self.interval:
             return False
-        self.log(counts, operations)
+        self.log(counts, operations())
         self._last_time = now
         return True
 

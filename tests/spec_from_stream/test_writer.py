@@ -91,11 +91,22 @@ def test_progress_logs_when_counts_move_and_interval_passed(caplog):
     counts = Counts(read=10)
     caplog.set_level(logging.INFO, logger="spec_from_stream.writer")
 
-    assert progress.maybe_log(0.0, counts, 3)
+    asked = []
+
+    def operations(count):
+        def count_them():
+            asked.append(count)
+            return count
+
+        return count_them
+
+    assert progress.maybe_log(0.0, counts, operations(3))
     counts.read = 20
-    assert not progress.maybe_log(1.0, counts, 3)
-    assert progress.maybe_log(6.0, counts, 4)
-    assert not progress.maybe_log(20.0, counts, 4)
+    assert not progress.maybe_log(1.0, counts, operations(3))
+    assert progress.maybe_log(6.0, counts, operations(4))
+    assert not progress.maybe_log(20.0, counts, operations(4))
+    # counting operations resolves every path: only done for a line logged
+    assert asked == [3, 4]
 
     lines = [r.getMessage() for r in caplog.records]
     assert lines[-1] == "progress: 20 messages read, 0 skipped, 4 operations"
