@@ -96,10 +96,12 @@ def in_memory(corpus: Path) -> dict:
     and adding each exchange, and rendering the document once at the end, with
     no file reading or writing on either side.
     """
-    from spec_from_stream.reader import BuildOptions, Reader
+    from spec_from_stream.reader import BuildOptions, Reader, collect_less_often
 
     with corpus.open("rb") as lines:
         messages = lines.readlines()
+    # as the reader's command line does
+    collect_less_often()
     with tempfile.TemporaryDirectory(prefix="bench-spec-") as out:
         reader = Reader(Path(out), BuildOptions())
         cpu_started = time.process_time()

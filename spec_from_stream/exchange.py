@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
+import msgspec
 import orjson
 
 METHODS = frozenset(
@@ -32,25 +35,100 @@ class BadMessage(ValueError):
 
 
 def decode(raw: bytes | str, *, max_bytes: int = 4 * 1024 * 1024) -> dict:
-    """Parse one message into a validated exchange dict or raise BadMessage."""
-    if isinstance(raw, str):
-        if len(raw) > max_bytes:
-            raise BadMessage("too_large", f"{len(raw)} characters")
-        if "\x00" in raw:
-            raise BadMessage("null_bytes")
-    elif isinstance(raw, (bytes, bytearray, memoryview)):
-        if len(raw) > max_bytes:
-            raise BadMessage("too_large", f"{len(raw)} bytes")
-        if b"\x00" in raw:
-            raise BadMessage("null_bytes")
-    else:
-        raise BadMessage("not_json", f"unsupported message type {type(raw).__name__}")
+    """Parse one message into a validated exchange dict or raise BadMessage.
 
+    The dict holds the fields the builder reads (request, response, meta);
+    others (timestamps, for one) are left out.
+    """
+    if not isinstance(raw, (bytes, str, bytearray, memoryview)):
+        raise BadMessage("not_json", f"unsupported message type {type(raw).__name__}")
+    if len(raw) > max_bytes:
+        unit = "characters" if isinstance(raw, str) else "bytes"
+        raise BadMessage("too_large", f"{len(raw)} {unit}")
+    try:
+        exchange = _TYPED.decode(raw)
+    except Exception:
+        # anything the typed decoder refuses (a wrong type, broken JSON, too
+        # deep) is parsed again as plain JSON, which names what is wrong
+        return _decode_plain(raw)
+    request = exchange["request"]
+    response = exchange.get("response")
+    if (
+        request["method"] in METHODS
+        and (
+            request.get("pathname") is not None
+            or request.get("path") is not None
+            or request.get("url") is not None
+        )
+        and (response is None or 100 <= response["statusCode"] <= 599)
+    ):
+        return exchange
+    # what types alone cannot say (an upper-case method, a missing path, a
+    # status out of range) is told, or mended, by the full checks
+    return validate(exchange)
+
+
+def _decode_plain(raw: bytes | str) -> dict:
+    """Parse one message as any JSON, then check it is an exchange."""
+    # a raw NUL byte is never valid JSON; named apart, it often means a binary
+    # or truncated message
+    if (b"\x00" if isinstance(raw, (bytes, bytearray, memoryview)) else "\x00") in raw:
+        raise BadMessage("null_bytes")
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise _classify_decode_error(raw, error) from None
     return validate(obj)
+
+
+_TextMap = dict[str, str | list[str]]
+_Scalar = str | int | float | bool | None
+# meta as the recorder writes it, nested two deep at most (so never too deep);
+# other shapes take the plain path, which bounds their depth
+_Meta = dict[str, _Scalar | dict[str, _Scalar | list[str]] | list[_Scalar]]
+
+
+class _RequestMethod(TypedDict):
+    method: str
+
+
+class _Request(_RequestMethod, total=False):
+    """The request fields the builder reads, as their types must be."""
+
+    pathname: str | None
+    path: str | None
+    url: str | None
+    host: str | None
+    protocol: str | None
+    body: str | None
+    headers: _TextMap | None
+    query: _TextMap | None
+
+
+class _ResponseStatus(TypedDict):
+    statusCode: int
+
+
+class _Response(_ResponseStatus, total=False):
+    """The response fields the builder reads."""
+
+    body: str | None
+    headers: _TextMap | None
+
+
+class _ExchangeRequest(TypedDict):
+    request: _Request
+
+
+class _Exchange(_ExchangeRequest, total=False):
+    """An exchange as the builder reads it; other fields are passed over."""
+
+    response: _Response | None
+    meta: _Meta | None
+
+
+# parses and type-checks in one pass, leaving out fields the builder never reads
+_TYPED = msgspec.json.Decoder(_Exchange)
 
 
 def _classify_decode_error(raw: bytes | str, error: Exception) -> BadMessage:

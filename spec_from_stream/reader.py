@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import gc
 import hashlib
 import logging
 import os
@@ -33,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 # how long one poll waits for records: also how fast a stop request is seen
 POLL_TIMEOUT_MS = 200
+# the builder makes a few containers per exchange that die at once and keeps its
+# counters for good: looking for cycles every 50,000 allocations instead of
+# Python's 700 saves about 5 % of the reader's time (bench/README.md)
+GC_THRESHOLD = 50_000
 
 
 @dataclass(frozen=True)
@@ -188,6 +193,12 @@ class Reader:
         )
 
 
+def collect_less_often() -> None:
+    """Raise the garbage collector's first threshold for a reading process."""
+    first, second, third = gc.get_threshold()
+    gc.set_threshold(max(first, GC_THRESHOLD), second, third)
+
+
 def instance_id_for(out_dir: Path) -> str:
     """A stable group member id for the reader writing out_dir on this machine.
 
@@ -213,6 +224,7 @@ def build_from_file(
     :raise OutputError: out_dir or the documents in it cannot be written.
     """
     check_out_dir(out_dir)
+    collect_less_often()
     reader = Reader(out_dir, options, listener=listener)
     messages = open_file(path)
     logger.info("reading %s", path)
@@ -298,6 +310,7 @@ class KafkaReader:
         :raise SourceError: the broker could not be reached at start.
         """
         self.source.start()
+        collect_less_often()
         reader = self.reader
         try:
             while not stop.is_set():

@@ -130,3 +130,58 @@ def test_a_request_field_that_is_not_text_is_refused(field):
         validate(_exchange(**{field: 7}))
     assert caught.value.kind == "wrong_types"
     assert field in str(caught.value)
+
+
+def _kept(exchange: dict) -> dict:
+    """The fields of an exchange the builder reads, as decode returns them."""
+    fields = {
+        "request": ("method", "pathname", "path", "url", "host", "protocol", "body",
+                    "headers", "query"),
+        "response": ("statusCode", "body", "headers"),
+    }  # fmt: skip
+    kept = {}
+    for part in ("request", "response", "meta"):
+        if part not in exchange:
+            continue
+        value = exchange[part]
+        if part in fields and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k in fields[part]}
+        kept[part] = value
+    return kept
+
+
+# values put in place of one field of a good exchange
+MUTATIONS = [None, True, 5, 200.0, 1e3, "", "GET", "x", [], ["a", 1], {},
+             {"a": 1}, {"a": ["b", "c"]}, {"a": None}, "/p?q=1", 99, 600, -1,
+             _nested(12, 1)]  # fmt: skip
+PLACES = [("request",), ("request", "method"), ("request", "pathname"),
+          ("request", "path"), ("request", "url"), ("request", "host"),
+          ("request", "body"), ("request", "headers"), ("request", "query"),
+          ("request", "headers", "accept"), ("response",),
+          ("response", "statusCode"), ("response", "body"), ("response", "headers"),
+          ("meta",), ("meta", "truncated"), ("timestamp",)]  # fmt: skip
+
+
+@pytest.mark.parametrize("place", PLACES, ids="/".join)
+def test_the_fast_path_agrees_with_plain_parsing_and_checking(place):
+    """decode parses typed and falls back; either way the result is the one of
+    orjson.loads plus validate: the same exchange, or the same kind of fault."""
+    for value in [*MUTATIONS, "missing"]:
+        exchange = _exchange(query={"a": "1"}, headers={"accept": "x"}, body="{}")
+        exchange["meta"] = {"truncated": {"response": True}}
+        parent = exchange
+        for key in place[:-1]:
+            parent = parent[key]
+        if value == "missing":
+            parent.pop(place[-1], None)
+        else:
+            parent[place[-1]] = value
+        raw = orjson.dumps(exchange)
+        try:
+            expected = _kept(validate(orjson.loads(raw)))
+        except BadMessage as error:
+            with pytest.raises(BadMessage) as caught:
+                decode(raw)
+            assert caught.value.kind == error.kind, (place, value)
+        else:
+            assert decode(raw) == expected, (place, value)
