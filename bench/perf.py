@@ -59,6 +59,8 @@ class Size:
     fresh_warmup: float
     fresh_duration: float
     reader_repeats: int
+    # bare consumer / reader pairs: the order turns every pair
+    kafka_pairs: int
 
 
 SIZES = {
@@ -74,6 +76,7 @@ SIZES = {
         fresh_warmup=2.0,
         fresh_duration=6.0,
         reader_repeats=1,
+        kafka_pairs=1,
     ),
     "full": Size(
         durations=overhead.Durations(
@@ -87,6 +90,7 @@ SIZES = {
         fresh_warmup=3.0,
         fresh_duration=30.0,
         reader_repeats=3,
+        kafka_pairs=5,
     ),
 }
 
@@ -244,9 +248,14 @@ def measure_readers(
     logger.info("sending the corpus to Kafka topic %s", topic)
     count = produce_file(bootstrap, topic, corpus_path)
     pairs = []
-    for _ in range(size.reader_repeats):
-        bare = run_child(["bare", bootstrap, topic, str(count)], timeout)
-        live = run_child(["kafka", bootstrap, topic, str(count)], timeout)
+    for number in range(size.kafka_pairs):
+        # the order turns, so a drift in the machine's speed favours neither
+        if number % 2:
+            live = run_child(["kafka", bootstrap, topic, str(count)], timeout)
+            bare = run_child(["bare", bootstrap, topic, str(count)], timeout)
+        else:
+            bare = run_child(["bare", bootstrap, topic, str(count)], timeout)
+            live = run_child(["kafka", bootstrap, topic, str(count)], timeout)
         pairs.append(
             {"bare": bare, "reader": live, "share": live["rate"] / bare["rate"]}
         )
