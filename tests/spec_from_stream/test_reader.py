@@ -1,6 +1,7 @@
 """The reader core: counting, skipping, offsets and writes (builder faked)."""
 
 import errno
+import gc
 import json
 import logging
 import re
@@ -11,6 +12,7 @@ import pytest
 
 from spec_from_stream.exchange import BadMessage
 from spec_from_stream.reader import (
+    GC_THRESHOLD,
     BuildOptions,
     KafkaReader,
     Reader,
@@ -251,3 +253,21 @@ def test_a_failing_save_is_warned_about_once_until_it_works(
     assert results == [False, False, False, True]
     assert caplog.text.count("No space left on device") == 1
     assert "work again" in caplog.text
+
+
+@pytest.fixture
+def gc_threshold():
+    """Python's collection thresholds, put back after the test."""
+    saved = gc.get_threshold()
+    yield
+    gc.set_threshold(*saved)
+
+
+def test_reading_a_file_collects_cycles_less_often(tmp_path, gc_threshold):
+    gc.set_threshold(700, 10, 10)
+    build_from_file(TUTORIAL, tmp_path / "out", BuildOptions())
+    assert gc.get_threshold() == (GC_THRESHOLD, 10, 10)
+    # a process that already collects even less often is left as it is
+    gc.set_threshold(GC_THRESHOLD * 2, 5, 5)
+    build_from_file(TUTORIAL, tmp_path / "again", BuildOptions())
+    assert gc.get_threshold() == (GC_THRESHOLD * 2, 5, 5)
