@@ -14,6 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
+import orjson
 import yaml
 
 from spec_from_stream.config import (
@@ -250,6 +251,14 @@ def load_initial_spec(path: Path, version: str = "3.1") -> dict:
             f"initial spec {path} holds more than {MAX_INITIAL_SPEC_VALUES} "
             "values once its YAML aliases are expanded"
         )
+    try:
+        # YAML dates and number keys become the strings the JSON document holds,
+        # so the YAML and the JSON written from it say the same
+        document = orjson.loads(orjson.dumps(document, option=orjson.OPT_NON_STR_KEYS))
+    except orjson.JSONEncodeError as error:
+        raise UsageError(
+            f"initial spec {path} cannot be written as JSON ({error})"
+        ) from None
     allowed = TOP_LEVEL_FIELDS[version]
     unknown = [
         str(key)

@@ -453,9 +453,16 @@ def _exchanges_below(root: PathNode, limit: int) -> int:
 
 
 def _split_url(request: dict) -> tuple[str, dict | None, str]:
-    """Return (pathname, query, host) from request.path or request.url."""
+    """Return (pathname, query, host) from request.path or request.url.
+
+    :raise BadMessage: the URL cannot be split.
+    """
     raw = request.get("path") or request.get("url") or "/"
-    parts = urlsplit(raw)
+    try:
+        parts = urlsplit(raw)
+    except ValueError:
+        # an unbalanced IPv6 bracket ("http://[::1/a") and the like
+        raise BadMessage("not_exchange", "request URL cannot be parsed") from None
     query = request.get("query")
     if query is None and parts.query:
         query = {

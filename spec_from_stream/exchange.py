@@ -38,7 +38,8 @@ def decode(raw: bytes | str, *, max_bytes: int = 4 * 1024 * 1024) -> dict:
     """Parse one message into a validated exchange dict or raise BadMessage.
 
     The dict holds the fields the builder reads (request, response, meta);
-    others (timestamps, for one) are left out.
+    others (timestamps, for one) are left out, and passed over unchecked: a
+    bad byte or an out-of-range number there does not make the message bad.
     """
     if not isinstance(raw, (bytes, str, bytearray, memoryview)):
         raise BadMessage("not_json", f"unsupported message type {type(raw).__name__}")
@@ -70,9 +71,12 @@ def decode(raw: bytes | str, *, max_bytes: int = 4 * 1024 * 1024) -> dict:
 
 def _decode_plain(raw: bytes | str) -> dict:
     """Parse one message as any JSON, then check it is an exchange."""
+    if isinstance(raw, memoryview):
+        # "in" on a memoryview compares items, not bytes
+        raw = raw.tobytes()
     # a raw NUL byte is never valid JSON; named apart, it often means a binary
     # or truncated message
-    if (b"\x00" if isinstance(raw, (bytes, bytearray, memoryview)) else "\x00") in raw:
+    if (b"\x00" if isinstance(raw, (bytes, bytearray)) else "\x00") in raw:
         raise BadMessage("null_bytes")
     try:
         obj = orjson.loads(raw)

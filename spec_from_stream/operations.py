@@ -79,7 +79,9 @@ def _media(content_type: str | None, body: str) -> str | None:
                 if len(_MEDIA_TYPES) >= _MEDIA_TYPES_SIZE:
                     _MEDIA_TYPES.clear()
                 _MEDIA_TYPES[content_type] = media
-        return media or None
+        if media:
+            return media
+        # a Content-Type with no type in it (";", spaces) says nothing: sniff
     if not body:
         return None
     start = body.lstrip()[:1]

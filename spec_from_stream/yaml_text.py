@@ -30,9 +30,11 @@ _PLAIN = re.compile(r"[A-Za-z0-9_/.$(][A-Za-z0-9 _./{}()$+,;=*'#:-]*")
 _YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
 # strings with none of these are single-quoted when they cannot be plain
 _NEEDS_ESCAPES = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
-# numbers as YAML 1.2 readers (most OpenAPI tools) see them, which PyYAML's
-# YAML 1.1 resolver reads as strings: quoted, so every reader agrees
-_NUMBER_12 = re.compile(r"[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?|\.[0-9]+|0o[0-7]+")
+# anything a YAML 1.2 reader (most OpenAPI tools) might take for a number,
+# underscores and all, though PyYAML's YAML 1.1 resolver reads it as a string:
+# quoted, so every reader agrees; a version such as 3.1.0 is no number to any
+_NUMBER_LIKE = re.compile(r"[0-9._][0-9a-fA-FoxX._+-]*")
+_VERSION = re.compile(r"[0-9]+(?:\.[0-9]+){2,}")
 # YAML limits a simple key to 1024 characters; longer ones use "? key"
 MAX_SIMPLE_KEY = 1000
 # strings decided plain or quoted; a document repeats most of its strings
@@ -45,7 +47,7 @@ def to_yaml_text(data: object) -> str:
     lines: list[str] = []
     if isinstance(data, dict) and data:
         _mapping(data, "", lines)
-    elif isinstance(data, list) and data:
+    elif isinstance(data, (list, tuple)) and data:
         _sequence(data, "", lines)
     else:
         lines.append(_scalar(data))
@@ -61,10 +63,10 @@ def _mapping(data: dict, indent: str, lines: list[str]) -> None:
         if explicit:
             lines.append(f"{indent}? {text}")
             text = ""
-        if value.__class__ is dict and value:
+        if isinstance(value, dict) and value:
             lines.append(f"{indent}{text}:")
             _mapping(value, indent + "  ", lines)
-        elif value.__class__ is list and value:
+        elif isinstance(value, (list, tuple)) and value:
             lines.append(f"{indent}{text}:")
             # a sequence in a mapping starts at the key's column, as PyYAML does
             _sequence(value, indent + "  " if explicit else indent, lines)
@@ -72,16 +74,16 @@ def _mapping(data: dict, indent: str, lines: list[str]) -> None:
             lines.append(f"{indent}{text}: {_scalar(value)}")
 
 
-def _sequence(data: list, indent: str, lines: list[str]) -> None:
+def _sequence(data: list | tuple, indent: str, lines: list[str]) -> None:
     """Append a non-empty sequence's lines at one indentation."""
     inner = indent + "  "
     for item in data:
-        if item.__class__ is dict and item:
+        if isinstance(item, dict) and item:
             start = len(lines)
             _mapping(item, inner, lines)
             # the first key goes on the dash's line
             lines[start] = f"{indent}- {lines[start][len(inner) :]}"
-        elif item.__class__ is list and item:
+        elif isinstance(item, (list, tuple)) and item:
             lines.append(f"{indent}-")
             _sequence(item, inner, lines)
         else:
@@ -98,6 +100,8 @@ def _scalar(value: object) -> str:
                 _quoted.clear()
             _quoted[value] = text
         return text
+    if isinstance(value, str):
+        return _string(str(value))
     if value is None:
         return "null"
     if value is True:
@@ -123,7 +127,7 @@ def _string(value: str) -> str:
         and not value.startswith("...")
         and ": " not in value
         and " #" not in value
-        and not _NUMBER_12.fullmatch(value)
+        and (not _NUMBER_LIKE.fullmatch(value) or _VERSION.fullmatch(value))
         and _RESOLVER.resolve(ScalarNode, value, (True, False)) == _STR_TAG
     ):
         return value

@@ -172,3 +172,22 @@ def test_a_path_with_too_many_segments_is_a_bad_message():
     assert caught.value.kind == "too_deep"
     builder.add(_exchange("get", "/a" * 10))
     assert builder.exchanges == 1
+
+
+@pytest.mark.parametrize("url", ["http://[::1/a", "http://[abc]/a"])
+def test_a_url_that_cannot_be_split_is_a_bad_message(url):
+    builder = SpecBuilder()
+    with pytest.raises(BadMessage) as caught:
+        builder.add({"request": {"method": "get", "url": url}})
+    assert caught.value.kind == "not_exchange"
+    assert builder.render() == {} and builder.exchanges == 0
+
+
+@pytest.mark.parametrize("content_type", [";", " ", "; charset=utf-8"])
+def test_a_content_type_without_a_type_is_sniffed(content_type):
+    builder = SpecBuilder()
+    request = {"method": "post", "path": "/a", "body": '{"a": 1}'}
+    request["headers"] = {"content-type": content_type}
+    builder.add({"request": request, "response": {"statusCode": 201}})
+    body = builder.render()["unknown"]["paths"]["/a"]["post"]["requestBody"]
+    assert list(body["content"]) == ["application/json"]

@@ -12,7 +12,7 @@ import requests
 import yaml
 from openapi_spec_validator import validate
 
-from spec_from_stream.__main__ import build_parser
+from spec_from_stream.__main__ import UsageError, build_parser, load_initial_spec
 from spec_from_stream.config import defaults_from_env
 from tests.conftest import ROOT, SHARED, free_port
 
@@ -160,6 +160,32 @@ def test_initial_spec_is_read_and_bad_ones_are_refused(tmp_path):
         "--input", str(TUTORIAL), "--initial-spec", str(tmp_path / "bad.yaml")
     )
     assert_one_line_error(bad, "not an OpenAPI document")
+
+
+def test_initial_spec_dates_and_number_keys_are_written_alike_in_yaml_and_json(
+    tmp_path,
+):
+    initial = tmp_path / "initial.yaml"
+    initial.write_text(
+        "openapi: 3.1.0\ninfo: {title: t, version: 2024-01-01}\n"
+        "paths:\n  /a:\n    get:\n      responses: {200: {description: ok}}\n"
+    )
+    done = run_cli(
+        "--input", str(TUTORIAL), "--out", str(tmp_path / "o"),
+        "--initial-spec", str(initial),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    written = yaml.safe_load((tmp_path / "o" / "openapi.yaml").read_text())
+    assert written == json.loads((tmp_path / "o" / "openapi.json").read_text())
+    assert written["info"]["version"] == "2024-01-01"
+    assert "200" in written["paths"]["/a"]["get"]["responses"]
+
+
+def test_initial_spec_json_cannot_hold_is_refused(tmp_path):
+    initial = tmp_path / "initial.yaml"
+    initial.write_text("openapi: 3.1.0\nx-blob: !!binary aGVsbG8=\n")
+    with pytest.raises(UsageError, match="cannot be written as JSON"):
+        load_initial_spec(initial)
 
 
 def test_missing_input_file_is_one_line(tmp_path):

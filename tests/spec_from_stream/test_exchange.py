@@ -165,7 +165,8 @@ PLACES = [("request",), ("request", "method"), ("request", "pathname"),
 @pytest.mark.parametrize("place", PLACES, ids="/".join)
 def test_the_fast_path_agrees_with_plain_parsing_and_checking(place):
     """decode parses typed and falls back; either way the result is the one of
-    orjson.loads plus validate: the same exchange, or the same kind of fault."""
+    orjson.loads plus validate: the same exchange, or the same kind of fault
+    (for messages whose fields the builder does not read are good JSON too)."""
     for value in [*MUTATIONS, "missing"]:
         exchange = _exchange(query={"a": "1"}, headers={"accept": "x"}, body="{}")
         exchange["meta"] = {"truncated": {"response": True}}
@@ -185,3 +186,19 @@ def test_the_fast_path_agrees_with_plain_parsing_and_checking(place):
             assert caught.value.kind == error.kind, (place, value)
         else:
             assert decode(raw) == expected, (place, value)
+
+
+def test_fields_the_builder_does_not_read_are_not_checked():
+    raw = (
+        b'{"request": {"method": "get", "path": "/a", "timestamp": "\xff"}, "x": 1e999}'
+    )
+    assert decode(raw) == {"request": {"method": "get", "path": "/a"}}
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview, "str"])
+def test_null_bytes_are_named_whatever_holds_the_message(kind):
+    raw = b'{"request": {"method": "get", "path": "/a"}}\x00'
+    message = raw.decode() if kind == "str" else kind(raw)
+    with pytest.raises(BadMessage) as caught:
+        decode(message)
+    assert caught.value.kind == "null_bytes"

@@ -18,7 +18,9 @@ def test_unlabelled_bodies_are_sniffed():
     assert media_of({}, ' {"a": 1}') == "application/json"
     assert media_of({}, "plain") == "text/plain"
     assert media_of({}, "") is None
-    assert media_of({"Content-Type": ";"}, "{}") is None
+    # a Content-Type with no type in it says nothing either
+    assert media_of({"Content-Type": ";"}, "{}") == "application/json"
+    assert media_of({"Content-Type": " "}, "") is None
 
 
 def test_bodies_are_counted_per_media_type():

@@ -1,6 +1,7 @@
 """The YAML writer: what PyYAML reads back is the data written, for any JSON data."""
 
 import random
+from collections import OrderedDict
 
 import pytest
 import yaml
@@ -16,7 +17,12 @@ TRICKY = [
     "[a]", "{a}", "a\nb", "tab\there", "nel\x85", "ls\u2028", "bom\ufeff",
     "c1\x9f", "del\x7f", "nul\x00", "emoji \U0001f600", "é", " lead", "trail ",
     "it's", "/users/{id}", "application/json", "$ref", "API at localhost:5000",
+    ".5e5", "1_0e5", "._5", "0o_7", "09_89", "._", "0o_", "._e-2", "0x1_f",
 ]  # fmt: skip
+# strings some YAML 1.2 reader takes for a number (or fails on) though PyYAML
+# reads them as strings
+NUMBER_LIKE = [".5e5", ".2E6", "1_0e5", "._5", "0o_7", "0o1_0", "09_89", "097_",
+               "._", "0o_", "._e-2", "1e5", "0o17", "0x1F"]  # fmt: skip
 
 
 def _reads_back(data):
@@ -41,6 +47,23 @@ def test_plain_where_safe_quoted_where_not():
         "/users/{id}:",
         "  a: it's",
     ]
+
+
+@pytest.mark.parametrize("value", NUMBER_LIKE)
+def test_what_a_yaml_12_reader_could_take_for_a_number_is_quoted(value):
+    assert to_yaml_text({"k": value}) == f"k: '{value}'\n"
+
+
+def test_versions_stay_plain():
+    assert to_yaml_text(["3.1.0", "1.0.0.1"]) == "- 3.1.0\n- 1.0.0.1\n"
+
+
+def test_subclasses_and_tuples_are_written_in_full():
+    class Name(str):
+        pass
+
+    data = OrderedDict(a=OrderedDict(b=(1, (2, 3))), c=Name("yes"))
+    assert yaml.safe_load(to_yaml_text(data)) == {"a": {"b": [1, [2, 3]]}, "c": "yes"}
 
 
 def test_numbers_and_constants_keep_their_types():
