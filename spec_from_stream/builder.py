@@ -29,7 +29,9 @@ from spec_from_stream.schema import SchemaCaps
 logger = logging.getLogger(__name__)
 
 STATE_VERSION = 2
-# pathname -> node lookups kept for the fast path; cleared when full
+# pathname -> node lookups kept for the fast path, in two generations of this
+# many: when the young one is full it becomes the old one, and a path found in
+# the old one moves back, so paths in use stay while new ids pass through
 PATH_CACHE_SIZE = 8192
 # exchanges between two attempts to fold the literals of a full path position
 COMPACT_RETRY = 10_000
@@ -76,6 +78,7 @@ class SpecBuilder:
         self._nodes: dict[str, int] = {}
         self._ops: dict[str, int] = {}
         self._cache: dict[tuple[str, str], PathNode] = {}
+        self._cache_old: dict[tuple[str, str], PathNode] = {}
         self._warned: set[str] = set()
         self._dropped: dict[str, int] = {}
         self._rendered_ops: tuple[int, int] | None = None
@@ -110,18 +113,22 @@ class SpecBuilder:
         # host names are case-insensitive; the port stays part of the host
         host = host.lower() if host else "unknown"
 
-        node = self._cache.get((host, pathname))
+        key = (host, pathname)
+        node = self._cache.get(key)
         if node is None:
-            if pathname.count("/") > self.limits.max_path_segments:
-                raise BadMessage("too_deep", "path has too many segments")
-            response = exchange.get("response")
-            failed = bool(response) and response.get("statusCode", 0) >= 400
-            node = self._locate(host, pathname, failed)
+            node = self._cache_old.get(key)
             if node is None:
-                return
+                if pathname.count("/") > self.limits.max_path_segments:
+                    raise BadMessage("too_deep", "path has too many segments")
+                response = exchange.get("response")
+                failed = bool(response) and response.get("statusCode", 0) >= 400
+                node = self._locate(host, pathname, failed)
+                if node is None:
+                    return
             if len(self._cache) >= PATH_CACHE_SIZE:
-                self._cache.clear()
-            self._cache[(host, pathname)] = node
+                self._cache_old = self._cache
+                self._cache = {}
+            self._cache[key] = node
 
         method = request["method"]
         operation = node.ops.get(method)
@@ -212,7 +219,7 @@ class SpecBuilder:
         del self._nodes[fewest]
         self._ops.pop(fewest, None)
         # cached lookups may point into the removed tree
-        self._cache.clear()
+        self._forget_paths()
         self._none_failed.clear()
         self._rendered_ops = None
         self._drop("hosts", "hosts", max(least, 1))
@@ -246,7 +253,7 @@ class SpecBuilder:
         if dropped:
             self._drop("error_paths", _ERROR_PATHS, dropped)
         # cached lookups may point to the removed children
-        self._cache.clear()
+        self._forget_paths()
         self._rendered_ops = None
         return True
 
@@ -278,10 +285,15 @@ class SpecBuilder:
             kind = None if failed_only(child) else "word"
             param.merge(as_value(child, kind), self._caps)
         # cached lookups may point into the folded subtrees
-        self._cache.clear()
+        self._forget_paths()
         self._none_failed.clear()
         self._rendered_ops = None
         return True
+
+    def _forget_paths(self) -> None:
+        """Drop the cached path lookups: they may point to nodes now gone."""
+        self._cache.clear()
+        self._cache_old.clear()
 
     def _literal(self, host: str, node: PathNode, segment: str) -> PathNode:
         """Return the literal child of a node, creating it within the node cap."""

@@ -191,3 +191,25 @@ def test_a_content_type_without_a_type_is_sniffed(content_type):
     builder.add({"request": request, "response": {"statusCode": 201}})
     body = builder.render()["unknown"]["paths"]["/a"]["post"]["requestBody"]
     assert list(body["content"]) == ["application/json"]
+
+
+def test_a_path_in_use_stays_cached_while_new_ids_pass_through(monkeypatch):
+    monkeypatch.setattr("spec_from_stream.builder.PATH_CACHE_SIZE", 4)
+    builder = SpecBuilder()
+    located = []
+    locate = builder._locate
+
+    def counting_locate(host, pathname, failed):
+        located.append(pathname)
+        return locate(host, pathname, failed)
+
+    monkeypatch.setattr(builder, "_locate", counting_locate)
+    for number in range(40):
+        for path in ("/users", f"/orders/{number}"):
+            request = {"method": "get", "pathname": path, "host": "api.test"}
+            builder.add({"request": request, "response": {"statusCode": 200}})
+    # every new id is located once; /users only the first time, although
+    # the cache turned over many times
+    assert located.count("/users") == 1
+    assert len(located) == 41
+    assert builder.exchanges == 80
