@@ -2,10 +2,11 @@
 
 The reader writes the document every second while a topic streams in, and
 PyYAML's representer spends about 100 ms on a 100 kB document; this writer
-does the same in about a twentieth of that. The output is what ``yaml.safe_load`` reads
-back as the same data: a string is left plain only when PyYAML's own resolver
-reads it back as that string, and is double-quoted (JSON escapes, which YAML
-shares) when it holds a control character, single-quoted otherwise.
+takes about a twentieth of that. ``yaml.safe_load`` reads the output back as
+the same data. A string is left plain only when PyYAML's own resolver reads
+it back as that string and no YAML 1.2 reader could take it for a number;
+otherwise it is double-quoted (JSON escapes, which YAML shares) when it holds
+a control character, and single-quoted when not.
 
 Usage::
 
