@@ -69,7 +69,8 @@ class QueueSink(Sink):
         self.flush_timeout = flush_timeout
         self._pid: int | None = None
         self._start_lock = threading.Lock()
-        self._queue: deque[Any] = deque()
+        # (item, its size) pairs: the size is taken once, on the way in
+        self._queue: deque[tuple[Any, int]] = deque()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._stopped = threading.Event()
@@ -81,9 +82,7 @@ class QueueSink(Sink):
             self._start()
         # the count bound may be passed by a few items when threads race: harmless
         if self._stopping.is_set() or len(self._queue) >= self.queue_size:
-            COUNTERS.add("recorded")
-            COUNTERS.add("dropped")
-            self._warn_drop("queue full" if self.pending() else "sink closed")
+            self._refuse("queue full" if self.pending() else "sink closed")
             return
         size = _size(item)
         with self._bytes_lock:
@@ -91,11 +90,9 @@ class QueueSink(Sink):
             if fits:
                 self._queued_bytes += size
         if not fits:
-            COUNTERS.add("recorded")
-            COUNTERS.add("dropped")
-            self._warn_drop("queue bytes full")
+            self._refuse("queue bytes full")
             return
-        self._queue.append(item)
+        self._queue.append((item, size))
         # counted once queued, so whoever sees it counted finds it queued
         COUNTERS.add("recorded")
 
@@ -144,14 +141,16 @@ class QueueSink(Sink):
 
     def _take_batch(self) -> list[Any]:
         batch: list[Any] = []
+        taken = 0
         queue = self._queue
         try:
             while len(batch) < BATCH_SIZE:
-                batch.append(queue.popleft())
+                item, size = queue.popleft()
+                batch.append(item)
+                taken += size
         except IndexError:
             pass
-        if batch:
-            taken = sum(map(_size, batch))
+        if taken:
             with self._bytes_lock:
                 self._queued_bytes -= taken
         return batch
@@ -196,6 +195,12 @@ class QueueSink(Sink):
             COUNTERS.add("dropped", left)
             logger.warning("recorder: %d exchanges dropped at shutdown", left)
         COUNTERS.maybe_log(force=True)
+
+    def _refuse(self, reason: str) -> None:
+        """Count an exchange recorded and dropped at once, and say why."""
+        COUNTERS.add("recorded")
+        COUNTERS.add("dropped")
+        self._warn_drop(reason)
 
     def _warn_drop(self, reason: str) -> None:
         now = time.monotonic()
