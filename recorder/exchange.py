@@ -8,7 +8,7 @@ header lists, query parsing, text or left-out bodies, redaction, `meta`.
 import functools
 import logging
 import math
-import os
+import random
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -100,7 +100,12 @@ class ExchangeEncoder:
             _header_name(key): _header_value(value)
             for key, value in capture.request_headers.items()
         }
-        request_id = request_headers.get("x-request-id") or os.urandom(16).hex()
+        # an id only needs to be unique, not secret: the random module's
+        # generator is far cheaper than a system call per exchange, and it is
+        # seeded afresh in every process, forked ones included
+        request_id = (
+            request_headers.get("x-request-id") or f"{random.getrandbits(128):032x}"
+        )
         response_headers = _header_dict(capture.response_headers)
         query = parse_query(capture.query_string)
         redactor.headers_in(request_headers)

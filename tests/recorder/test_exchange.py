@@ -1,5 +1,6 @@
 """Captures to http-types: paths, queries, headers, bodies and meta."""
 
+import os
 import time
 from datetime import datetime, timezone
 
@@ -71,6 +72,31 @@ def test_a_plain_exchange(encoder: ExchangeEncoder) -> None:
     assert meta["bodyOmitted"] == {}
     assert meta["aborted"] is False and meta["error"] is False
     assert len(meta["requestId"]) == 32
+
+
+def test_request_ids_are_unique_here_and_in_a_forked_process(
+    encoder: ExchangeEncoder,
+) -> None:
+    ids = {encoder.build(make_capture())["meta"]["requestId"] for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(len(value) == 32 and int(value, 16) >= 0 for value in ids)
+    # a forked process (gunicorn's preloaded workers) must not repeat the
+    # parent's sequence
+    reading, writing = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            built = encoder.build(make_capture())["meta"]["requestId"]
+            os.write(writing, built.encode())
+        finally:
+            os._exit(0)
+    os.close(writing)
+    os.waitpid(pid, 0)
+    with os.fdopen(reading, "rb") as pipe:
+        in_child = pipe.read().decode()
+    in_parent = encoder.build(make_capture())["meta"]["requestId"]
+    assert len(in_child) == 32 and in_child != in_parent
+    assert in_child not in ids
 
 
 def test_incoming_request_id_is_reused(encoder: ExchangeEncoder) -> None:

@@ -30,6 +30,14 @@ ROWS = [
         "{after_restart_sent} delivered",
     ),
     (
+        "broker_silent",
+        "Broker address that accepts and never answers",
+        "{requests_sent} requests, {requests_failed} failed; connections opened: "
+        "{connections}, bytes swallowed: {bytes_swallowed}; stopped by SIGTERM in "
+        "{stop_seconds} s (exit {exit_status}); recorded {recorded} = delivered "
+        "{delivered} + dropped {dropped} + failed {failed}",
+    ),
+    (
         "preload_workers",
         "gunicorn --preload, {workers} workers, {clients} clients",
         "{requests_sent} requests, {requests_failed} failed; recorded per "

@@ -238,6 +238,23 @@ def test_unreachable_broker_is_one_line_after_the_wait(tmp_path):
     assert_one_line_error(done, "cannot reach Kafka", "within 2s")
 
 
+def test_silent_broker_is_one_line_after_the_wait(tmp_path):
+    import socket
+
+    # the kernel accepts connections into the backlog; nothing ever answers
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        done = run_cli(
+            "--bootstrap-server",
+            f"127.0.0.1:{silent.getsockname()[1]}",
+            "--connect-timeout",
+            "2",
+            "--out",
+            str(tmp_path),
+        )
+
+    assert_one_line_error(done, "cannot reach Kafka", "within 2s")
+
+
 def test_busy_viewer_port_is_one_line(tmp_path):
     import socket
 
