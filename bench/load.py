@@ -53,6 +53,9 @@ class LoadResult:
     latencies: list[float] = field(default_factory=list)
     statuses: collections.Counter = field(default_factory=collections.Counter)
     errors: int = 0
+    # requests put on the wire, answered or not: a closed loop stops with
+    # requests in flight, which the server still serves (and records)
+    sent: int = 0
     # why requests failed: "timeout", "closed" (by the server), "socket"
     error_kinds: collections.Counter = field(default_factory=collections.Counter)
     # CPU seconds the server spent on this run, when the caller measured it
@@ -207,6 +210,7 @@ class _Driver:
         connection.sent = time.monotonic()
         connection.pending = self.requests[index % len(self.requests)]
         self.busy += 1
+        self.result.sent += 1
         self._write(connection)
 
     def _write(self, connection: _Connection) -> None:

@@ -66,7 +66,7 @@ class PhaseResult:
     # exchanges delivered into Kafka per second, by the recorder-on variant
     delivered_rate: float | None = None
     delivered: int | None = None
-    served: int | None = None
+    sent: int | None = None
 
     def ratios(self, name: str) -> dict[str, list[float]]:
         """Return a variant's figures over recorder-off's, cycle by cycle."""
@@ -259,5 +259,5 @@ def _measure_delivery(
     finally:
         watcher.close()
     result.delivered = after - before
-    result.served = load.completed
+    result.sent = load.sent
     result.delivered_rate = result.delivered / max(last_growth - started, 1e-9)

@@ -223,7 +223,7 @@ def report_recording(table: Table, phase: overhead.PhaseResult) -> None:
     table.add(
         "2 recording throughput (one gunicorn worker process, at saturation)",
         "delivered into Kafka (exchanges/s)",
-        f"{phase.delivered_rate:,.0f} ({phase.delivered:,} of {phase.served:,} served)",
+        f"{phase.delivered_rate:,.0f} ({phase.delivered:,} of {phase.sent:,} sent)",
     )
 
 
