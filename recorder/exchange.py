@@ -100,22 +100,26 @@ class ExchangeEncoder:
             _header_name(key): _header_value(value)
             for key, value in capture.request_headers.items()
         }
-        # an id only needs to be unique, not secret: the random module's
-        # generator is far cheaper than a system call per exchange, and it is
-        # seeded afresh in every process, forked ones included
-        request_id = (
-            request_headers.get("x-request-id") or f"{random.getrandbits(128):032x}"
-        )
         response_headers = _header_dict(capture.response_headers)
         query = parse_query(capture.query_string)
         redactor.headers_in(request_headers)
         redactor.headers_in(response_headers)
         redactor.query_in(query)
+        host = _without_userinfo(capture.host)
+        if isinstance(request_headers.get("host"), str):
+            request_headers["host"] = _without_userinfo(request_headers["host"])
+        # taken after redaction: a client may send anything as its request id.
+        # A new id only needs to be unique, not secret: the random module's
+        # generator is far cheaper than a system call per exchange, and it is
+        # seeded afresh in every process, forked ones included
+        request_id = (
+            request_headers.get("x-request-id") or f"{random.getrandbits(128):032x}"
+        )
 
         request: dict[str, Any] = {
             "method": capture.method.lower(),
             "protocol": "https" if capture.scheme == "https" else "http",
-            "host": capture.host,
+            "host": host,
             "pathname": redactor.text(raw_pathname(capture)),
             "query": query,
             "headers": request_headers,
@@ -265,6 +269,12 @@ def _header_value(value: str) -> str:
     if value.isascii():
         return value
     return value.encode("latin-1", "replace").decode("utf-8", "replace")
+
+
+def _without_userinfo(host: str) -> str:
+    """A Host value without "user:password@", which HTTP does not allow there
+    but a client may send anyway."""
+    return host.rpartition("@")[2] if "@" in host else host
 
 
 def _header_dict(pairs: list[tuple[str, str]]) -> dict[str, str | list[str]]:

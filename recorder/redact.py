@@ -125,6 +125,10 @@ ENCODED_USERINFO = re.compile(
 JSON_MEMBER = re.compile(
     r'"((?:[^"\\]|\\.){1,200})"(\s*:\s*)("(?:[^"\\]|\\.)*"?|-?[0-9][0-9.eE+-]*)'
 )
+# a JSON member whose value is an object or array (the match ends before it)
+JSON_NESTED_MEMBER = re.compile(r'"((?:[^"\\]|\\.){1,200})"\s*:\s*(?=[\[{])')
+# what may stand between the words of a compound secret name
+_SEPARATORS = ("_", "-", " ", ".", "+")
 # one multipart part: its headers naming the field, then its content
 MULTIPART_FIELD = re.compile(
     rb'(content-disposition:[^\r\n]*?\bname="([^"]*)"[^\r\n]*\r?\n'
@@ -167,6 +171,12 @@ class Redactor:
 
     def _is_secret_name(self, name: str) -> bool:
         words = [word.lower() for word in WORDS.findall(name)]
+        # plurals name secrets too: "tokens", "apiKeys", "refresh_tokens"
+        return self._has_secret_word(words) or self._has_secret_word(
+            [_singular(word) for word in words]
+        )
+
+    def _has_secret_word(self, words: list[str]) -> bool:
         if any(word in self.field_words for word in words):
             return True
         # compound words written apart: "card_number", "mfaCode"
@@ -182,11 +192,18 @@ class Redactor:
 
     def might_hold_secrets(self, text: str) -> bool:
         """False when no secret word and no JWT occurs in the text (fast)."""
-        if "eyJ" in text:
+        if "eyJ" in text or "\\u" in text:
+            # a JWT, or JSON escapes that may spell a name ("p\u0061ssword")
             return True
+        lowered = text.lower()
+        if "%" in lowered:
+            # names percent-encoded in forms and URLs ("p%61ssword=")
+            lowered = unquote_plus(lowered)
         # substring tests in C beat one big case-insensitive regex by far;
-        # without separators, "card_number" holds the word "cardnumber"
-        lowered = text.lower().replace("_", "").replace("-", "")
+        # without separators, "card_number" and "Card Number" hold "cardnumber"
+        for separator in _SEPARATORS:
+            if separator in lowered:
+                lowered = lowered.replace(separator, "")
         # a plain loop: a generator per call cost a third of this test
         for word in self._hint_words:  # noqa: SIM110
             if word in lowered:
@@ -300,14 +317,35 @@ class Redactor:
                 pass
             else:
                 return orjson.dumps(self.json_value(value)).decode()
-        return JSON_MEMBER.sub(self._json_member, text)
+        # cut short: no parser takes it, so secret-named members are found by
+        # shape, objects and arrays first (their insides may be cut too)
+        return JSON_MEMBER.sub(self._json_member, self._json_nested(text))
 
     def _json_member(self, match: re.Match[str]) -> str:
         name, colon, value = match.groups()
-        if not self.is_secret_name(name):
+        if not self.is_secret_name(_json_unescape(name)):
             return match.group(0)
         replacement = f'"{REDACTED}"' if value.startswith('"') else "0"
         return f'"{name}"{colon}{replacement}'
+
+    def _json_nested(self, text: str) -> str:
+        """Replace the object or array of each secret-named member, up to its
+        end or, where the text was cut inside it, to the end of the text."""
+        pieces: list[str] = []
+        done = 0
+        for match in JSON_NESTED_MEMBER.finditer(text):
+            if match.start() < done:
+                # inside a value already replaced
+                continue
+            if not self.is_secret_name(_json_unescape(match.group(1))):
+                continue
+            pieces.append(text[done : match.end()])
+            pieces.append(f'"{REDACTED}"')
+            done = _json_value_end(text, match.end())
+        if not pieces:
+            return text
+        pieces.append(text[done:])
+        return "".join(pieces)
 
     def _multipart(self, text: str) -> str:
         data = text.encode("utf-8", "surrogateescape")
@@ -346,6 +384,49 @@ class Redactor:
                 media_type = _media_type(message.get("headers"))
                 message["body"] = self.body(message["body"], media_type, not cut)
         return exchange
+
+
+def _singular(word: str) -> str:
+    """A plural word without its "s" ("tokens", "keys"); others as they are."""
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def _json_unescape(name: str) -> str:
+    """A JSON string's text with its escapes decoded ("p\\u0061ss" -> "pass")."""
+    if "\\" not in name:
+        return name
+    try:
+        return orjson.loads(f'"{name}"')
+    except orjson.JSONDecodeError:
+        return name
+
+
+def _json_value_end(text: str, start: int) -> int:
+    """Where the JSON object or array starting at `start` ends (past its
+    closing bracket), or the text's length when it is cut before that."""
+    depth = 0
+    in_string = False
+    escaped = False
+    for index in range(start, len(text)):
+        char = text[index]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+            if depth == 0:
+                return index + 1
+    return len(text)
 
 
 def _media_type(headers: Any) -> str:

@@ -4,6 +4,7 @@ import os
 import time
 from datetime import datetime, timezone
 
+import orjson
 import pytest
 
 from recorder.config import RecorderOptions
@@ -103,6 +104,16 @@ def test_incoming_request_id_is_reused(encoder: ExchangeEncoder) -> None:
     headers = {"HTTP_X_REQUEST_ID": "abc-123"}
     exchange = encoder.build(make_capture(request_headers=headers))
     assert exchange["meta"]["requestId"] == "abc-123"
+
+
+def test_incoming_request_id_is_redacted_like_its_header(
+    encoder: ExchangeEncoder,
+) -> None:
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
+    headers = {"HTTP_X_REQUEST_ID": f"req-{token}"}
+    exchange = encoder.build(make_capture(request_headers=headers))
+    assert token not in orjson.dumps(exchange).decode()
+    assert exchange["meta"]["requestId"] == "req-[REDACTED]"
 
 
 @pytest.mark.parametrize(
@@ -216,3 +227,12 @@ def test_secrets_are_redacted_in_every_part(encoder: ExchangeEncoder) -> None:
 def test_timestamps_read_as_datetime_writes_them(moment: float) -> None:
     expected = datetime.fromtimestamp(moment, timezone.utc)
     assert _timestamp(moment) == expected.isoformat(timespec="milliseconds")
+
+
+def test_user_information_in_the_host_is_dropped(encoder: ExchangeEncoder) -> None:
+    headers = {"HTTP_HOST": "bob:hunter2@api.test:8080"}
+    capture = make_capture(host="bob:hunter2@api.test:8080", request_headers=headers)
+    exchange = encoder.build(capture)
+    assert "hunter2" not in orjson.dumps(exchange).decode()
+    assert exchange["request"]["host"] == "api.test:8080"
+    assert exchange["request"]["headers"]["host"] == "api.test:8080"

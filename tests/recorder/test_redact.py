@@ -175,6 +175,17 @@ def test_the_quick_test_finds_every_word_even_those_inside_others() -> None:
         "creditCard",
         "credit_card_number",
         "code_verifier",
+        # plurals
+        "tokens",
+        "apiKeys",
+        "refresh_tokens",
+        "passwords",
+        "secrets",
+        "cookies",
+        "accessTokens",
+        # compound words apart
+        "Card Number",
+        "card.number",
     ],
 )
 def test_more_secret_names(redactor: Redactor, name: str) -> None:
@@ -182,7 +193,20 @@ def test_more_secret_names(redactor: Redactor, name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["code", "statusCode", "zipCode", "state", "cardType", "postal_code"]
+    "name",
+    [
+        "code",
+        "statusCode",
+        "zipCode",
+        "state",
+        "cardType",
+        "postal_code",
+        "status",
+        "address",
+        "items",
+        "monkeys",
+        "business",
+    ],
 )
 def test_common_names_are_not_secret_in_json(redactor: Redactor, name: str) -> None:
     assert not redactor.is_secret_name(name)
@@ -295,3 +319,54 @@ def test_replayed_exchange_loses_url_credentials(redactor: Redactor) -> None:
     redacted = json.dumps(redactor.exchange(exchange))
     for secret in ("c1", "pw1", "pw2", "c3", "alice", "bob"):
         assert secret not in redacted
+
+
+@pytest.mark.parametrize(
+    ("body", "media_type", "complete"),
+    [
+        # JSON escapes spelling a secret name
+        ('{"name": "a", "p\\u0061ssword": "hunter2"}', "application/json", True),
+        ('{"a": 1, "p\\u0061ssword": "hunter2", "pad": "aa', "application/json", False),
+        # compound names split by a space or a dot
+        ('{"Card Number": "hunter2"}', "application/json", True),
+        ('{"card.number": "hunter2"}', "application/json", True),
+        # plurals, also holding lists and objects
+        (
+            '{"apiKeys": ["hunter2"], "passwords": {"old": "hunter2"}}',
+            "application/json",
+            True,
+        ),
+        # cut short inside or after a secret-named object or array
+        (
+            '{"credentials": {"user": "bob", "value": "hunter2"}, "pad": "aa',
+            "application/json",
+            False,
+        ),
+        ('{"token": ["hunter2", "hunter2"], "pad": "aa', "application/json", False),
+        (
+            '{"ok": 1, "credentials": {"deep": {"value": "hunter2',
+            "application/json",
+            False,
+        ),
+        # percent-encoded and plus-separated names in forms
+        ("user=a&p%61ssword=hunter2", "application/x-www-form-urlencoded", True),
+        ("card+number=hunter2", "application/x-www-form-urlencoded", True),
+    ],
+)
+def test_disguised_secret_names_are_found(
+    redactor: Redactor, body: str, media_type: str, complete: bool
+) -> None:
+    redacted = redactor.body(body, media_type, complete)
+    assert "hunter2" not in redacted
+    assert REDACTED in redacted
+
+
+def test_cut_json_keeps_what_follows_a_closed_secret_value(redactor: Redactor) -> None:
+    body = '{"token": {"a": "x}", "b": [1, {"c": "]"}]}, "name": "bob", "pad": "aa'
+    redacted = redactor.body(body, "application/json", False)
+    assert redacted == f'{{"token": "{REDACTED}", "name": "bob", "pad": "aa'
+
+
+def test_percent_encoded_name_in_a_referer(redactor: Redactor) -> None:
+    value = redactor.header("referer", "https://h.test/?p%61ssword=hunter2&page=2")
+    assert "hunter2" not in value and value.endswith("&page=2")
