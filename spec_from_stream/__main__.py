@@ -244,6 +244,8 @@ def load_initial_spec(path: Path, version: str = "3.1") -> dict:
         raise UsageError(f"cannot read {path}: {error.strerror}") from None
     except yaml.YAMLError:
         raise UsageError(f"initial spec {path} is not YAML or JSON") from None
+    except RecursionError:
+        raise UsageError(f"initial spec {path} is nested too deeply") from None
     if not isinstance(document, dict) or "openapi" not in document:
         raise UsageError(f"initial spec {path} is not an OpenAPI document")
     if _too_many_values(document, MAX_INITIAL_SPEC_VALUES):
@@ -286,7 +288,24 @@ def load_initial_spec(path: Path, version: str = "3.1") -> dict:
             f"initial spec {path}: components.securitySchemes is not a mapping"
         )
     document["paths"] = _checked_paths(document.get("paths"), path)
+    _check_openapi(document, path)
     return document
+
+
+def _check_openapi(document: dict, path: Path) -> None:
+    """Refuse an initial spec OpenAPI does not allow: what is written from it
+    would not be valid either, and its odd values could break rendering."""
+    from openapi_spec_validator import validate
+
+    try:
+        validate(document)
+    except Exception as error:
+        where = getattr(error, "json_path", "")
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        at = f" at {where}" if where and where != "$" else ""
+        raise UsageError(
+            f"initial spec {path} is not a valid OpenAPI document: {message}{at}"
+        ) from None
 
 
 def _checked_paths(paths: object, path: Path) -> dict:

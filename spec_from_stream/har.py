@@ -188,7 +188,12 @@ def _response(response: dict, started: datetime | None, time_ms: object) -> dict
     if body is not None:
         result["body"] = body
     if started is not None and isinstance(time_ms, (int, float)) and time_ms >= 0:
-        result["timestamp"] = (started + timedelta(milliseconds=time_ms)).isoformat()
+        try:
+            ended = started + timedelta(milliseconds=time_ms)
+        except OverflowError:
+            # past the calendar's end (year 9999): the response time is unknown
+            return result
+        result["timestamp"] = ended.isoformat()
     return result
 
 

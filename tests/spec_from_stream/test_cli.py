@@ -476,3 +476,32 @@ def test_initial_spec_with_parts_of_the_wrong_type_is_one_line(
     )
 
     assert_one_line_error(done, fragment)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        (
+            "info: {title: t, version: '1'}\npaths:\n  /x:\n    get:\n"
+            "      operationId: [1]\n      responses: {'200': {description: ok}}",
+            "$.paths['/x'].get.operationId",
+        ),
+        ("info: {title: t, version: '1'}\nservers: [{url: 5}]", "$.servers[0].url"),
+        ("info: {}\npaths: {}", '"title" is a required property'),
+        (
+            "info: {title: t, version: '1'}\npaths: {}\ncomponents: {schemas: 5}",
+            "$.components.schemas",
+        ),
+    ],
+)
+def test_initial_spec_openapi_does_not_allow_is_one_line(tmp_path, text, fragment):
+    done, out = build_with_initial(tmp_path, f"openapi: 3.1.0\n{text}\n")
+
+    assert_one_line_error(done, "not a valid OpenAPI document", fragment)
+    assert not out.exists()
+
+
+def test_initial_spec_nested_too_deeply_is_one_line(tmp_path):
+    done, out = build_with_initial(tmp_path, "openapi: 3.1.0\nx: " + "[" * 5000)
+
+    assert_one_line_error(done, "nested too deeply")

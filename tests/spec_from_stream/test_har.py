@@ -182,3 +182,19 @@ def test_logging_does_not_leak_values(tmp_path, caplog):
     list(exchanges_from_har(path))
 
     assert "s3cr3t" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"time": 1e20},
+        {"time": float("inf")},
+        {"startedDateTime": "9999-12-31T23:59:59.999999+00:00", "time": 10},
+    ],
+)
+def test_a_response_time_past_the_calendar_is_left_out(overrides):
+    exchange = exchange_from_entry(entry(**overrides))
+
+    jsonschema.validate(exchange, SCHEMA)
+    assert exchange["response"]["statusCode"] == 200
+    assert "timestamp" not in exchange["response"]
