@@ -46,7 +46,8 @@ class Counts:
     @classmethod
     def from_dict(cls, data: dict) -> Counts:
         """Rebuild counts from to_dict() output."""
-        return cls(read=int(data["read"]), skipped=Counter(data["skipped"]))
+        skipped = {str(kind): _count(value) for kind, value in data["skipped"].items()}
+        return cls(read=_count(data["read"]), skipped=Counter(skipped))
 
 
 @dataclass
@@ -80,7 +81,7 @@ class ReaderState:
                 raise StateError(f"unknown state format {raw.get('format')!r}")
             return cls(
                 source=raw["source"],
-                offsets={int(p): int(o) for p, o in raw["offsets"].items()},
+                offsets={_count(p): _count(o) for p, o in raw["offsets"].items()},
                 counts=Counts.from_dict(raw["counts"]),
                 builder=raw["builder"],
             )
@@ -90,6 +91,16 @@ class ReaderState:
             raise StateError(f"unreadable state ({type(error).__name__})") from None
         except ValueError as error:
             raise StateError(f"unreadable state ({error})") from None
+
+
+def _count(value: object) -> int:
+    """A saved count, offset or partition: a whole number, never negative."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"{value!r} is not a count")
+    number = int(value)
+    if number < 0:
+        raise ValueError(f"{number} is negative")
+    return number
 
 
 class StateStore:

@@ -75,3 +75,27 @@ def test_failed_save_keeps_the_previous_state_whole(tmp_path, monkeypatch):
 
     assert store.load(SOURCE).counts.read == 5
     assert os.listdir(store.path.parent) == ["state.json"]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda raw: raw["counts"]["skipped"].update(not_json="x"),
+        lambda raw: raw["counts"].update(read=-1),
+        lambda raw: raw["counts"].update(read=1.5),
+        lambda raw: raw["offsets"].update({"0": -5}),
+        lambda raw: raw["offsets"].update({"0": None}),
+        lambda raw: raw["offsets"].update({"-1": 3}),
+    ],
+)
+def test_damaged_counts_and_offsets_are_refused(tmp_path, damage):
+    import orjson
+
+    store = StateStore(tmp_path)
+    store.save(make_state())
+    raw = orjson.loads(store.path.read_bytes())
+    damage(raw)
+    store.path.write_bytes(orjson.dumps(raw))
+
+    with pytest.raises(StateError, match="unreadable state"):
+        store.load(SOURCE)
