@@ -110,7 +110,10 @@ class SpecBuilder:
         if pathname is None:
             pathname, query, netloc = _split_url(request)
             host = host or netloc
-        # host names are case-insensitive; the port stays part of the host
+        # host names are case-insensitive; the port stays part of the host,
+        # user information ("user:password@") never does
+        if host and "@" in host:
+            host = host.rpartition("@")[2]
         host = host.lower() if host else "unknown"
 
         key = (host, pathname)

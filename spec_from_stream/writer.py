@@ -20,6 +20,10 @@ from spec_from_stream.yaml_text import to_yaml_text
 logger = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
+# a host name or address as HTTP writes it, with an optional port
+_PLAIN_HOST = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?"
+)
 
 # called with {host: document as JSON bytes} after every write (the viewer)
 Listener = Callable[[dict[str, bytes]], None]
@@ -80,11 +84,18 @@ def document_paths(hosts: list[str]) -> dict[str, Path]:
         return {hosts[0]: Path("openapi.yaml")}
     paths: dict[str, Path] = {}
     used: set[str] = set()
-    for host in sorted(hosts):
-        folder = safe_host_dir(host)
+    # well-formed host names choose their folder first, so a made-up
+    # look-alike (".api.example.com") cannot take "api.example.com/"
+    for host in sorted(hosts, key=lambda host: (not _PLAIN_HOST.fullmatch(host), host)):
+        name = folder = safe_host_dir(host)
         if folder in used:
             digest = hashlib.sha1(host.encode("utf-8", "surrogatepass")).hexdigest()
-            folder = f"{folder}-{digest[:8]}"
+            folder = f"{name}-{digest[:8]}"
+            number = 2
+            while folder in used:
+                # the suffix met another host's own name ("x" and "x-92590000")
+                folder = f"{name}-{digest[:8]}-{number}"
+                number += 1
         used.add(folder)
         paths[host] = Path(folder) / "openapi.yaml"
     return paths

@@ -124,6 +124,16 @@ def test_host_cap_drops_new_hosts():
     assert builder.warnings["hosts"] == 1
 
 
+def test_user_information_in_a_host_is_dropped():
+    builder = SpecBuilder()
+    builder.add(_exchange("get", "/a", host="bob:hunter2@API.test"))
+    builder.add(_exchange("get", "/b", host="api.test"))
+
+    documents = builder.render()
+    assert set(documents) == {"api.test"}
+    assert "hunter2" not in json.dumps(documents)
+
+
 def test_made_up_hosts_give_their_places_to_a_real_host():
     builder = SpecBuilder(Limits(max_hosts=5))
     for number in range(20):

@@ -71,6 +71,25 @@ def test_hosts_that_map_to_one_folder_still_get_distinct_folders():
     assert len(folders) == 3
 
 
+def test_a_look_alike_host_cannot_take_the_real_hosts_folder():
+    for hosts in (
+        ["api.example.com", ".api.example.com"],
+        [".api.example.com", "api.example.com"],
+        ["api.example.com", "api.example.com."],
+    ):
+        paths = document_paths(hosts)
+        assert paths["api.example.com"].parent.name == "api.example.com"
+        assert len({path.parent for path in paths.values()}) == len(hosts)
+
+
+def test_a_suffixed_folder_never_meets_another_hosts_folder():
+    # "x:" maps to "x", then to "x-" and its digest, which is a host here too
+    paths = document_paths(["x", "x-92590000", "x:"])
+
+    assert len({path.parent for path in paths.values()}) == 3
+    assert paths["x-92590000"].parent.name == "x-92590000"
+
+
 def test_schedule_writes_at_most_once_per_interval_and_only_when_changed():
     schedule = Schedule(interval=1.0)
     assert not schedule.due(0.0)
