@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from spec_from_stream.formats import typed_text
-from spec_from_stream.schema import SchemaCaps, SchemaSummary
+from spec_from_stream.schema import MAX_NAME_LENGTH, SchemaCaps, SchemaSummary
 from spec_from_stream.security import is_query_key, schemes_in_request
 
 if TYPE_CHECKING:
@@ -348,6 +348,9 @@ class Operation:
                 continue
             param = params.get(name)
             if param is None:
+                if len(name) > MAX_NAME_LENGTH:
+                    caps.hits["name_length"] += 1
+                    continue
                 if len(params) >= caps.max_properties:
                     caps.hits["query_params"] += 1
                     continue

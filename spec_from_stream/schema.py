@@ -37,6 +37,10 @@ VARYING_MAP_PRESENCE = 0.2
 SPARSE_MAP_KEYS = 5
 SPARSE_MAP_SAMPLES = 10
 SPARSE_MAP_PRESENCE = 0.5
+# the longest property or parameter name kept: longer ones (which no API
+# defines, but hostile bodies may carry by the thousand) are summed up with
+# the properties over the cap, so the state cannot grow with name lengths
+MAX_NAME_LENGTH = 256
 # a field only ever null or empty over this many samples is not rendered required
 MIN_EMPTY_SAMPLES = 10
 
@@ -54,6 +58,7 @@ class SchemaCaps:
         self.hits = {
             "schema_depth": 0,
             "properties": 0,
+            "name_length": 0,
             "query_params": 0,
             "media_types": 0,
             "security_schemes": 0,
@@ -106,8 +111,9 @@ class SchemaSummary:
             for key, item in value.items():
                 child = props.get(key)
                 if child is None:
-                    if len(props) >= caps.max_properties:
-                        caps.hits["properties"] += 1
+                    too_long = len(key) > MAX_NAME_LENGTH
+                    if too_long or len(props) >= caps.max_properties:
+                        caps.hits["name_length" if too_long else "properties"] += 1
                         if self.extra is None:
                             self.extra = SchemaSummary()
                         self.extra.add(item, caps, weight, depth + 1)

@@ -124,6 +124,15 @@ def test_host_cap_drops_new_hosts():
     assert builder.warnings["hosts"] == 1
 
 
+def test_overlong_query_parameter_names_are_counted_not_kept():
+    builder = SpecBuilder()
+    builder.add(_exchange("get", "/a", query={"q" * 300: "1", "limit": "5"}))
+
+    parameters = builder.render()["api.test"]["paths"]["/a"]["get"]["parameters"]
+    assert [parameter["name"] for parameter in parameters] == ["limit"]
+    assert builder.warnings["name_length"] == 1
+
+
 def test_user_information_in_a_host_is_dropped():
     builder = SpecBuilder()
     builder.add(_exchange("get", "/a", host="bob:hunter2@API.test"))

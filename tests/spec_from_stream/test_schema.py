@@ -74,6 +74,18 @@ def test_depth_and_property_caps_bound_the_summary():
     assert len(summary.props) <= 3
 
 
+def test_overlong_property_names_do_not_grow_the_summary():
+    caps = SchemaCaps(12, 200, False)
+    bodies = [{"id": 1, f"{number:05d}{'k' * 5000}": 1} for number in range(50)]
+    summary = _summary(*bodies, caps=caps)
+
+    assert caps.hits["name_length"] == 50
+    assert set(summary.props) == {"id"}
+    assert len(orjson.dumps(summary.to_state())) < 1000
+    # kept as what they are: more properties of an integer value
+    assert summary.render()["additionalProperties"] == {"type": "integer"}
+
+
 def test_weighted_add_counts_like_repeated_adds():
     caps = SchemaCaps(12, 200, False)
     once = SchemaSummary()
