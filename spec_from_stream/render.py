@@ -70,6 +70,7 @@ def render_document(
     known = _initial_templates(initial_spec)
     pools = error_pools(routes)
     evidence = request_evidence(routes)
+    names = _scheme_names(routes, schemes)
     used_ids = {
         operation.get("operationId")
         for item in paths.values()
@@ -92,8 +93,10 @@ def render_document(
             rendered.update(
                 _operation(method, route, operation, version, examples, pools, evidence)
             )
+            if operation.security:
+                rendered["security"] = _security(operation, names)
             for key in operation.security:
-                schemes.setdefault(scheme_name(key), scheme_object(key))
+                schemes.setdefault(names[key], scheme_object(key))
             paths.setdefault(template, {})[method] = rendered
     if not schemes:
         del document["components"]["securitySchemes"]
@@ -196,9 +199,6 @@ def _operation(
             body["required"] = True
         rendered["requestBody"] = body
     rendered["responses"] = _responses(operation, version, examples, pools, evidence)
-    security = _security(operation)
-    if security:
-        rendered["security"] = security
     return rendered
 
 
@@ -295,11 +295,38 @@ def _responses(
     return responses
 
 
-def _security(operation: Operation) -> list[dict]:
+def _scheme_names(routes: list[Route], schemes: dict) -> dict[str, str]:
+    """Name every security scheme the traffic shows, one name per scheme.
+
+    Two keys may make the same name (`api_key` and `api-key` in the query
+    both make queryApiKey), and an initial spec may use a name for a scheme
+    of its own: the second one gets a number (queryApiKey2).
+    """
+    keys = sorted(
+        {
+            key
+            for route in routes
+            for op in route.node.ops.values()
+            for key in op.security
+        }
+    )
+    names: dict[str, str] = {}
+    taken = {name: schemes[name] for name in schemes}
+    for key in keys:
+        base = name = scheme_name(key)
+        wanted = scheme_object(key)
+        number = 2
+        while name in taken and taken[name] != wanted:
+            name = f"{base}{number}"
+            number += 1
+        taken[name] = wanted
+        names[key] = name
+    return names
+
+
+def _security(operation: Operation, names: dict[str, str]) -> list[dict]:
     """Render the security requirements seen on an operation's requests."""
-    if not operation.security:
-        return []
-    requirements = [{scheme_name(key): []} for key in sorted(operation.security)]
+    requirements = [{names[key]: []} for key in sorted(operation.security)]
     # some calls went without credentials: authentication is optional there
     if max(operation.security.values()) < operation.count:
         requirements.append({})

@@ -133,6 +133,20 @@ def test_overlong_query_parameter_names_are_counted_not_kept():
     assert builder.warnings["name_length"] == 1
 
 
+def test_key_parameters_with_look_alike_names_get_schemes_of_their_own():
+    builder = SpecBuilder()
+    builder.add(_exchange("get", "/a", query={"api_key": "x"}))
+    builder.add(_exchange("get", "/b", query={"api-key": "x"}))
+
+    document = builder.render()["api.test"]
+    schemes = document["components"]["securitySchemes"]
+    for path, parameter in (("/a", "api_key"), ("/b", "api-key")):
+        (requirement,) = document["paths"][path]["get"]["security"]
+        (name,) = requirement
+        assert schemes[name] == {"type": "apiKey", "in": "query", "name": parameter}
+    assert len(schemes) == 2
+
+
 def test_user_information_in_a_host_is_dropped():
     builder = SpecBuilder()
     builder.add(_exchange("get", "/a", host="bob:hunter2@API.test"))
