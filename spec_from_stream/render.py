@@ -68,6 +68,7 @@ def render_document(
     paths = document["paths"]
     schemes = document.setdefault("components", {}).setdefault("securitySchemes", {})
     known = _initial_templates(initial_spec)
+    shapes = _initial_shapes(initial_spec)
     pools = error_pools(routes)
     evidence = request_evidence(routes)
     names = _scheme_names(routes, schemes)
@@ -80,6 +81,14 @@ def render_document(
     }
     for route in routes:
         template = route.template
+        # the initial spec's spelling of the same path (/users/{id} for the
+        # traffic's /users/{userId}): OpenAPI allows only one of the two
+        renames: dict[str, str] = {}
+        same = shapes.get(_shape(template))
+        if same is not None and same[0] != template:
+            template = same[0]
+            names_in_traffic = [param.name for param in route.params]
+            renames = dict(zip(names_in_traffic, same[1], strict=False))
         for method in _ordered(route.node.ops):
             # Limitation: an operation of the initial spec is kept as written;
             # what the traffic shows about it is not merged into it
@@ -97,6 +106,9 @@ def render_document(
                 rendered["security"] = _security(operation, names)
             for key in operation.security:
                 schemes.setdefault(names[key], scheme_object(key))
+            for parameter in rendered.get("parameters", ()):
+                if parameter["in"] == "path" and parameter["name"] in renames:
+                    parameter["name"] = renames[parameter["name"]]
             paths.setdefault(template, {})[method] = rendered
     if not schemes:
         del document["components"]["securitySchemes"]
@@ -141,6 +153,25 @@ def _initial_templates(initial: dict | None) -> list[tuple[str, re.Pattern]]:
             if method in METHOD_ORDER:
                 found.append((method, pattern))
     return found
+
+
+def _shape(template: str) -> tuple[str, ...]:
+    """A path template with its parameter names left out: /users/{} ."""
+    return tuple(
+        "{}" if segment[:1] == "{" and segment[-1:] == "}" else segment
+        for segment in template.strip("/").split("/")
+    )
+
+
+def _initial_shapes(initial: dict | None) -> dict[tuple[str, ...], tuple[str, list]]:
+    """The initial spec's templates by shape, with their parameter names."""
+    shapes: dict[tuple[str, ...], tuple[str, list]] = {}
+    for path in (initial or {}).get("paths") or {}:
+        segments = path.strip("/").split("/")
+        names = [s[1:-1] for s in segments if s[:1] == "{" and s[-1:] == "}"]
+        if names:
+            shapes.setdefault(_shape(path), (path, names))
+    return shapes
 
 
 def _covered(known: list[tuple[str, re.Pattern]], method: str, segments: list) -> bool:

@@ -187,6 +187,25 @@ def test_initial_spec_alone_renders_under_its_server_host():
     assert set(SpecBuilder(initial_spec=initial).render()) == {"api.example.test:8000"}
 
 
+def test_traffic_uses_the_initial_specs_spelling_of_a_template():
+    initial = {
+        "openapi": "3.1.0",
+        "info": {"title": "t", "version": "1"},
+        "paths": {
+            "/items/{id}": {"get": {"responses": {"200": {"description": "ok"}}}}
+        },
+    }
+    builder = SpecBuilder(initial_spec=initial)
+    for number in range(3):
+        builder.add(_exchange("delete", f"/items/{number}", 204))
+
+    paths = builder.render()["api.test"]["paths"]
+    assert set(paths) == {"/items/{id}"}
+    (parameter,) = paths["/items/{id}"]["delete"]["parameters"]
+    assert parameter["name"] == "id" and parameter["in"] == "path"
+    assert "get" in paths["/items/{id}"]
+
+
 def test_add_raw_decodes_once_and_equals_add():
     raw, parsed = SpecBuilder(), SpecBuilder()
     for exchange in _traffic(5):
