@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UUID = re.compile(
@@ -135,7 +136,9 @@ def typed_text(text: str) -> object:
             # very long digit strings are identifiers, not numbers
             return int(text) if len(text) <= 18 else text
         if _NUMBER.fullmatch(text):
-            return float(text)
+            number = float(text)
+            # "1e400" is no number JSON can hold: it stays text
+            return number if math.isfinite(number) else text
         return text
     if text == "true":
         return True

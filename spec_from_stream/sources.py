@@ -118,13 +118,29 @@ def detect_format(path: Path) -> str:
                 break
         else:
             return "jsonl"
-    # a JSON Lines file starts with one complete exchange on its first line;
-    # a HAR file is one (usually indented) document with a `log` member
-    try:
-        first = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return "har" if line.lstrip().startswith(b"{") else "jsonl"
+        # a JSON Lines file starts with one complete exchange on its first line;
+        # a HAR file is one (usually indented) document with a `log` member
+        try:
+            first = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            if not line.lstrip().startswith(b"{"):
+                return "jsonl"
+            # a HAR document's first line is not a whole document, and neither
+            # is a JSON Lines file's first record when it was cut short: the
+            # next line tells them apart (a whole record, or a HAR member)
+            for line in stream:
+                if line.strip():
+                    return "jsonl" if _is_object(line) else "har"
+            return "har"
     return "har" if isinstance(first, dict) and "log" in first else "jsonl"
+
+
+def _is_object(line: bytes) -> bool:
+    """Whether a line holds one whole JSON object."""
+    try:
+        return isinstance(orjson.loads(line), dict)
+    except orjson.JSONDecodeError:
+        return False
 
 
 def open_file(path: Path) -> Iterator[tuple[object, str]]:
@@ -158,7 +174,8 @@ def _jsonl_messages(path: Path) -> Iterator[tuple[object, str]]:
             yield first, "line 1"
         for number, line in enumerate(stream, start=2):
             if line.strip():
-                yield line, f"line {number}"
+                # files joined with `cat` may carry a byte order mark inside
+                yield strip_bom(line), f"line {number}"
 
 
 def _har_messages(entries: list) -> Iterator[tuple[object, str]]:

@@ -46,3 +46,9 @@ def test_typed_text_turns_numbers_and_booleans_into_values():
     assert typed_text("1.5") == 1.5
     assert typed_text("true") is True
     assert typed_text("0123456789012345678901") == "0123456789012345678901"
+
+
+def test_typed_text_keeps_numbers_json_cannot_hold_as_text():
+    assert typed_text("1e400") == "1e400"
+    assert typed_text("-1e400") == "-1e400"
+    assert typed_text("1e300") == 1e300

@@ -40,6 +40,10 @@ HAR = {
         ("x", "\n\n", "jsonl"),
         ("x", "\ufeff" + json.dumps(HAR), "har"),
         ("x", '\ufeff{"request": {"method": "get"}}\n', "jsonl"),
+        # JSON Lines whose first record was cut short: one bad line, not HAR
+        ("x.json", '{"request": {"meth\n{"request": {}}\n', "jsonl"),
+        ("x.json", '{"log": {\n"entries": []}}\n', "har"),
+        ("x.json", '{"log": {"entries": []\n}}\n', "har"),
     ],
 )
 def test_format_is_told_by_extension_then_content(tmp_path, name, content, expected):
@@ -62,6 +66,16 @@ def test_json_lines_yield_raw_lines_with_their_numbers(tmp_path):
 def test_a_byte_order_mark_before_the_first_line_is_dropped(tmp_path):
     path = tmp_path / "in.jsonl"
     path.write_bytes(b'\xef\xbb\xbf{"a": 1}\n{"b": 2}\n')
+
+    assert list(open_file(path)) == [
+        (b'{"a": 1}\n', "line 1"),
+        (b'{"b": 2}\n', "line 2"),
+    ]
+
+
+def test_a_byte_order_mark_inside_joined_files_is_dropped(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"a": 1}\n\xef\xbb\xbf{"b": 2}\n')
 
     assert list(open_file(path)) == [
         (b'{"a": 1}\n', "line 1"),
