@@ -10,6 +10,7 @@ the parent is busy, the child waits.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -55,6 +56,8 @@ class FetcherProcess:
         self.offsets = offsets
         self.lock = lock
         self.on_revoke = on_revoke
+        # the topic's id as the child last reported it
+        self.topic_id = settings.topic_id
         self._process: multiprocessing.process.BaseProcess | None = None
         self._connection: Connection | None = None
 
@@ -68,9 +71,10 @@ class FetcherProcess:
         parent_end, child_end = context.Pipe(duplex=True)
         with self.lock:
             offsets = dict(self.offsets)
+        settings = dataclasses.replace(self.settings, topic_id=self.topic_id)
         self._process = context.Process(
             target=run_child,
-            args=(child_end, self.settings, _log_level(), offsets),
+            args=(child_end, settings, _log_level(), offsets),
             name="spec_from_stream-fetcher",
             daemon=True,
         )
@@ -106,6 +110,13 @@ class FetcherProcess:
         if kind == "revoked":
             # every batch sent before this one has been read: the state is exact
             self.on_revoke()
+        elif kind == "topic":
+            topic_id, recreated = payload
+            with self.lock:
+                if recreated:
+                    # as the child did: the deleted topic's offsets are void
+                    self.offsets.clear()
+                self.topic_id = topic_id
         return {}
 
     def close(self) -> None:
@@ -183,7 +194,11 @@ def run_child(
             # a parent that is gone has nothing left to save
             connection.send(("revoked", None))
 
-    source = KafkaSource(settings, offsets, lock, send_revoked)
+    def send_topic(topic_id: str, recreated: bool) -> None:
+        with lock, contextlib.suppress(OSError):
+            connection.send(("topic", (topic_id, recreated)))
+
+    source = KafkaSource(settings, offsets, lock, send_revoked, send_topic)
     try:
         source.start()
     except SourceError as error:

@@ -297,6 +297,7 @@ class KafkaReader:
             group_id,
             connect_timeout=connect_timeout,
             instance_id=instance_id_for(out_dir),
+            topic_id=saved.topic_id if saved is not None else None,
         )
         self.source = source_class(
             settings, self.reader.offsets, self.lock, self._save_on_revoke
@@ -356,6 +357,7 @@ class KafkaReader:
             offsets=dict(reader.offsets),
             counts=reader.counts,
             builder=reader.builder.to_state(),
+            topic_id=self.source.topic_id,
         )
         try:
             self.store.save(state)

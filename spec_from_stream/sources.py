@@ -55,6 +55,8 @@ class KafkaSettings:
     group_id: str
     connect_timeout: float = 30.0
     instance_id: str | None = None
+    # the topic's id the saved offsets belong to (None: not known)
+    topic_id: str | None = None
 
 
 class _KafkaTrouble(logging.Handler):
@@ -202,6 +204,7 @@ class KafkaSource:
         offsets: dict[int, int],
         lock: threading.Lock,
         on_revoke: Callable[[], None],
+        on_topic: Callable[[str, bool], None] | None = None,
     ) -> None:
         self.settings = settings
         self.topic = settings.topic
@@ -209,6 +212,9 @@ class KafkaSource:
         self.offsets = offsets
         self.lock = lock
         self.on_revoke = on_revoke
+        # told the topic's id once known, and whether the offsets were dropped
+        self.on_topic = on_topic
+        self.topic_id = settings.topic_id
         self.consumer: KafkaConsumer | None = None
         # since when the first assignment is awaited (None: it came)
         self._waiting_since: float | None = None
@@ -256,6 +262,19 @@ class KafkaSource:
             self.topic,
             self.settings.group_id,
         )
+
+    def _current_topic_id(self) -> str | None:
+        """The topic's id from the consumer's metadata (Kafka 2.8 and later).
+
+        Limitation: kafka-python keeps topic ids in its cluster metadata, which
+        its consumer does not expose; without them (another version, an older
+        broker) a topic created again goes unnoticed, as before.
+        """
+        try:
+            topic_id = self.consumer._client.cluster.topic_id(self.topic)
+        except AttributeError:
+            return None
+        return str(topic_id) if topic_id else None
 
     def _check_first_assignment(self) -> None:
         """Join again if the group has not assigned anything for a long time.
@@ -351,8 +370,25 @@ class KafkaSource:
     def seek_assigned(self, partitions: list[TopicPartition]) -> None:
         """Move newly assigned partitions to the saved offsets, or the start."""
         assert self.consumer is not None
+        current = self._current_topic_id()
+        changed = current is not None and current != self.topic_id
+        recreated = changed and self.topic_id is not None
         with self.lock:
+            if recreated:
+                # offsets of the topic that was deleted would skip as many
+                # messages of the new one: it is read from its beginning
+                self.offsets.clear()
+            if changed:
+                self.topic_id = current
             wanted = {tp: self.offsets.get(tp.partition) for tp in partitions}
+        if recreated:
+            logger.warning(
+                "topic %s was deleted and created again (its id changed): reading "
+                "it from the beginning; the document keeps what it learned before",
+                self.topic,
+            )
+        if changed and self.on_topic is not None:
+            self.on_topic(current, recreated)
         for tp, offset in wanted.items():
             if offset is None:
                 self.consumer.seek_to_beginning(tp)

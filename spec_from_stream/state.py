@@ -58,6 +58,9 @@ class ReaderState:
     offsets: dict[int, int]
     counts: Counts
     builder: dict
+    # the Kafka topic's id when the offsets were saved: a topic deleted and
+    # created again under the same name has a new one (None: not known)
+    topic_id: str | None = None
 
     def to_bytes(self) -> bytes:
         """Serialise the state as JSON."""
@@ -69,6 +72,7 @@ class ReaderState:
                 "offsets": {str(p): o for p, o in sorted(self.offsets.items())},
                 "counts": self.counts.to_dict(),
                 "builder": self.builder,
+                "topic_id": self.topic_id,
             }
         )
 
@@ -84,6 +88,7 @@ class ReaderState:
                 offsets={_count(p): _count(o) for p, o in raw["offsets"].items()},
                 counts=Counts.from_dict(raw["counts"]),
                 builder=raw["builder"],
+                topic_id=_topic_id(raw.get("topic_id")),
             )
         except StateError:
             raise
@@ -91,6 +96,13 @@ class ReaderState:
             raise StateError(f"unreadable state ({type(error).__name__})") from None
         except ValueError as error:
             raise StateError(f"unreadable state ({error})") from None
+
+
+def _topic_id(value: object) -> str | None:
+    """A saved topic id: text, or None for a state saved without one."""
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a topic id")
+    return value
 
 
 def _count(value: object) -> int:

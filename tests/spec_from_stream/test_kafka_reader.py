@@ -447,3 +447,52 @@ def test_tutorial_requests_through_the_real_server_become_the_users_api(
     assert {"200", "404"} <= set(user["get"]["responses"])
     assert "204" in user["delete"]["responses"]
     assert "200" in user["patch"]["responses"]
+
+
+def recreate_topic(bootstrap: str, topic: str, partitions: int) -> None:
+    """Delete a topic and create it again under the same name (a new topic id)."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.delete_topics([topic])
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                admin.create_topics([NewTopic(topic, partitions, 1)])
+                return
+            except TopicAlreadyExistsError:
+                # the deletion is still going on
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+    finally:
+        admin.close()
+
+
+@pytest.mark.parametrize("extra", [(), ("--single-process",)], ids=["child", "one"])
+def test_a_topic_deleted_and_created_again_is_read_from_its_beginning(
+    kafka_bootstrap, readers, tmp_path, extra
+):
+    topic = create_topic(kafka_bootstrap, f"test_{uuid.uuid4().hex[:12]}", 1)
+    group = f"group-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "spec"
+    produce(kafka_bootstrap, topic, traffic(5))
+    first = readers(kafka_bootstrap, topic, group, out, *extra).start()
+    first.wait_for_read(5)
+    assert first.stop() == 0
+
+    # as `kafka/local stop` and `start`, or `docker compose down -v`, would
+    recreate_topic(kafka_bootstrap, topic, 1)
+    produce(kafka_bootstrap, topic, traffic(8, seed=1))
+    second = readers(kafka_bootstrap, topic, group, out, *extra).start()
+    # the saved offset 5 would skip the new topic's first five messages
+    state = second.wait_for_read(5 + 8, deadline=120)
+    assert second.stop() == 0
+
+    assert state["counts"]["read"] == 13
+    assert "deleted and created again" in second.log_text()
+    saved = json.loads((out / ".state" / "state.json").read_text())
+    assert saved["offsets"] == {"0": 8}
+    assert saved["topic_id"]

@@ -99,3 +99,31 @@ def test_damaged_counts_and_offsets_are_refused(tmp_path, damage):
 
     with pytest.raises(StateError, match="unreadable state"):
         store.load(SOURCE)
+
+
+def test_topic_id_round_trips_and_must_be_text(tmp_path):
+    import orjson
+
+    store = StateStore(tmp_path)
+    state = make_state()
+    state.topic_id = "97241e90-35c1-46cb-805b-c26c048fb8f4"
+    store.save(state)
+    assert store.load(SOURCE).topic_id == state.topic_id
+
+    raw = orjson.loads(store.path.read_bytes())
+    raw["topic_id"] = 5
+    store.path.write_bytes(orjson.dumps(raw))
+    with pytest.raises(StateError, match="unreadable state"):
+        store.load(SOURCE)
+
+
+def test_a_state_saved_without_a_topic_id_loads(tmp_path):
+    import orjson
+
+    store = StateStore(tmp_path)
+    store.save(make_state())
+    raw = orjson.loads(store.path.read_bytes())
+    del raw["topic_id"]
+    store.path.write_bytes(orjson.dumps(raw))
+
+    assert store.load(SOURCE).topic_id is None
