@@ -134,7 +134,7 @@ def test_listeners_serve_the_network_and_the_host(services):
         for item in environment["KAFKA_ADVERTISED_LISTENERS"].split(",")
     )
     assert advertised["EXTERNAL"] == "localhost:9092"
-    assert "9092:9092" in services["kafka"]["ports"]
+    assert "127.0.0.1:9092:9092" in services["kafka"]["ports"]
     for name in ("server", "spec"):
         assert services[name]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == (
             "kafka:" + advertised["INTERNAL"].rpartition(":")[2]
@@ -172,8 +172,14 @@ def test_spec_output_and_viewer_are_published(services):
     out = spec["environment"]["SPEC_OUT_DIR"]
     assert f"./spec:{out}" in spec["volumes"]
     port = str(spec["environment"]["SPEC_SERVE_PORT"])
-    assert f"{port}:{port}" in spec["ports"]
-    assert "5000:5000" in services["server"]["ports"]
+    assert f"127.0.0.1:{port}:{port}" in spec["ports"]
+    assert "127.0.0.1:5000:5000" in services["server"]["ports"]
+
+
+def test_ports_are_published_on_the_loopback_only(services):
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), f"{name} publishes {port}"
 
 
 def test_named_volumes_hold_the_broker_data(compose, services):

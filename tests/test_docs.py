@@ -58,7 +58,8 @@ def test_every_documented_command_can_be_run_by_the_session(step, tmp_path):
 def test_docker_lines_name_real_services_and_published_ports():
     services = COMPOSE["services"]
     published = {
-        port.split(":")[0]
+        # HOST_IP:HOST_PORT:CONTAINER_PORT
+        port.split(":")[-2]
         for service in services.values()
         for port in service.get("ports", [])
     }
