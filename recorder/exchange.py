@@ -105,7 +105,7 @@ class ExchangeEncoder:
         redactor.headers_in(request_headers)
         redactor.headers_in(response_headers)
         redactor.query_in(query)
-        host = _without_userinfo(capture.host)
+        host = _without_userinfo(_header_value(capture.host))
         if isinstance(request_headers.get("host"), str):
             request_headers["host"] = _without_userinfo(request_headers["host"])
         # taken after redaction: a client may send anything as its request id.

@@ -127,6 +127,8 @@ JSON_MEMBER = re.compile(
 )
 # a JSON member whose value is an object or array (the match ends before it)
 JSON_NESTED_MEMBER = re.compile(r'"((?:[^"\\]|\\.){1,200})"\s*:\s*(?=[\[{])')
+# what separates the fields of form text and URL queries, kept by split()
+FORM_SEPARATORS = re.compile(r"([&;])")
 # what may stand between the words of a compound secret name
 _SEPARATORS = ("_", "-", " ", ".", "+")
 # one multipart part: its headers naming the field, then its content
@@ -241,9 +243,16 @@ class Redactor:
                     [REDACTED] * len(value) if isinstance(value, list) else REDACTED
                 )
             elif isinstance(value, list):
-                query[name] = [self.text(self.url(item)) for item in value]
+                query[name] = [self._query_value(item) for item in value]
             else:
-                query[name] = self.text(self.url(value))
+                query[name] = self._query_value(value)
+
+    def _query_value(self, value: str) -> str:
+        # `;` also separates parameters for some servers: `limit=5;token=x`
+        # arrives as limit "5;token=x"
+        if ";" in value and "=" in value:
+            value = self.form(value)
+        return self.text(self.url(value))
 
     def text(self, value: str) -> str:
         """Replace JWTs and the credentials of URLs inside any string."""
@@ -270,8 +279,10 @@ class Redactor:
         """Redact secret-named fields of `a=1&b=2` text, keeping the rest as is."""
         if not text or not self.might_hold_secrets(text):
             return text
-        pieces = text.split("&")
-        for index, piece in enumerate(pieces):
+        # pieces at even places, their `&` or `;` separators between them
+        pieces = FORM_SEPARATORS.split(text)
+        for index in range(0, len(pieces), 2):
+            piece = pieces[index]
             name, sep, value = piece.partition("=")
             if sep and self.is_secret_parameter(unquote_plus(name)):
                 pieces[index] = f"{name}={REDACTED}"
@@ -281,7 +292,7 @@ class Redactor:
                 redacted = self.url(decoded)
                 if redacted != decoded:
                     pieces[index] = f"{name}={quote_plus(redacted, safe='/:[]')}"
-        return self.text("&".join(pieces))
+        return self.text("".join(pieces))
 
     def body(self, text: str, media_type: str, complete: bool) -> str:
         """Redact a text body of a media type; `complete` is False if cut short."""

@@ -74,6 +74,9 @@ def _media(content_type: str | None, body: str) -> str | None:
         media = _MEDIA_TYPES.get(content_type)
         if media is None:
             media = content_type.split(";", 1)[0].strip().lower()
+            if not _MEDIA_TYPE.fullmatch(media):
+                # not "type/subtype" ("text/html\x00", "a\nb"): no type said
+                media = ""
             # odd long values are not kept: the cache must stay small
             if len(content_type) <= _MEDIA_TYPE_CHARS:
                 if len(_MEDIA_TYPES) >= _MEDIA_TYPES_SIZE:
@@ -90,6 +93,8 @@ def _media(content_type: str | None, body: str) -> str | None:
     return "text/plain"
 
 
+# a media type as HTTP writes it: type "/" subtype, both tokens
+_MEDIA_TYPE = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+/[a-z0-9!#$%&'*+.^_`|~-]+")
 # Content-Type value -> bare media type ("" when there is none)
 _MEDIA_TYPES: dict[str, str] = {}
 _MEDIA_TYPES_SIZE = 1024
@@ -344,7 +349,8 @@ class Operation:
         """Count the query parameters of one request (never their raw values)."""
         params = self.query
         for name, value in query.items():
-            if is_query_key(name):
+            # `?=x` or `?&` name nothing a client could send on purpose
+            if not name or is_query_key(name):
                 continue
             param = params.get(name)
             if param is None:

@@ -236,3 +236,13 @@ def test_user_information_in_the_host_is_dropped(encoder: ExchangeEncoder) -> No
     assert "hunter2" not in orjson.dumps(exchange).decode()
     assert exchange["request"]["host"] == "api.test:8080"
     assert exchange["request"]["headers"]["host"] == "api.test:8080"
+
+
+def test_a_non_ascii_host_is_read_as_utf8_like_its_header(
+    encoder: ExchangeEncoder,
+) -> None:
+    raw = "bücher.test".encode().decode("latin-1")
+    capture = make_capture(host=raw, request_headers={"HTTP_HOST": raw})
+    exchange = encoder.build(capture)
+    assert exchange["request"]["host"] == "bücher.test"
+    assert exchange["request"]["headers"]["host"] == "bücher.test"

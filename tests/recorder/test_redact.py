@@ -370,3 +370,14 @@ def test_cut_json_keeps_what_follows_a_closed_secret_value(redactor: Redactor) -
 def test_percent_encoded_name_in_a_referer(redactor: Redactor) -> None:
     value = redactor.header("referer", "https://h.test/?p%61ssword=hunter2&page=2")
     assert "hunter2" not in value and value.endswith("&page=2")
+
+
+def test_semicolon_separated_parameters_lose_their_secrets(redactor: Redactor) -> None:
+    query = {"limit": "5;token=hunter2", "q": ["a;b", "x=1;password=hunter2"]}
+    redactor.query_in(query)
+
+    assert query == {
+        "limit": f"5;token={REDACTED}",
+        "q": ["a;b", f"x=1;password={REDACTED}"],
+    }
+    assert redactor.form("a=1;secret=hunter2&b=2") == f"a=1;secret={REDACTED}&b=2"

@@ -147,6 +147,14 @@ def test_key_parameters_with_look_alike_names_get_schemes_of_their_own():
     assert len(schemes) == 2
 
 
+def test_a_query_parameter_without_a_name_is_not_documented():
+    builder = SpecBuilder()
+    builder.add(_exchange("get", "/a", query={"": "x", "limit": "5"}))
+
+    parameters = builder.render()["api.test"]["paths"]["/a"]["get"]["parameters"]
+    assert [parameter["name"] for parameter in parameters] == ["limit"]
+
+
 def test_user_information_in_a_host_is_dropped():
     builder = SpecBuilder()
     builder.add(_exchange("get", "/a", host="bob:hunter2@API.test"))

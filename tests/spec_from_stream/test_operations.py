@@ -21,6 +21,10 @@ def test_unlabelled_bodies_are_sniffed():
     # a Content-Type with no type in it says nothing either
     assert media_of({"Content-Type": ";"}, "{}") == "application/json"
     assert media_of({"Content-Type": " "}, "") is None
+    # nor does one that is not a media type at all
+    assert media_of({"Content-Type": "text/html\x00"}, "{}") == "application/json"
+    assert media_of({"Content-Type": "application/json\nx: y"}, "a") == "text/plain"
+    assert media_of({"Content-Type": "json"}, "a") == "text/plain"
 
 
 def test_bodies_are_counted_per_media_type():
