@@ -180,7 +180,10 @@ class QueueSink(Sink):
         deadline = time.monotonic() + timeout
         if self._pid != os.getpid() or self._thread is None:
             return
-        if not self._stopping.is_set():
+        # close() runs twice at a server's exit (its hook, then atexit): the
+        # second finds nothing to do and logs nothing
+        first = not self._stopping.is_set()
+        if first:
             self._stopping.set()
             self._stopped.wait(max(0.0, deadline - time.monotonic()))
             # the sender thread has stopped taking: deliver the rest from here
@@ -194,7 +197,8 @@ class QueueSink(Sink):
         if left:
             COUNTERS.add("dropped", left)
             logger.warning("recorder: %d exchanges dropped at shutdown", left)
-        COUNTERS.maybe_log(force=True)
+        if first or left:
+            COUNTERS.maybe_log(force=True)
 
     def _refuse(self, reason: str) -> None:
         """Count an exchange recorded and dropped at once, and say why."""
