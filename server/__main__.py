@@ -1,13 +1,26 @@
 """Run the demo API with Flask's development server: `python -m server`."""
 
+import argparse
 import logging
 import sys
 
 from server.app import create_app
+from server.config import DEFAULTS
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Serve the API on 127.0.0.1:$PORT until interrupted."""
+    settings = "\n".join(
+        f"  {name} (default {value})" for name, value in DEFAULTS.items()
+    )
+    parser = argparse.ArgumentParser(
+        prog="python -m server",
+        description="Serve the demo users API on 127.0.0.1, recording every\n"
+        "exchange (Flask's development server; gunicorn for production).",
+        epilog=f"settings, from the environment:\n{settings}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
     try:
