@@ -3,6 +3,7 @@
 import os
 import socket
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -27,6 +28,20 @@ def kafka_bootstrap() -> str:
     if not address:
         pytest.fail("KAFKA_BOOTSTRAP_SERVERS is not set: run the suite with ./test.sh")
     return address
+
+
+def run_module(
+    module: str, *args: str, env: dict | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """Run `python -m module args` from the checkout; env replaces os.environ."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def create_topic(bootstrap: str, name: str, partitions: int = 3) -> str:

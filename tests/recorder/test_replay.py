@@ -2,13 +2,12 @@
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from recorder.replay import is_har, read_exchanges, read_json_lines
-from tests.conftest import ROOT, SHARED, free_port
+from tests.conftest import SHARED, free_port, run_module
 from tests.recorder.conftest import assert_valid
 from tests.recorder.test_kafka import consume
 
@@ -16,13 +15,7 @@ SPEC_CASE = SHARED / "cases" / "spec" / "10-tutorial-users" / "input.jsonl"
 
 
 def run_replay(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "recorder.replay", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_module("recorder.replay", *args)
 
 
 def test_json_lines_are_sent_redacted(

@@ -1,20 +1,13 @@
 """`python -m server`: its help, and its one-line errors."""
 
+import os
 import subprocess
-import sys
 
-from tests.conftest import ROOT
+from tests.conftest import run_module
 
 
 def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "server", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+    return run_module("server", *args, env=env, timeout=60)
 
 
 def test_help_lists_the_settings_and_starts_nothing():
@@ -35,8 +28,6 @@ def test_unknown_arguments_are_refused():
 
 
 def test_a_bad_setting_is_one_line():
-    import os
-
     done = run(env={**os.environ, "PORT": "99999"})
 
     assert done.returncode == 2

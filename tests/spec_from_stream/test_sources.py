@@ -63,19 +63,18 @@ def test_json_lines_yield_raw_lines_with_their_numbers(tmp_path):
     ]
 
 
-def test_a_byte_order_mark_before_the_first_line_is_dropped(tmp_path):
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'\xef\xbb\xbf{"a": 1}\n{"b": 2}\n',
+        # files joined with `cat` carry the second one's mark inside
+        b'{"a": 1}\n\xef\xbb\xbf{"b": 2}\n',
+    ],
+    ids=["first-line", "inside"],
+)
+def test_a_byte_order_mark_is_dropped(tmp_path, content):
     path = tmp_path / "in.jsonl"
-    path.write_bytes(b'\xef\xbb\xbf{"a": 1}\n{"b": 2}\n')
-
-    assert list(open_file(path)) == [
-        (b'{"a": 1}\n', "line 1"),
-        (b'{"b": 2}\n', "line 2"),
-    ]
-
-
-def test_a_byte_order_mark_inside_joined_files_is_dropped(tmp_path):
-    path = tmp_path / "in.jsonl"
-    path.write_bytes(b'{"a": 1}\n\xef\xbb\xbf{"b": 2}\n')
+    path.write_bytes(content)
 
     assert list(open_file(path)) == [
         (b'{"a": 1}\n', "line 1"),
