@@ -106,7 +106,7 @@ class ExchangeEncoder:
         redactor.headers_in(response_headers)
         redactor.query_in(query)
         host = _without_userinfo(_header_value(capture.host))
-        if isinstance(request_headers.get("host"), str):
+        if "host" in request_headers:
             request_headers["host"] = _without_userinfo(request_headers["host"])
         # taken after redaction: a client may send anything as its request id.
         # A new id only needs to be unique, not secret: the random module's

@@ -127,6 +127,8 @@ JSON_MEMBER = re.compile(
 )
 # a JSON member whose value is an object or array (the match ends before it)
 JSON_NESTED_MEMBER = re.compile(r'"((?:[^"\\]|\\.){1,200})"\s*:\s*(?=[\[{])')
+# a JSON escape of a printable ASCII character ("\u0061" for "a")
+ESCAPED_ASCII = re.compile(r"\\u00[2-7][0-9a-fA-F]")
 # what separates the fields of form text and URL queries, kept by split()
 FORM_SEPARATORS = re.compile(r"([&;])")
 # what may stand between the words of a compound secret name
@@ -194,8 +196,9 @@ class Redactor:
 
     def might_hold_secrets(self, text: str) -> bool:
         """False when no secret word and no JWT occurs in the text (fast)."""
-        if "eyJ" in text or "\\u" in text:
-            # a JWT, or JSON escapes that may spell a name ("p\u0061ssword")
+        if "eyJ" in text or ("\\u" in text and ESCAPED_ASCII.search(text)):
+            # a JWT, or JSON escapes of ASCII that may spell a name
+            # ("p\u0061ssword"); other escapes (of "é", of CJK) spell none
             return True
         lowered = text.lower()
         if "%" in lowered:

@@ -155,10 +155,15 @@ def _initial_templates(initial: dict | None) -> list[tuple[str, re.Pattern]]:
     return found
 
 
+def _is_param(segment: str) -> bool:
+    """Whether a template segment is one whole parameter ("{userId}")."""
+    return segment[:1] == "{" and segment[-1:] == "}"
+
+
 def _shape(template: str) -> tuple[str, ...]:
     """A path template with its parameter names left out: /users/{} ."""
     return tuple(
-        "{}" if segment[:1] == "{" and segment[-1:] == "}" else segment
+        "{}" if _is_param(segment) else segment
         for segment in template.strip("/").split("/")
     )
 
@@ -167,8 +172,7 @@ def _initial_shapes(initial: dict | None) -> dict[tuple[str, ...], tuple[str, li
     """The initial spec's templates by shape, with their parameter names."""
     shapes: dict[tuple[str, ...], tuple[str, list]] = {}
     for path in (initial or {}).get("paths") or {}:
-        segments = path.strip("/").split("/")
-        names = [s[1:-1] for s in segments if s[:1] == "{" and s[-1:] == "}"]
+        names = [s[1:-1] for s in path.strip("/").split("/") if _is_param(s)]
         if names:
             shapes.setdefault(_shape(path), (path, names))
     return shapes
@@ -342,7 +346,7 @@ def _scheme_names(routes: list[Route], schemes: dict) -> dict[str, str]:
         }
     )
     names: dict[str, str] = {}
-    taken = {name: schemes[name] for name in schemes}
+    taken = dict(schemes)
     for key in keys:
         base = name = scheme_name(key)
         wanted = scheme_object(key)

@@ -381,3 +381,11 @@ def test_semicolon_separated_parameters_lose_their_secrets(redactor: Redactor) -
         "q": ["a;b", f"x=1;password={REDACTED}"],
     }
     assert redactor.form("a=1;secret=hunter2&b=2") == f"a=1;secret={REDACTED}&b=2"
+
+
+def test_only_escapes_of_ascii_send_a_body_the_slow_way(redactor: Redactor) -> None:
+    # json.dumps escapes every non-ASCII character: such bodies stay cheap
+    assert not redactor.might_hold_secrets('{"name": "caf\\u00e9 \\u4e2d"}')
+    body = '{"card\\u002dnumber": "hunter2"}'
+    assert redactor.might_hold_secrets(body)
+    assert "hunter2" not in redactor.body(body, "application/json", True)
