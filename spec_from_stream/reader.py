@@ -185,12 +185,7 @@ class Reader:
 
     def summary(self) -> str:
         """Describe the counts in one line."""
-        skipped = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.skipped.items()))
-        return (
-            f"{self.counts.read} messages read, {self.counts.skipped_total} skipped"
-            f"{f' ({skipped})' if skipped else ''}, "
-            f"{self.builder.operation_count()} operations"
-        )
+        return self.counts.describe(self.builder.operation_count())
 
 
 def collect_less_often() -> None:

@@ -39,6 +39,14 @@ class Counts:
         """Return how many messages were skipped over all kinds."""
         return sum(self.skipped.values())
 
+    def describe(self, operations: int) -> str:
+        """Describe the counts and the operations in one line of log text."""
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(self.skipped.items()))
+        return (
+            f"{_count_of(self.read, 'message')} read, {self.skipped_total} skipped"
+            f"{f' ({kinds})' if kinds else ''}, {_count_of(operations, 'operation')}"
+        )
+
     def to_dict(self) -> dict:
         """Return the counts as JSON-ready data."""
         return {"read": self.read, "skipped": dict(sorted(self.skipped.items()))}
@@ -48,6 +56,11 @@ class Counts:
         """Rebuild counts from to_dict() output."""
         skipped = {str(kind): _count(value) for kind, value in data["skipped"].items()}
         return cls(read=_count(data["read"]), skipped=Counter(skipped))
+
+
+def _count_of(number: int, noun: str) -> str:
+    """Return "1 message", "2 messages": a number with its noun agreeing."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 @dataclass

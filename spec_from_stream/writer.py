@@ -194,9 +194,4 @@ class Progress:
     def log(self, counts: Counts, operations: int) -> None:
         """Log the progress line now."""
         self._last_read = counts.read
-        logger.info(
-            "progress: %d messages read, %d skipped, %d operations",
-            counts.read,
-            counts.skipped_total,
-            operations,
-        )
+        logger.info("progress: %s", counts.describe(operations))

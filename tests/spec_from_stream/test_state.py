@@ -127,3 +127,11 @@ def test_a_state_saved_without_a_topic_id_loads(tmp_path):
     store.path.write_bytes(orjson.dumps(raw))
 
     assert store.load(SOURCE).topic_id is None
+
+
+def test_counts_describe_themselves_with_agreeing_nouns():
+    counts = Counts(read=1, skipped=Counter({"not_json": 2, "bad_exchange": 1}))
+    assert counts.describe(1) == (
+        "1 message read, 3 skipped (bad_exchange 1, not_json 2), 1 operation"
+    )
+    assert Counts(read=2).describe(0) == "2 messages read, 0 skipped, 0 operations"
