@@ -110,6 +110,10 @@ class FetcherProcess:
         if kind == "revoked":
             # every batch sent before this one has been read: the state is exact
             self.on_revoke()
+        elif kind == "rewind":
+            # saved offsets past a partition's end, moved back by the child
+            with self.lock:
+                self.offsets.update(payload)
         elif kind == "topic":
             topic_id, recreated = payload
             with self.lock:
@@ -198,7 +202,11 @@ def run_child(
         with lock, contextlib.suppress(OSError):
             connection.send(("topic", (topic_id, recreated)))
 
-    source = KafkaSource(settings, offsets, lock, send_revoked, send_topic)
+    def send_rewind(rewound: dict[int, int]) -> None:
+        with lock, contextlib.suppress(OSError):
+            connection.send(("rewind", rewound))
+
+    source = KafkaSource(settings, offsets, lock, send_revoked, send_topic, send_rewind)
     try:
         source.start()
     except SourceError as error:

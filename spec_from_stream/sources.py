@@ -31,6 +31,12 @@ MAX_PARTITION_FETCH_BYTES = 8 * 1024 * 1024
 FETCH_MAX_BYTES = 64 * 1024 * 1024
 # a first group join normally takes well under a second
 ASSIGNMENT_WAIT = 60.0
+# seconds the reader waits for a partition's first and last offsets, which it
+# compares with the saved ones when the partition is assigned
+OFFSETS_TIMEOUT = 10.0
+# seconds between metadata refreshes: partitions added to the topic are read
+# within this time (kafka-python's default is five minutes)
+METADATA_MAX_AGE = 30.0
 
 
 # one poll's messages: {partition: (offsets, values)}, offsets ascending; in
@@ -205,6 +211,7 @@ class KafkaSource:
         lock: threading.Lock,
         on_revoke: Callable[[], None],
         on_topic: Callable[[str, bool], None] | None = None,
+        on_rewind: Callable[[dict[int, int]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.topic = settings.topic
@@ -214,6 +221,11 @@ class KafkaSource:
         self.on_revoke = on_revoke
         # told the topic's id once known, and whether the offsets were dropped
         self.on_topic = on_topic
+        # told the saved offsets moved back to where a partition's records begin
+        self.on_rewind = on_rewind
+        # assigned partitions whose saved offsets are still to be compared with
+        # the records the partition holds
+        self._unchecked: dict[TopicPartition, int] = {}
         self.topic_id = settings.topic_id
         self.consumer: KafkaConsumer | None = None
         # since when the first assignment is awaited (None: it came)
@@ -241,6 +253,7 @@ class KafkaSource:
                 fetch_max_bytes=FETCH_MAX_BYTES,
                 bootstrap_timeout_ms=int(self.settings.connect_timeout * 1000),
                 reconnect_backoff_max_ms=2000,
+                metadata_max_age_ms=int(METADATA_MAX_AGE * 1000),
             )
         except KafkaError as error:
             raise SourceError(
@@ -324,6 +337,8 @@ class KafkaSource:
             _trouble.recovered()
         if self._waiting_since is not None:
             self._check_first_assignment()
+        if self._unchecked:
+            self._check_ranges()
         return {
             tp.partition: ([r.offset for r in records], [r.value for r in records])
             for tp, records in fetched.items()
@@ -389,6 +404,12 @@ class KafkaSource:
             )
         if changed and self.on_topic is not None:
             self.on_topic(current, recreated)
+        # compared with what the partitions hold after this poll: kafka-python
+        # runs this callback on its network thread, which must not block
+        with self.lock:
+            self._unchecked.update(
+                {tp: offset for tp, offset in wanted.items() if offset is not None}
+            )
         for tp, offset in wanted.items():
             if offset is None:
                 self.consumer.seek_to_beginning(tp)
@@ -403,6 +424,64 @@ class KafkaSource:
                 ),
                 self.topic,
             )
+
+    def _check_ranges(self) -> None:
+        """Compare the saved offsets of new partitions with the records they hold.
+
+        A saved offset past a partition's end means the broker lost records
+        (its data folder went, or an unclean leader election cut the log):
+        the offset moves back to where the partition begins, so what it holds
+        now is read (records read before count again), and the owner of the
+        offsets is told. Records deleted before they were read (retention,
+        deleteRecords) are reported; kafka-python goes on where the partition
+        now begins (auto_offset_reset).
+
+        Limitation: a partition that lost records and has since grown past the
+        saved offset looks whole; the records below that offset go unread.
+        """
+        assert self.consumer is not None
+        with self.lock:
+            saved, self._unchecked = self._unchecked, {}
+        try:
+            timeout = int(OFFSETS_TIMEOUT * 1000)
+            first = self.consumer.beginning_offsets(list(saved), timeout)
+            end = self.consumer.end_offsets(list(saved), timeout)
+        except KafkaError as error:
+            logger.warning("cannot compare the saved offsets with Kafka's: %s", error)
+            return
+        rewound: dict[int, int] = {}
+        for tp, offset in sorted(saved.items()):
+            if tp not in first or tp not in end:
+                continue
+            if offset > end[tp]:
+                logger.warning(
+                    "partition %d of %s ends at offset %d, before the saved %d: "
+                    "the broker lost records; reading the %d it holds from %d "
+                    "(those read before count again)",
+                    tp.partition,
+                    self.topic,
+                    end[tp],
+                    offset,
+                    end[tp] - first[tp],
+                    first[tp],
+                )
+                rewound[tp.partition] = first[tp]
+            elif offset < first[tp]:
+                logger.warning(
+                    "partition %d of %s: %d records (offsets %d to %d) were "
+                    "deleted before they were read; going on from %d",
+                    tp.partition,
+                    self.topic,
+                    first[tp] - offset,
+                    offset,
+                    first[tp] - 1,
+                    first[tp],
+                )
+        if rewound:
+            with self.lock:
+                self.offsets.update(rewound)
+            if self.on_rewind is not None:
+                self.on_rewind(rewound)
 
 
 class _Rebalance(ConsumerRebalanceListener):

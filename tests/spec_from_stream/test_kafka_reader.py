@@ -496,3 +496,66 @@ def test_a_topic_deleted_and_created_again_is_read_from_its_beginning(
     saved = json.loads((out / ".state" / "state.json").read_text())
     assert saved["offsets"] == {"0": 8}
     assert saved["topic_id"]
+
+
+def save_offsets(out: Path, offsets: dict[str, int]) -> None:
+    """Overwrite the offsets in a stopped reader's saved state."""
+    path = out / ".state" / "state.json"
+    state = json.loads(path.read_text())
+    state["offsets"] = offsets
+    path.write_text(json.dumps(state))
+
+
+@pytest.mark.parametrize("extra", [(), ("--single-process",)], ids=["child", "one"])
+def test_saved_offsets_past_the_end_read_what_the_partition_holds(
+    kafka_bootstrap, readers, tmp_path, extra
+):
+    topic = create_topic(kafka_bootstrap, f"test_{uuid.uuid4().hex[:12]}", 1)
+    group = f"group-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "spec"
+    produce(kafka_bootstrap, topic, traffic(5))
+    first = readers(kafka_bootstrap, topic, group, out, *extra).start()
+    first.wait_for_read(5)
+    assert first.stop() == 0
+
+    # as after a broker that lost its data folder under the same topic id
+    save_offsets(out, {"0": 50})
+    produce(kafka_bootstrap, topic, traffic(8, seed=1))
+    second = readers(kafka_bootstrap, topic, group, out, *extra).start()
+    # without the check, every message below offset 50 would be passed over
+    state = second.wait_for_read(5 + 13, deadline=120)
+    assert second.stop() == 0
+
+    assert state["counts"]["read"] == 18
+    assert "ends at offset 13, before the saved 50" in second.log_text()
+    saved = json.loads((out / ".state" / "state.json").read_text())
+    assert saved["offsets"] == {"0": 13}
+
+
+@pytest.mark.parametrize("extra", [(), ("--single-process",)], ids=["child", "one"])
+def test_records_deleted_before_they_were_read_are_reported(
+    kafka_bootstrap, readers, tmp_path, extra
+):
+    from kafka import KafkaAdminClient, TopicPartition
+
+    topic = create_topic(kafka_bootstrap, f"test_{uuid.uuid4().hex[:12]}", 1)
+    group = f"group-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "spec"
+    produce(kafka_bootstrap, topic, traffic(5))
+    first = readers(kafka_bootstrap, topic, group, out, *extra).start()
+    first.wait_for_read(5)
+    assert first.stop() == 0
+
+    produce(kafka_bootstrap, topic, traffic(10, seed=1))
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        # as retention would, while the reader was away
+        admin.delete_records({TopicPartition(topic, 0): 9})
+    finally:
+        admin.close()
+    second = readers(kafka_bootstrap, topic, group, out, *extra).start()
+    state = second.wait_for_read(5 + 6, deadline=120)
+    assert second.stop() == 0
+
+    assert state["counts"]["read"] == 11
+    assert "4 records (offsets 5 to 8) were deleted before" in second.log_text()
