@@ -197,8 +197,8 @@ def collect_less_often() -> None:
 def instance_id_for(out_dir: Path) -> str:
     """A stable group member id for the reader writing out_dir on this machine.
 
-    Two readers with the same id fence each other off, which is right for two
-    readers sharing one OUT folder: they would overwrite each other's state.
+    A restarted reader gets its partitions back at once. A second reader on
+    the same folder is refused before it joins (StateStore.claim).
     """
     place = f"{socket.gethostname()}:{Path(out_dir).resolve()}"
     return f"spec_from_stream-{hashlib.sha1(place.encode()).hexdigest()[:16]}"
@@ -263,10 +263,16 @@ class KafkaReader:
         # an unwritable folder is one error now, not a warning every second
         check_out_dir(out_dir)
         self.store = StateStore(out_dir)
-        saved = self.store.load(self.source_id)
+        self.store.claim()
+        try:
+            saved = self.store.load(self.source_id)
+        except StateError:
+            self.store.release()
+            raise
         try:
             self.reader = Reader(out_dir, options, state=saved, listener=listener)
         except Exception as error:
+            self.store.release()
             if saved is None:
                 raise
             # another version's builder state, or one damaged by hand
@@ -329,6 +335,7 @@ class KafkaReader:
             with self.lock:
                 saved = self._save_and_write()
             self.source.close()
+            self.store.release()
             logger.info("stopped: %s", reader.summary())
         if not saved:
             logger.error("the final state or document could not be written")

@@ -7,7 +7,9 @@ in the stored builder, and none after it.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,8 @@ logger = logging.getLogger(__name__)
 STATE_FORMAT = 1
 STATE_DIR = ".state"
 STATE_FILE = "state.json"
+# held (flock) by the live reader that owns the folder, for as long as it runs
+LOCK_FILE = "lock"
 
 
 class StateError(RuntimeError):
@@ -132,7 +136,42 @@ class StateStore:
     """Loads and saves the reader state under OUT/.state/."""
 
     def __init__(self, out_dir: Path) -> None:
-        self.path = Path(out_dir) / STATE_DIR / STATE_FILE
+        self.out_dir = Path(out_dir)
+        self.path = self.out_dir / STATE_DIR / STATE_FILE
+        self._lock: int | None = None
+
+    def claim(self) -> None:
+        """Hold the folder's lock until release(), or until this process ends.
+
+        Two readers saving one state would each overwrite the other's, and a
+        later restart would resume from whichever wrote last.
+
+        :raise StateError: another running reader holds it.
+        """
+        lock_path = self.path.parent / LOCK_FILE
+        try:
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise StateError(f"cannot open {lock_path}: {error.strerror}") from None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            raise StateError(
+                f"another reader is using {self.out_dir} (it holds {lock_path}); "
+                "stop it or use another --out folder"
+            ) from None
+        except OSError as error:
+            # a file system without locks: go on, as before there was one
+            logger.warning("cannot lock %s: %s", lock_path, error.strerror)
+        self._lock = descriptor
+
+    def release(self) -> None:
+        """Let another reader use the folder."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     def load(self, source: dict) -> ReaderState | None:
         """Return the saved state for this source, None if there is none.

@@ -559,3 +559,33 @@ def test_records_deleted_before_they_were_read_are_reported(
 
     assert state["counts"]["read"] == 11
     assert "4 records (offsets 5 to 8) were deleted before" in second.log_text()
+
+
+def test_a_second_reader_on_the_same_folder_is_refused_in_one_line(
+    kafka_bootstrap, readers, tmp_path
+):
+    topic = create_topic(kafka_bootstrap, f"test_{uuid.uuid4().hex[:12]}", 1)
+    out = tmp_path / "spec"
+    produce(kafka_bootstrap, topic, traffic(3))
+    first = readers(kafka_bootstrap, topic, "group-a", out).start()
+    first.wait_for_read(3)
+
+    # both would overwrite one state and one document
+    second = subprocess.run(
+        [*first.command[:-4], "--out", str(out)],
+        env=first.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert second.returncode == 2
+    assert second.stderr.count("\n") == 1
+    assert "another reader is using" in second.stderr
+    assert first.process.poll() is None
+    assert first.stop() == 0
+
+    # the folder is free again once the first reader stopped
+    produce(kafka_bootstrap, topic, traffic(2, seed=1))
+    third = readers(kafka_bootstrap, topic, "group-a", out).start()
+    assert third.wait_for_read(5)["counts"]["read"] == 5
+    assert third.stop() == 0

@@ -271,3 +271,12 @@ def test_reading_a_file_collects_cycles_less_often(tmp_path, gc_threshold):
     gc.set_threshold(GC_THRESHOLD * 2, 5, 5)
     build_from_file(TUTORIAL, tmp_path / "again", BuildOptions())
     assert gc.get_threshold() == (GC_THRESHOLD * 2, 5, 5)
+
+
+def test_a_folder_in_use_is_refused_until_its_reader_lets_go(tmp_path):
+    live = KafkaReader("127.0.0.1:1", "t", "g", tmp_path, BuildOptions())
+
+    with pytest.raises(StateError, match="another reader is using"):
+        KafkaReader("127.0.0.1:1", "other", "g", tmp_path, BuildOptions())
+    live.store.release()
+    KafkaReader("127.0.0.1:1", "t", "g", tmp_path, BuildOptions()).store.release()
