@@ -60,6 +60,8 @@ class FetcherProcess:
         self.topic_id = settings.topic_id
         self._process: multiprocessing.process.BaseProcess | None = None
         self._connection: Connection | None = None
+        # set by abandon(): a child started after it is ended at once
+        self._abandoned = False
 
     def start(self) -> None:
         """Start the child and wait until it has connected.
@@ -79,6 +81,8 @@ class FetcherProcess:
             daemon=True,
         )
         self._process.start()
+        if self._abandoned:
+            self.abandon()
         child_end.close()
         self._connection = parent_end
 
@@ -122,6 +126,15 @@ class FetcherProcess:
                     self.offsets.clear()
                 self.topic_id = topic_id
         return {}
+
+    def abandon(self) -> None:
+        """Give up on a start() still waiting: end the child, which holds nothing."""
+        self._abandoned = True
+        process = self._process
+        if process is not None and process.is_alive():
+            # it ignores SIGTERM (see run_child) and would wait out its timeout
+            process.kill()
+            process.join(timeout=5)
 
     def close(self) -> None:
         """Ask the child to leave the group and stop; make sure it is gone."""

@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 # how long one poll waits for records: also how fast a stop request is seen
 POLL_TIMEOUT_MS = 200
+# seconds between two looks at the stop request while connecting
+START_CHECK = 0.1
 # the builder makes a few containers per exchange that die at once and keeps its
 # counters for good: looking for cycles every 50,000 allocations instead of
 # Python's 700 saves about 5 % of the reader's time (bench/README.md)
@@ -311,7 +313,11 @@ class KafkaReader:
 
         :raise SourceError: the broker could not be reached at start.
         """
-        self.source.start()
+        if not self._start(stop):
+            # stopped while waiting for the broker: nothing was read
+            self.store.release()
+            logger.info("stopped before Kafka answered")
+            return True
         collect_less_often()
         reader = self.reader
         try:
@@ -340,6 +346,34 @@ class KafkaReader:
         if not saved:
             logger.error("the final state or document could not be written")
         return saved
+
+    def _start(self, stop: threading.Event) -> bool:
+        """Connect the source, or give up as soon as stop is set (False).
+
+        Connecting blocks for up to the connect timeout; it runs in a thread
+        so that SIGINT or SIGTERM ends a reader still waiting for the broker
+        at once, not when the timeout passes.
+
+        :raise SourceError: the broker could not be reached in time.
+        """
+        outcome: list[BaseException | None] = []
+
+        def start() -> None:
+            try:
+                self.source.start()
+            except BaseException as error:
+                outcome.append(error)
+            else:
+                outcome.append(None)
+
+        threading.Thread(target=start, name="kafka-connect", daemon=True).start()
+        while not outcome:
+            if stop.wait(START_CHECK):
+                self.source.abandon()
+                return False
+        if outcome[0] is not None:
+            raise outcome[0]
+        return True
 
     def _poll(self) -> dict:
         """Poll the consumer; a broker error is logged and retried, never fatal."""

@@ -344,6 +344,11 @@ class KafkaSource:
             for tp, records in fetched.items()
         }
 
+    def abandon(self) -> None:
+        """Give up on a start() still waiting: the process is about to end."""
+        # kafka-python's constructor cannot be interrupted; its threads are
+        # daemons and end with the process
+
     def close(self, leave: bool = True) -> None:
         """Close the connections (bounded wait); leave the group if asked."""
         if self.consumer is not None:

@@ -505,3 +505,44 @@ def test_initial_spec_nested_too_deeply_is_one_line(tmp_path):
     done, out = build_with_initial(tmp_path, "openapi: 3.1.0\nx: " + "[" * 5000)
 
     assert_one_line_error(done, "nested too deeply")
+
+
+@pytest.mark.parametrize("extra", [(), ("--single-process",)], ids=["child", "one"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["term", "int"])
+def test_a_signal_while_waiting_for_the_broker_stops_the_reader_at_once(
+    tmp_path, extra, sig
+):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SPEC_")}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "spec_from_stream",
+            "--bootstrap-server",
+            f"127.0.0.1:{free_port()}",
+            "--connect-timeout",
+            "300",
+            "--out",
+            str(tmp_path),
+            *extra,
+        ],
+        cwd=ROOT,
+        env=clean,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # the folder's lock is taken once the signal handlers are in place
+        deadline = time.monotonic() + 60
+        while not (tmp_path / ".state" / "lock").exists():
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        process.send_signal(sig)
+        # far less than the 300 s it would otherwise wait for the broker; a
+        # live reader stopped by a signal exits 0
+        assert process.wait(timeout=60) == 0
+        assert "Traceback" not in process.stderr.read()
+    finally:
+        process.kill()
+        process.wait()
