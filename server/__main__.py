@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import signal
 import sys
 
 from server.app import create_app
@@ -28,9 +29,17 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"server: {error}", file=sys.stderr)
         return 2
+    # SIGTERM (kill, systemd, docker stop) ends the process like Ctrl-C does:
+    # through the exit handlers, where the recorder delivers what it holds
+    # and logs its final counters
+    signal.signal(signal.SIGTERM, _exit)
     # threaded like gunicorn's gthread workers; one process keeps one user store
     app.run(host="127.0.0.1", port=app.config["PORT"], threaded=True)
     return 0
+
+
+def _exit(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":

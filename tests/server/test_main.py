@@ -1,9 +1,14 @@
-"""`python -m server`: its help, and its one-line errors."""
+"""`python -m server`: its help, its one-line errors, and how it stops."""
 
 import os
+import signal
 import subprocess
+import sys
+import time
 
-from tests.conftest import run_module
+import requests
+
+from tests.conftest import ROOT, free_port, run_module
 
 
 def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -34,3 +39,40 @@ def test_a_bad_setting_is_one_line():
     assert done.stderr.strip().splitlines() == [
         "server: PORT must be from 1 to 65535, got '99999'"
     ]
+
+
+def test_sigterm_delivers_what_the_recorder_holds_and_logs_the_counts(tmp_path):
+    port = free_port()
+    recording = tmp_path / "rec.jsonl"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "server"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PORT": str(port),
+            "RECORDER_SINK": f"file:{recording}",
+        },
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, server.stderr.read()
+            assert time.monotonic() < deadline
+            try:
+                requests.get(f"http://127.0.0.1:{port}/users", timeout=5)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        for number in range(30):
+            requests.get(f"http://127.0.0.1:{port}/users/{number}", timeout=5)
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+        log = server.stderr.read()
+    finally:
+        server.kill()
+        server.wait()
+
+    assert len(recording.read_text().splitlines()) == 31
+    assert "recorded=31 delivered=31 dropped=0 failed=0" in log
