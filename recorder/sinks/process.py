@@ -52,6 +52,9 @@ CHILD_NICENESS = 10
 # the folder holding the recorder package, so the child imports the same code
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 SETTLED = ("delivered", "dropped", "failed")
+# seconds between two of kafka-python's log lines in the child: during an
+# outage it logs several a second; the recorder's own warnings say what is lost
+KAFKA_LOG_INTERVAL = 30.0
 
 
 def write_frame(stream: IO[bytes], payload: Any) -> None:
@@ -301,6 +304,35 @@ class ProcessKafkaSink(QueueSink):
         self._bury(child)
 
 
+class _SparseKafkaLines(logging.Filter):
+    """Lets one of kafka-python's lines through per interval, without traceback."""
+
+    def __init__(self, interval: float = KAFKA_LOG_INTERVAL) -> None:
+        super().__init__()
+        self.interval = interval
+        self._last = -interval
+        self._held = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != "kafka" and not record.name.startswith("kafka."):
+            return True
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            self._held += 1
+            return False
+        message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            message += f" ({type(error).__name__}: {error})"
+        if self._held:
+            message += f" ({self._held} more such lines held back)"
+        record.msg, record.args = f"kafka-python: {message}", ()
+        # one line: the exception is named in the message
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        self._last, self._held = now, 0
+        return True
+
+
 def _end(child: subprocess.Popen, timeout: float) -> None:
     """Wait for a child to exit; kill it past the timeout."""
     try:
@@ -326,6 +358,8 @@ def child_main() -> int:
     logging.basicConfig(
         level=logging.WARNING, format="recorder child %(process)d: %(message)s"
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_SparseKafkaLines())
     source, report = sys.stdin.buffer, sys.stdout.buffer
     try:
         options: RecorderOptions = read_frame(source)
@@ -369,6 +403,9 @@ def child_main() -> int:
                 batch = read_frame(source)
             except EOFError:
                 break
+            # counted here too, so the child's own warnings quote counts that
+            # add up; only the settled ones are reported to the server process
+            COUNTERS.add("recorded", len(batch))
             # delivered from this thread, batch by batch: no second queue;
             # while the producer waits, the pipe and the server's queue fill
             sink.deliver_batch([Capture(*values) for values in batch])

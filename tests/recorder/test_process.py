@@ -4,21 +4,28 @@ Forked workers delivering through their children: test_kafka.py."""
 
 import contextlib
 import io
+import logging
 import os
 import signal
 import threading
+import time
 from typing import Any
 
+import pytest
 import requests
 
 import recorder
 from recorder import RecordingMiddleware
 from recorder.exchange import Capture
+from recorder.sinks import process
 from recorder.sinks.process import ProcessKafkaSink, read_frame, write_frame
-from tests.conftest import free_port
+from tests.conftest import LocalKafka, free_port
 from tests.recorder.conftest import (
     assert_valid,
     new_request_id,
+    start_gunicorn,
+    stop_process,
+    wait_until_up,
 )
 from tests.recorder.test_kafka import consume, delta, wait_for
 
@@ -197,3 +204,76 @@ def test_a_frozen_child_never_holds_up_shutdown(
         counts["delivered"] + counts["dropped"] + counts["failed"]
     )
     assert counts["dropped"] + counts["failed"] > 0
+
+
+def kafka_line(name: str = "kafka.conn", error: Exception | None = None):
+    return logging.LogRecord(
+        name,
+        logging.ERROR,
+        __file__,
+        1,
+        "connection to %s failed",
+        ("node 0",),
+        (type(error), error, None) if error else None,
+    )
+
+
+def test_the_child_lets_one_kafka_python_line_through_per_interval(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(process.time, "monotonic", lambda: clock[0])
+    sparse = process._SparseKafkaLines(interval=30.0)
+    first = kafka_line(error=ConnectionResetError("reset by peer"))
+
+    assert sparse.filter(first)
+    assert first.getMessage() == (
+        "kafka-python: connection to node 0 failed "
+        "(ConnectionResetError: reset by peer)"
+    )
+    assert first.exc_info is None
+    clock[0] += 10
+    assert not sparse.filter(kafka_line())
+    assert not sparse.filter(kafka_line("kafka"))
+    # the recorder's own lines are never held back
+    assert sparse.filter(kafka_line("recorder.sinks.kafka"))
+    clock[0] += 25
+    later = kafka_line()
+    assert sparse.filter(later)
+    assert later.getMessage().endswith("(2 more such lines held back)")
+
+
+@pytest.mark.slow
+def test_a_broker_outage_logs_few_lines_from_the_child(
+    own_kafka: LocalKafka, tmp_path
+) -> None:
+    bootstrap = own_kafka.start()
+    log = tmp_path / "gunicorn.log"
+    server, base = start_gunicorn(
+        "tests.recorder.case_app:app",
+        {
+            "RECORDER_SINK": "kafka",
+            "RECORDER_DELIVERY": "process",
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "RECORDING_TOPIC": "http_recordings",
+            "RECORDER_FLUSH_TIMEOUT": "2",
+        },
+        log,
+    )
+    try:
+        wait_until_up(base + "/counts", server)
+        for _ in range(5):
+            requests.get(base + "/ping", timeout=30)
+        # the child is connected once these are in the topic
+        assert len(consume(bootstrap, "http_recordings", 5)) == 5
+        own_kafka.kill_broker()
+        # kafka-python logs several lines a second while it reconnects
+        until = time.monotonic() + 8
+        while time.monotonic() < until:
+            assert requests.get(base + "/ping", timeout=30).status_code == 200
+            time.sleep(0.05)
+    finally:
+        stop_process(server)
+
+    lines = log.read_text().splitlines()
+    from_kafka = [line for line in lines if "kafka-python:" in line]
+    assert 1 <= len(from_kafka) <= 2, from_kafka
+    assert not any("Traceback" in line for line in lines)
