@@ -27,9 +27,12 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
                 os.fsync(temp.fileno())
         os.chmod(temp_name, 0o644)
         os.replace(temp_name, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(temp_name)
+        if isinstance(error, OSError) and error.filename is None:
+            # a failed write or flush names no file; the message should
+            error.filename = str(path)
         raise
     if durable:
         _fsync_dir(path.parent)

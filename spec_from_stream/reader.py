@@ -83,7 +83,7 @@ class Reader:
             self.offsets = dict(state.offsets)
         self.writer = SpecWriter(out_dir, listener)
         self.schedule = Schedule()
-        self.progress = Progress()
+        self.progress = Progress(read=self.counts.read)
         self._logged_kinds: set[str] = set()
         self._render_failing = False
         # the YAML paths of the last successful write

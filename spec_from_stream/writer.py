@@ -171,10 +171,11 @@ class Schedule:
 class Progress:
     """Logs one INFO line every few seconds while the counts move."""
 
-    def __init__(self, interval: float = PROGRESS_INTERVAL) -> None:
+    def __init__(self, interval: float = PROGRESS_INTERVAL, read: int = 0) -> None:
         self.interval = interval
         self._last_time: float | None = None
-        self._last_read = 0
+        # what a resumed reader had read: the resume line said so already
+        self._last_read = read
 
     def maybe_log(
         self, now: float, counts: Counts, operations: Callable[[], int]

@@ -25,9 +25,11 @@ def test_failed_write_leaves_old_file_and_no_temporary(tmp_path, monkeypatch):
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(os, "fsync", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError) as raised:
         write_atomic(path, b"new")
     monkeypatch.undo()
 
+    # a failed write names no file by itself: the message names the target
+    assert raised.value.filename == str(path)
     assert path.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["doc.json"]

@@ -130,3 +130,10 @@ def test_progress_logs_when_counts_move_and_interval_passed(caplog):
     lines = [r.getMessage() for r in caplog.records]
     assert lines[-1] == "progress: 20 messages read, 0 skipped, 4 operations"
     assert len(lines) == 2
+
+
+def test_progress_of_a_resumed_reader_waits_for_new_messages():
+    progress = Progress(interval=5.0, read=10)
+
+    assert not progress.maybe_log(0.0, Counts(read=10), lambda: 3)
+    assert progress.maybe_log(0.0, Counts(read=11), lambda: 3)
