@@ -60,8 +60,10 @@ class FetcherProcess:
         self.topic_id = settings.topic_id
         self._process: multiprocessing.process.BaseProcess | None = None
         self._connection: Connection | None = None
-        # set by abandon(): a child started after it is ended at once
+        # set by abandon(): no child is started past it; the lock orders the
+        # two, so a child being started when abandon() comes is ended by it
         self._abandoned = False
+        self._spawning = threading.Lock()
 
     def start(self) -> None:
         """Start the child and wait until it has connected.
@@ -74,15 +76,16 @@ class FetcherProcess:
         with self.lock:
             offsets = dict(self.offsets)
         settings = dataclasses.replace(self.settings, topic_id=self.topic_id)
-        self._process = context.Process(
-            target=run_child,
-            args=(child_end, settings, _log_level(), offsets),
-            name="spec_from_stream-fetcher",
-            daemon=True,
-        )
-        self._process.start()
-        if self._abandoned:
-            self.abandon()
+        with self._spawning:
+            if self._abandoned:
+                raise SourceError("stopped before the fetch process started")
+            self._process = context.Process(
+                target=run_child,
+                args=(child_end, settings, _log_level(), offsets),
+                name="spec_from_stream-fetcher",
+                daemon=True,
+            )
+            self._process.start()
         child_end.close()
         self._connection = parent_end
 
@@ -129,8 +132,9 @@ class FetcherProcess:
 
     def abandon(self) -> None:
         """Give up on a start() still waiting: end the child, which holds nothing."""
-        self._abandoned = True
-        process = self._process
+        with self._spawning:
+            self._abandoned = True
+            process = self._process
         if process is not None and process.is_alive():
             # it ignores SIGTERM (see run_child) and would wait out its timeout
             process.kill()

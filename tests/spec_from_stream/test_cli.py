@@ -31,6 +31,18 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 120):
     )
 
 
+def start_cli(*args: str, env: dict | None = None) -> subprocess.Popen:
+    """Start the command line in the background, its stderr piped."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SPEC_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "spec_from_stream", *args],
+        cwd=ROOT,
+        env={**clean, **(env or {})},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def assert_one_line_error(done, *fragments: str) -> None:
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
@@ -271,21 +283,12 @@ def test_busy_viewer_port_is_one_line(tmp_path):
 
 def test_file_mode_with_viewer_serves_until_interrupted(tmp_path):
     port = free_port()
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SPEC_")}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "spec_from_stream",
-            "--input",
-            str(TUTORIAL),
-            "--out",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        env={**clean, "SPEC_SERVE_PORT": str(port)},
-        stderr=subprocess.PIPE,
-        text=True,
+    process = start_cli(
+        "--input",
+        str(TUTORIAL),
+        "--out",
+        str(tmp_path),
+        env={"SPEC_SERVE_PORT": str(port)},
     )
     try:
         # the viewer answers 404 until the document is built: wait for it
@@ -512,24 +515,14 @@ def test_initial_spec_nested_too_deeply_is_one_line(tmp_path):
 def test_a_signal_while_waiting_for_the_broker_stops_the_reader_at_once(
     tmp_path, extra, sig
 ):
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SPEC_")}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "spec_from_stream",
-            "--bootstrap-server",
-            f"127.0.0.1:{free_port()}",
-            "--connect-timeout",
-            "300",
-            "--out",
-            str(tmp_path),
-            *extra,
-        ],
-        cwd=ROOT,
-        env=clean,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = start_cli(
+        "--bootstrap-server",
+        f"127.0.0.1:{free_port()}",
+        "--connect-timeout",
+        "300",
+        "--out",
+        str(tmp_path),
+        *extra,
     )
     try:
         # the folder's lock is taken once the signal handlers are in place
@@ -541,8 +534,10 @@ def test_a_signal_while_waiting_for_the_broker_stops_the_reader_at_once(
         process.send_signal(sig)
         # far less than the 300 s it would otherwise wait for the broker; a
         # live reader stopped by a signal exits 0
-        assert process.wait(timeout=60) == 0
-        assert "Traceback" not in process.stderr.read()
+        status = process.wait(timeout=60)
+        errors = process.stderr.read()
+        assert status == 0, errors
+        assert "Traceback" not in errors, errors
     finally:
         process.kill()
         process.wait()

@@ -471,17 +471,23 @@ def recreate_topic(bootstrap: str, topic: str, partitions: int) -> None:
         admin.close()
 
 
+def read_five_and_stop(bootstrap: str, readers, out: Path, extra) -> tuple:
+    """Read a new one-partition topic's five messages, stop; return topic, group."""
+    topic = create_topic(bootstrap, f"test_{uuid.uuid4().hex[:12]}", 1)
+    group = f"group-{uuid.uuid4().hex[:8]}"
+    produce(bootstrap, topic, traffic(5))
+    first = readers(bootstrap, topic, group, out, *extra).start()
+    first.wait_for_read(5)
+    assert first.stop() == 0
+    return topic, group
+
+
 @pytest.mark.parametrize("extra", [(), ("--single-process",)], ids=["child", "one"])
 def test_a_topic_deleted_and_created_again_is_read_from_its_beginning(
     kafka_bootstrap, readers, tmp_path, extra
 ):
-    topic = create_topic(kafka_bootstrap, f"test_{uuid.uuid4().hex[:12]}", 1)
-    group = f"group-{uuid.uuid4().hex[:8]}"
     out = tmp_path / "spec"
-    produce(kafka_bootstrap, topic, traffic(5))
-    first = readers(kafka_bootstrap, topic, group, out, *extra).start()
-    first.wait_for_read(5)
-    assert first.stop() == 0
+    topic, group = read_five_and_stop(kafka_bootstrap, readers, out, extra)
 
     # as `kafka/local stop` and `start`, or `docker compose down -v`, would
     recreate_topic(kafka_bootstrap, topic, 1)
@@ -510,13 +516,8 @@ def save_offsets(out: Path, offsets: dict[str, int]) -> None:
 def test_saved_offsets_past_the_end_read_what_the_partition_holds(
     kafka_bootstrap, readers, tmp_path, extra
 ):
-    topic = create_topic(kafka_bootstrap, f"test_{uuid.uuid4().hex[:12]}", 1)
-    group = f"group-{uuid.uuid4().hex[:8]}"
     out = tmp_path / "spec"
-    produce(kafka_bootstrap, topic, traffic(5))
-    first = readers(kafka_bootstrap, topic, group, out, *extra).start()
-    first.wait_for_read(5)
-    assert first.stop() == 0
+    topic, group = read_five_and_stop(kafka_bootstrap, readers, out, extra)
 
     # as after a broker that lost its data folder under the same topic id
     save_offsets(out, {"0": 50})
@@ -538,13 +539,8 @@ def test_records_deleted_before_they_were_read_are_reported(
 ):
     from kafka import KafkaAdminClient, TopicPartition
 
-    topic = create_topic(kafka_bootstrap, f"test_{uuid.uuid4().hex[:12]}", 1)
-    group = f"group-{uuid.uuid4().hex[:8]}"
     out = tmp_path / "spec"
-    produce(kafka_bootstrap, topic, traffic(5))
-    first = readers(kafka_bootstrap, topic, group, out, *extra).start()
-    first.wait_for_read(5)
-    assert first.stop() == 0
+    topic, group = read_five_and_stop(kafka_bootstrap, readers, out, extra)
 
     produce(kafka_bootstrap, topic, traffic(10, seed=1))
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
