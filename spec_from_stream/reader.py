@@ -268,20 +268,10 @@ class KafkaReader:
         self.store.claim()
         try:
             saved = self.store.load(self.source_id)
-        except StateError:
+            self.reader = self._resume(out_dir, options, saved, listener)
+        except BaseException:
             self.store.release()
             raise
-        try:
-            self.reader = Reader(out_dir, options, state=saved, listener=listener)
-        except Exception as error:
-            self.store.release()
-            if saved is None:
-                raise
-            # another version's builder state, or one damaged by hand
-            raise StateError(
-                f"{self.store.path}: the saved builder state cannot be used "
-                f"({error}); move the folder away to rebuild from the topic"
-            ) from None
         if saved is not None:
             logger.info("resuming from %s: %s", self.store.path, self.reader.summary())
             # the document on disk may predate the saved state: refresh it
@@ -305,6 +295,25 @@ class KafkaReader:
         self.source = source_class(
             settings, self.reader.offsets, self.lock, self._save_on_revoke
         )
+
+    def _resume(
+        self,
+        out_dir: Path,
+        options: BuildOptions,
+        saved: ReaderState | None,
+        listener: Listener | None,
+    ) -> Reader:
+        """Build the reader on the saved state, or afresh without one."""
+        try:
+            return Reader(out_dir, options, state=saved, listener=listener)
+        except Exception as error:
+            if saved is None:
+                raise
+            # another version's builder state, or one damaged by hand
+            raise StateError(
+                f"{self.store.path}: the saved builder state cannot be used "
+                f"({error}); move the folder away to rebuild from the topic"
+            ) from None
 
     def run(self, stop: threading.Event) -> bool:
         """Read until stop is set, then write the document and save the state.

@@ -482,6 +482,19 @@ def read_five_and_stop(bootstrap: str, readers, out: Path, extra) -> tuple:
     return topic, group
 
 
+def read_again(
+    readers, bootstrap: str, topic: str, group: str, out: Path, extra, count
+):
+    """Start a reader on a stopped one's folder, wait for count read, stop it.
+
+    Return its state and its log.
+    """
+    reader = readers(bootstrap, topic, group, out, *extra).start()
+    state = reader.wait_for_read(count, deadline=120)
+    assert reader.stop() == 0
+    return state, reader.log_text()
+
+
 @pytest.mark.parametrize("extra", [(), ("--single-process",)], ids=["child", "one"])
 def test_a_topic_deleted_and_created_again_is_read_from_its_beginning(
     kafka_bootstrap, readers, tmp_path, extra
@@ -492,13 +505,11 @@ def test_a_topic_deleted_and_created_again_is_read_from_its_beginning(
     # as `kafka/local stop` and `start`, or `docker compose down -v`, would
     recreate_topic(kafka_bootstrap, topic, 1)
     produce(kafka_bootstrap, topic, traffic(8, seed=1))
-    second = readers(kafka_bootstrap, topic, group, out, *extra).start()
     # the saved offset 5 would skip the new topic's first five messages
-    state = second.wait_for_read(5 + 8, deadline=120)
-    assert second.stop() == 0
+    state, log = read_again(readers, kafka_bootstrap, topic, group, out, extra, 5 + 8)
 
     assert state["counts"]["read"] == 13
-    assert "deleted and created again" in second.log_text()
+    assert "deleted and created again" in log
     saved = json.loads((out / ".state" / "state.json").read_text())
     assert saved["offsets"] == {"0": 8}
     assert saved["topic_id"]
@@ -522,13 +533,11 @@ def test_saved_offsets_past_the_end_read_what_the_partition_holds(
     # as after a broker that lost its data folder under the same topic id
     save_offsets(out, {"0": 50})
     produce(kafka_bootstrap, topic, traffic(8, seed=1))
-    second = readers(kafka_bootstrap, topic, group, out, *extra).start()
     # without the check, every message below offset 50 would be passed over
-    state = second.wait_for_read(5 + 13, deadline=120)
-    assert second.stop() == 0
+    state, log = read_again(readers, kafka_bootstrap, topic, group, out, extra, 5 + 13)
 
     assert state["counts"]["read"] == 18
-    assert "ends at offset 13, before the saved 50" in second.log_text()
+    assert "ends at offset 13, before the saved 50" in log
     saved = json.loads((out / ".state" / "state.json").read_text())
     assert saved["offsets"] == {"0": 13}
 
@@ -549,12 +558,10 @@ def test_records_deleted_before_they_were_read_are_reported(
         admin.delete_records({TopicPartition(topic, 0): 9})
     finally:
         admin.close()
-    second = readers(kafka_bootstrap, topic, group, out, *extra).start()
-    state = second.wait_for_read(5 + 6, deadline=120)
-    assert second.stop() == 0
+    state, log = read_again(readers, kafka_bootstrap, topic, group, out, extra, 5 + 6)
 
     assert state["counts"]["read"] == 11
-    assert "4 records (offsets 5 to 8) were deleted before" in second.log_text()
+    assert "4 records (offsets 5 to 8) were deleted before" in log
 
 
 def test_a_second_reader_on_the_same_folder_is_refused_in_one_line(
