@@ -82,7 +82,8 @@ def build_parser(defaults: Defaults) -> argparse.ArgumentParser:
         "--group-id",
         default=defaults.group_id,
         help="consumer group used for partition assignment; offsets are kept "
-        "in OUT/.state/, not in Kafka (env SPEC_GROUP_ID; default %(default)s)",
+        "in OUT/.state/, not in Kafka (env SPEC_GROUP_ID; default: a group of "
+        "its own per --out folder, so every reader gets every partition)",
     )
     source.add_argument(
         "--connect-timeout",

@@ -11,7 +11,6 @@ from pathlib import Path
 DEFAULT_BOOTSTRAP = "localhost:9092"
 DEFAULT_TOPIC = "http_recordings"
 DEFAULT_OUT_DIR = "spec"
-DEFAULT_GROUP_ID = "spec_from_stream"
 DEFAULT_SERVE_HOST = "127.0.0.1"
 DEFAULT_CONNECT_TIMEOUT = 30.0
 # the document on disk is refreshed at most this often while traffic flows
@@ -29,7 +28,8 @@ class Defaults:
     bootstrap_servers: str = DEFAULT_BOOTSTRAP
     topic: str = DEFAULT_TOPIC
     out_dir: Path = Path(DEFAULT_OUT_DIR)
-    group_id: str = DEFAULT_GROUP_ID
+    # None: a group of the reader's own, named after its --out folder
+    group_id: str | None = None
     serve_port: int | None = None
     serve_host: str = DEFAULT_SERVE_HOST
 
@@ -70,7 +70,7 @@ def defaults_from_env(environ: Mapping[str, str] | None = None) -> Defaults:
         bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or DEFAULT_BOOTSTRAP,
         topic=env.get("RECORDING_TOPIC") or DEFAULT_TOPIC,
         out_dir=Path(env.get("SPEC_OUT_DIR") or DEFAULT_OUT_DIR),
-        group_id=env.get("SPEC_GROUP_ID") or DEFAULT_GROUP_ID,
+        group_id=env.get("SPEC_GROUP_ID") or None,
         serve_port=serve_port,
         serve_host=env.get("SPEC_SERVE_HOST") or DEFAULT_SERVE_HOST,
     )

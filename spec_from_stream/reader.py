@@ -247,13 +247,17 @@ def build_from_file(
 
 
 class KafkaReader:
-    """The live reader: a topic into the builder, saved and written as it goes."""
+    """The live reader: a topic into the builder, saved and written as it goes.
+
+    With group_id None the reader joins a group of its own, named after
+    out_dir and this machine, and so reads every partition of the topic.
+    """
 
     def __init__(
         self,
         bootstrap_servers: str,
         topic: str,
-        group_id: str,
+        group_id: str | None,
         out_dir: Path,
         options: BuildOptions,
         *,
@@ -284,12 +288,15 @@ class KafkaReader:
         if fetch_process is None:
             fetch_process = (os.cpu_count() or 1) > 1
         source_class = FetcherProcess if fetch_process else KafkaSource
+        instance_id = instance_id_for(out_dir)
         settings = KafkaSettings(
             bootstrap_servers,
             topic,
-            group_id,
+            # alone in its group, the reader is assigned every partition: a
+            # shared group would split them between readers of other folders
+            group_id or instance_id,
             connect_timeout=connect_timeout,
-            instance_id=instance_id_for(out_dir),
+            instance_id=instance_id,
             topic_id=saved.topic_id if saved is not None else None,
         )
         self.source = source_class(

@@ -205,9 +205,10 @@ class ReaderProcess(ManagedProcess):
         *,
         bootstrap: str,
         topic: str,
-        group_id: str,
+        group_id: str | None,
         extra_args: Sequence[str] = (),
     ) -> None:
+        """group_id None leaves --group-id out (the reader's own default)."""
         self.out = out
         command = [
             sys.executable,
@@ -217,8 +218,7 @@ class ReaderProcess(ManagedProcess):
             bootstrap,
             "--topic",
             topic,
-            "--group-id",
-            group_id,
+            *(("--group-id", group_id) if group_id is not None else ()),
             "--out",
             str(out),
             "--connect-timeout",

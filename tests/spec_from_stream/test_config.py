@@ -15,6 +15,8 @@ def test_without_environment_the_defaults_are_local_kafka_and_spec_folder():
     assert defaults.out_dir == Path("spec")
     assert defaults.serve_port is None
     assert defaults.serve_host == "127.0.0.1"
+    # the live reader then takes a group of its own, named after --out
+    assert defaults.group_id is None
 
 
 def test_compose_environment_sets_every_default():

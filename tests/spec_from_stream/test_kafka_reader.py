@@ -592,3 +592,41 @@ def test_a_second_reader_on_the_same_folder_is_refused_in_one_line(
     third = readers(kafka_bootstrap, topic, "group-a", out).start()
     assert third.wait_for_read(5)["counts"]["read"] == 5
     assert third.stop() == 0
+
+
+def wait_for_log(reader: ReaderProcess, text: str, deadline: float = 120.0) -> str:
+    """Wait until the reader's log holds text; return the log."""
+    end = time.monotonic() + deadline
+    while text not in (log := reader.log_text()):
+        if time.monotonic() > end or not reader.alive():
+            raise reader.fail(f"no {text!r} in the log")
+        time.sleep(0.2)
+    return log
+
+
+def test_readers_of_two_folders_each_read_every_partition_by_default(
+    kafka_bootstrap, kafka_topic, readers, tmp_path
+):
+    # no --group-id: each reader is alone in a group named after its folder
+    first = readers(kafka_bootstrap, kafka_topic, None, tmp_path / "a").start()
+    wait_for_log(first, "assigned partitions")
+    second = readers(kafka_bootstrap, kafka_topic, None, tmp_path / "b").start()
+    wait_for_log(second, "assigned partitions")
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    try:
+        for number, message in enumerate(traffic(90, seed=7)):
+            producer.send(kafka_topic, message, partition=number % 3)
+        producer.flush(timeout=60)
+    finally:
+        producer.close(timeout=10)
+
+    # in one shared group, the second reader would take partitions away from
+    # the first, and each would read only its share
+    groups = set()
+    for reader in (first, second):
+        state = reader.wait_for_read(90, deadline=120)
+        assert sorted(state["offsets"].values()) == [30, 30, 30]
+        groups.add(wait_for_log(reader, "as group ").split("as group ")[1].split()[0])
+        assert reader.stop() == 0
+    assert len(groups) == 2
+    assert all(group.startswith("spec_from_stream-") for group in groups)
