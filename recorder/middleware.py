@@ -100,6 +100,12 @@ class RecordingMiddleware:
         if self.rules.skip(method, path):
             COUNTERS.add("skipped")
             return None, None
+        shed = self.sink.shedding()
+        if shed is not None:
+            # it would be dropped anyway: not captured at all, so an outage
+            # or a full queue costs the request nothing
+            self.sink.refuse(shed)
+            return None, None
 
         host = environ.get("HTTP_HOST")
         if not host:

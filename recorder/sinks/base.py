@@ -36,6 +36,16 @@ class Sink:
         """How many exchanges wait for delivery or confirmation."""
         return 0
 
+    def shedding(self) -> str | None:
+        """Why an exchange would be dropped now, asked before it is captured
+        (None: it would be taken). Asked on every request, so it is cheap."""
+        return None
+
+    def refuse(self, reason: str) -> None:
+        """Count an exchange that was shed as recorded and dropped at once."""
+        COUNTERS.add("recorded")
+        COUNTERS.add("dropped")
+
 
 class QueueSink(Sink):
     """A bounded queue drained by one sender thread per process.
@@ -82,7 +92,7 @@ class QueueSink(Sink):
             self._start()
         # the count bound may be passed by a few items when threads race: harmless
         if self._stopping.is_set() or len(self._queue) >= self.queue_size:
-            self._refuse("queue full" if self.pending() else "sink closed")
+            self.refuse("queue full" if self.pending() else "sink closed")
             return
         size = _size(item)
         with self._bytes_lock:
@@ -90,7 +100,7 @@ class QueueSink(Sink):
             if fits:
                 self._queued_bytes += size
         if not fits:
-            self._refuse("queue bytes full")
+            self.refuse("queue bytes full")
             return
         self._queue.append((item, size))
         # counted once queued, so whoever sees it counted finds it queued
@@ -99,6 +109,13 @@ class QueueSink(Sink):
     def pending(self) -> int:
         """Exchanges still in the queue."""
         return len(self._queue)
+
+    def shedding(self) -> str | None:
+        """Say "queue full" while the queue holds queue_size exchanges."""
+        # a forked process still sees its parent's queue until its first send
+        if len(self._queue) >= self.queue_size and self._pid == os.getpid():
+            return "queue full"
+        return None
 
     def _start(self) -> None:
         with self._start_lock:
@@ -200,10 +217,9 @@ class QueueSink(Sink):
         if first or left:
             COUNTERS.maybe_log(force=True)
 
-    def _refuse(self, reason: str) -> None:
+    def refuse(self, reason: str) -> None:
         """Count an exchange recorded and dropped at once, and say why."""
-        COUNTERS.add("recorded")
-        COUNTERS.add("dropped")
+        super().refuse(reason)
         self._warn_drop(reason)
 
     def _warn_drop(self, reason: str) -> None:

@@ -2,6 +2,7 @@
 
 import atexit
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -51,6 +52,8 @@ YIELD_EVERY = 8
 # far above a healthy broker's answer (linger plus a round trip, well under a
 # second even on a busy machine), far below the 30 s kafka-python waits
 STALL_SECONDS = 5.0
+# the reason given for what is dropped meanwhile
+STALLED = "Kafka confirms nothing"
 # seconds between two warnings about failed sends
 FAIL_LOG_INTERVAL = 10.0
 
@@ -63,8 +66,9 @@ class KafkaSink(QueueSink):
     cap exchanges are dropped (and counted) instead of piling up during an
     outage. While sends wait and nothing was confirmed for STALL_SECONDS, the
     broker counts as unreachable and exchanges are dropped before encoding,
-    so an outage costs the process almost nothing; the first confirmation, or
-    the last waiting send expiring, lets exchanges through again.
+    and `shedding()` tells the middleware to skip even the capture, so an
+    outage costs the process almost nothing; the first confirmation, or the
+    last waiting send expiring, lets exchanges through again.
     """
 
     name = "kafka"
@@ -175,7 +179,7 @@ class KafkaSink(QueueSink):
         if self.stalled():
             # checked before encoding, so an outage costs no serialising
             COUNTERS.add("dropped", len(batch))
-            self._warn_drop("Kafka confirms nothing")
+            self._warn_drop(STALLED)
             return
         sent = 0
         for item in batch:
@@ -199,6 +203,13 @@ class KafkaSink(QueueSink):
                 # hand the interpreter lock to request threads now and then, so
                 # a long batch never makes a request wait a whole switch interval
                 time.sleep(0)
+
+    def shedding(self) -> str | None:
+        """Why exchanges are dropped now: the queue is full, or the broker
+        confirms nothing (then the request threads skip even the capture)."""
+        if self.stalled() and self._pid == os.getpid():
+            return STALLED
+        return super().shedding()
 
     def stalled(self) -> bool:
         """True while sends wait and the broker confirmed none for a while."""

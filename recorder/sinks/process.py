@@ -10,8 +10,11 @@ reporting its counters back on stdout so `recorder.stats()` stays exact.
 
 Frames both ways are a 4-byte big-endian length and a pickle. The first
 frame to the child holds the options; the rest are lists of capture tuples.
-The child reports (delivered, dropped, failed) totals whenever they change,
-and once more after its last flush; it exits when its stdin closes.
+The child reports its (delivered, dropped, failed) totals and whether the
+broker confirms nothing (`KafkaSink.stalled`) whenever one of them changes,
+and once more after its last flush; it exits when its stdin closes. While
+it reports a stall, the app's request threads skip the capture and count
+each exchange as dropped, so an outage costs them almost nothing.
 """
 
 import contextlib
@@ -33,6 +36,7 @@ from typing import IO, Any
 from recorder.config import RecorderOptions
 from recorder.exchange import Capture
 from recorder.sinks.base import QueueSink
+from recorder.sinks.kafka import STALLED
 from recorder.stats import COUNTERS
 
 logger = logging.getLogger(__name__)
@@ -110,6 +114,8 @@ class ProcessKafkaSink(QueueSink):
         # captures written to the current child, and its last reported totals
         self._given = 0
         self._reported = (0, 0, 0)
+        # the child's last word on the broker: it confirms nothing
+        self._child_stalled = False
         self._not_before = 0.0
         # set by close(): past it, writes to the child stop and batches drop
         self._give_up_at: float | None = None
@@ -128,12 +134,20 @@ class ProcessKafkaSink(QueueSink):
         self._give_up_at = None
         self._given = 0
         self._reported = (0, 0, 0)
+        self._child_stalled = False
 
     def pending(self) -> int:
         """Exchanges queued here plus those the child holds."""
         with self._lock:
             held = self._given - sum(self._reported)
         return super().pending() + held
+
+    def shedding(self) -> str | None:
+        """Why exchanges are dropped now: the queue is full, or the child
+        says the broker confirms nothing."""
+        if self._child_stalled and self._pid == os.getpid():
+            return STALLED
+        return super().shedding()
 
     def open(self) -> None:
         """Start the child."""
@@ -172,6 +186,7 @@ class ProcessKafkaSink(QueueSink):
             self._child = child
             self._given = 0
             self._reported = (0, 0, 0)
+            self._child_stalled = False
         self._reader = threading.Thread(
             target=self._read_reports,
             args=(child,),
@@ -187,13 +202,14 @@ class ProcessKafkaSink(QueueSink):
         assert child.stdout is not None
         while True:
             try:
-                totals = read_frame(child.stdout)
-            except (EOFError, OSError, pickle.UnpicklingError):
+                *totals, stalled = read_frame(child.stdout)
+            except (EOFError, OSError, pickle.UnpicklingError, ValueError):
                 return
             with self._lock:
                 if self._child is not child:
                     return
                 before, self._reported = self._reported, tuple(totals)
+                self._child_stalled = bool(stalled)
             for name, now, was in zip(SETTLED, totals, before, strict=True):
                 if now > was:
                     COUNTERS.add(name, now - was)
@@ -211,6 +227,7 @@ class ProcessKafkaSink(QueueSink):
             self._child = None
             self._given = 0
             self._reported = (0, 0, 0)
+            self._child_stalled = False
         if lost > 0:
             COUNTERS.add("failed", lost)
             logger.warning(
@@ -360,7 +377,7 @@ def child_main() -> int:
     )
     for handler in logging.getLogger().handlers:
         handler.addFilter(_SparseKafkaLines())
-    source, report = sys.stdin.buffer, sys.stdout.buffer
+    source, output = sys.stdin.buffer, sys.stdout.buffer
     try:
         options: RecorderOptions = read_frame(source)
     except EOFError:
@@ -377,17 +394,17 @@ def child_main() -> int:
     )
     done = threading.Event()
 
-    def totals() -> tuple[int, ...]:
+    def report() -> tuple[int | bool, ...]:
         values = COUNTERS.snapshot()
-        return tuple(values[name] for name in SETTLED)
+        return (*(values[name] for name in SETTLED), sink.stalled())
 
     def report_loop() -> None:
-        last: tuple[int, ...] = (0, 0, 0)
+        last: tuple[int | bool, ...] = (0, 0, 0, False)
         while not done.wait(REPORT_INTERVAL):
-            now = totals()
+            now = report()
             if now != last:
                 try:
-                    write_frame(report, now)
+                    write_frame(output, now)
                 except OSError:
                     # the server process is gone; the main loop sees its input end
                     return
@@ -414,7 +431,7 @@ def child_main() -> int:
         done.set()
         reporter.join()
         with contextlib.suppress(OSError):
-            write_frame(report, totals())
+            write_frame(output, report())
     return 0
 
 

@@ -2,6 +2,7 @@
 refused messages and the counters' balance."""
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -358,6 +359,25 @@ def test_a_silent_broker_makes_the_sink_drop_without_encoding(
     assert not sink.stalled()
     sink.deliver(["f"])
     assert encoded[0] == 3
+
+
+def test_a_stalled_sink_tells_request_threads_to_skip_the_capture(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sink, producer, _ = counting_sink()
+    # as after its first send in this process
+    sink._pid = os.getpid()
+    sink.deliver(["a"])
+    assert sink.shedding() is None
+    monkeypatch.setattr(kafka_sink, "STALL_SECONDS", 0.0)
+    time.sleep(0.01)
+    assert sink.shedding() == kafka_sink.STALLED
+    # a forked process has its own sink, whatever its parent's state
+    sink._pid = -1
+    assert sink.shedding() is None
+    sink._pid = os.getpid()
+    producer.futures[0].settle("metadata")
+    assert sink.shedding() is None
 
 
 def test_a_stall_ends_when_the_waiting_sends_expire(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import requests
 
+import recorder
 from recorder import RecordingMiddleware
 from recorder.sinks.base import Sink
 from tests.recorder.conftest import (
@@ -499,3 +500,57 @@ def test_absurd_content_length_is_recorded_capped(length: str) -> None:
     assert exchange["response"]["statusCode"] == 413
     assert exchange["meta"]["bodyLength"]["request"] == 2**63 - 1
     assert exchange["meta"]["truncated"]["request"] is True
+
+
+class SheddingSink(Sink):
+    """Says exchanges would be dropped while `reason` is set; keeps the rest."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = "queue full"
+        self.sent: list[Any] = []
+
+    def shedding(self) -> str | None:
+        return self.reason
+
+    def send(self, item: Any) -> None:
+        self.sent.append(item)
+
+
+def test_while_the_sink_sheds_requests_pass_untouched_and_count_as_dropped() -> None:
+    seen = []
+
+    def app(environ, start_response):
+        seen.append(environ["wsgi.input"])
+        environ["wsgi.input"].read(2)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    def post() -> dict[str, Any]:
+        return {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/x",
+            "SERVER_NAME": "test",
+            "SERVER_PORT": "80",
+            "CONTENT_LENGTH": "2",
+            "wsgi.input": io.BytesIO(b"{}"),
+        }
+
+    sink = SheddingSink()
+    middleware = RecordingMiddleware(app, sink=sink)
+    before = recorder.stats()
+    environ = post()
+    body = environ["wsgi.input"]
+    result = middleware(environ, lambda status, headers, *exc: None)
+    # nothing captured: the app's own iterable and input stream, untouched
+    assert result == [b"ok"] and seen == [body]
+    assert sink.sent == []
+    after = recorder.stats()
+    assert after["recorded"] - before["recorded"] == 1
+    assert after["dropped"] - before["dropped"] == 1
+
+    sink.reason = None
+    result = middleware(post(), lambda status, headers, *exc: None)
+    assert b"".join(result) == b"ok"
+    result.close()
+    (capture,) = sink.sent
+    assert capture.request_body == b"{}"

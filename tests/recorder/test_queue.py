@@ -2,6 +2,7 @@
 
 import logging
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -82,3 +83,23 @@ def test_closing_logs_the_final_counts(caplog: pytest.LogCaptureFixture) -> None
         sink.close(10)
     lines = [record for record in caplog.records if "recorded=" in record.getMessage()]
     assert len(lines) == 1
+
+
+def test_a_full_queue_sheds_until_it_drains() -> None:
+    sink = HeldSink(queue_size=2)
+    try:
+        assert sink.shedding() is None
+        # the sender thread takes one and holds it; two more fill the queue
+        deadline = time.monotonic() + 30
+        while sink.shedding() is None:
+            assert time.monotonic() < deadline, "the queue never filled"
+            sink.send(capture(10))
+            time.sleep(0.01)
+        assert sink.shedding() == "queue full"
+        sink.release.set()
+        while sink.shedding() is not None:
+            assert time.monotonic() < deadline, "the queue never drained"
+            time.sleep(0.01)
+    finally:
+        sink.release.set()
+        sink.close(10)
