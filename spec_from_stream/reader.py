@@ -219,8 +219,26 @@ def build_from_file(
 
     :raise SourceError: the file cannot be read.
     :raise OutputError: out_dir or the documents in it cannot be written.
+    :raise StateError: a live reader is writing out_dir.
     """
     check_out_dir(out_dir)
+    # a live reader on the folder would see its document replaced by this one
+    store = StateStore(out_dir)
+    store.claim(shared=True)
+    try:
+        return _read_file(path, out_dir, options, listener, stop)
+    finally:
+        store.release()
+
+
+def _read_file(
+    path: Path,
+    out_dir: Path,
+    options: BuildOptions,
+    listener: Listener | None,
+    stop: threading.Event | None,
+) -> Reader:
+    """Read the file into a new Reader and write its documents."""
     collect_less_often()
     reader = Reader(out_dir, options, listener=listener)
     messages = open_file(path)

@@ -140,22 +140,34 @@ class StateStore:
         self.path = self.out_dir / STATE_DIR / STATE_FILE
         self._lock: int | None = None
 
-    def claim(self) -> None:
+    def claim(self, *, shared: bool = False) -> None:
         """Hold the folder's lock until release(), or until this process ends.
 
-        Two readers saving one state would each overwrite the other's, and a
-        later restart would resume from whichever wrote last.
+        A live reader holds it alone: two readers saving one state would each
+        overwrite the other's, and a later restart would resume from whichever
+        wrote last. A file build holds it shared, so it neither replaces a
+        live reader's document nor runs beside one starting; it creates no
+        lock file, so a build that writes nothing leaves no folder behind.
 
         :raise StateError: another running reader holds it.
         """
         lock_path = self.path.parent / LOCK_FILE
         try:
-            lock_path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            if shared:
+                descriptor = os.open(lock_path, os.O_RDONLY)
+            else:
+                lock_path.parent.mkdir(parents=True, exist_ok=True)
+                descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            if shared:
+                # no live reader ever used the folder
+                return
+            raise StateError(f"cannot open {lock_path}: not found") from None
         except OSError as error:
             raise StateError(f"cannot open {lock_path}: {error.strerror}") from None
+        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(descriptor, mode | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(descriptor)
             raise StateError(

@@ -280,3 +280,16 @@ def test_a_folder_in_use_is_refused_until_its_reader_lets_go(tmp_path):
         KafkaReader("127.0.0.1:1", "other", "g", tmp_path, BuildOptions())
     live.store.release()
     KafkaReader("127.0.0.1:1", "t", "g", tmp_path, BuildOptions()).store.release()
+
+
+def test_a_file_build_is_refused_on_a_folder_a_live_reader_uses(tmp_path):
+    live = KafkaReader("127.0.0.1:1", "t", "g", tmp_path, BuildOptions())
+    try:
+        # the build would replace the live reader's document with its own
+        with pytest.raises(StateError, match="another reader is using"):
+            build_from_file(TUTORIAL, tmp_path, BuildOptions())
+        assert not (tmp_path / "openapi.yaml").exists()
+    finally:
+        live.store.release()
+    build_from_file(TUTORIAL, tmp_path, BuildOptions())
+    assert (tmp_path / "openapi.yaml").exists()
