@@ -86,6 +86,12 @@ class KafkaSink(QueueSink):
         queue_bytes: int = 32 * 1024 * 1024,
     ) -> None:
         super().__init__(encode, queue_size, flush_timeout, queue_bytes)
+        # imported here, in the thread building the app, never in the sender
+        # thread: a server forking while that thread imports would leave the
+        # module's import lock held for good in the new process
+        from kafka import KafkaProducer
+
+        self._producer_class = KafkaProducer
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self.max_in_flight_bytes = max_in_flight_bytes
@@ -107,11 +113,17 @@ class KafkaSink(QueueSink):
         """Leave the parent's producer alone; this process makes its own."""
         if self._producer is not None:
             self._inherited.append(self._producer)
+            # its exit hook would wait here for a sender thread left behind
+            # in the parent
+            cleanup = getattr(self._producer, "_cleanup", None)
+            if cleanup is not None:
+                atexit.unregister(cleanup)
         self._producer = None
         self._inflight_lock = threading.Lock()
         self._in_flight = 0
         self._in_flight_bytes = 0
         self._abandoned = False
+        self._next_attempt = 0.0
 
     def pending(self) -> int:
         """Exchanges queued plus those sent but not yet confirmed."""
@@ -144,10 +156,8 @@ class KafkaSink(QueueSink):
             return True
         if time.monotonic() < self._next_attempt:
             return False
-        from kafka import KafkaProducer
-
         try:
-            self._producer = KafkaProducer(
+            self._producer = self._producer_class(
                 bootstrap_servers=self.bootstrap_servers.split(","),
                 **self.producer_config,
             )

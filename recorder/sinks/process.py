@@ -108,6 +108,16 @@ class ProcessKafkaSink(QueueSink):
             options.queue_bytes,
         )
         self.options = options
+        try:
+            # the child's first frame, made once: settings it cannot receive
+            # are an error now, at start, not a child failing every second
+            self._options_frame = frame_bytes(options)
+        except (pickle.PicklingError, TypeError, AttributeError) as error:
+            raise ValueError(
+                f"the recorder's settings cannot be sent to its delivery child "
+                f"({error}); give producer_config plain values (file paths, "
+                f"not objects such as an SSLContext) or use delivery='thread'"
+            ) from None
         self._child: subprocess.Popen | None = None
         self._reader: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -135,6 +145,8 @@ class ProcessKafkaSink(QueueSink):
         self._given = 0
         self._reported = (0, 0, 0)
         self._child_stalled = False
+        # the parent's restart delay is the parent's
+        self._not_before = 0.0
 
     def pending(self) -> int:
         """Exchanges queued here plus those the child holds."""
@@ -159,13 +171,19 @@ class ProcessKafkaSink(QueueSink):
             return True
         if child is not None:
             self._bury(child)
-        if time.monotonic() < self._not_before:
-            return False
+        # at most one start a second: the batch waits for it (the queue
+        # holds the rest meanwhile), unless shutting down
+        wait = self._not_before - time.monotonic()
+        if wait > 0:
+            if self._give_up_at is not None:
+                return False
+            time.sleep(wait)
         self._not_before = time.monotonic() + RESTART_DELAY
         environment = dict(os.environ)
         environment["PYTHONPATH"] = os.pathsep.join(
             filter(None, [PACKAGE_ROOT, environment.get("PYTHONPATH")])
         )
+        child = None
         try:
             child = subprocess.Popen(
                 [sys.executable, "-m", "recorder.sinks.process"],
@@ -177,10 +195,17 @@ class ProcessKafkaSink(QueueSink):
             # written through the descriptor only, never blocking past a
             # deadline (see _write)
             os.set_blocking(child.stdin.fileno(), False)
-            if not self._write(child, frame_bytes(self.options)):
+            if not self._write(child, self._options_frame):
                 raise OSError("the child took no options")
         except Exception as error:
             logger.warning("recorder: cannot start the delivery child: %s", error)
+            if child is not None:
+                # never left waiting for options that will not come
+                child.kill()
+                child.wait()
+                for stream in (child.stdin, child.stdout):
+                    if stream is not None:
+                        stream.close()
             return False
         with self._lock:
             self._child = child

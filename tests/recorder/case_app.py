@@ -198,3 +198,7 @@ class CaseError(Exception):
 
 
 app = create_case_app(skip_paths=("/counts", "/raw", "/healthz"))
+if os.environ.get("CASE_APP_WARM_UP"):
+    # one exchange recorded where the app is loaded: under gunicorn --preload
+    # the workers are then forked from a process whose recorder has started
+    app.test_client().get("/gzip").close()

@@ -281,3 +281,35 @@ def test_in_a_broker_outage_the_child_logs_little_and_the_worker_stops_capturing
     from_kafka = [line for line in lines if "kafka-python:" in line]
     assert 1 <= len(from_kafka) <= 2, from_kafka
     assert not any("Traceback" in line for line in lines)
+
+
+def test_settings_the_child_cannot_receive_are_refused_at_start() -> None:
+    import ssl
+
+    from recorder.config import RecorderOptions
+
+    options = RecorderOptions(
+        sink="kafka", producer_config={"ssl_context": ssl.create_default_context()}
+    )
+    with pytest.raises(ValueError, match="cannot be sent to its delivery child"):
+        ProcessKafkaSink(options)
+
+
+def test_a_child_that_took_no_settings_is_not_left_behind(monkeypatch) -> None:
+    from recorder.config import RecorderOptions
+
+    sink = ProcessKafkaSink(RecorderOptions(sink="kafka"))
+    started = []
+    popen = process.subprocess.Popen
+
+    def keep(*args: Any, **kwargs: Any) -> Any:
+        started.append(popen(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(process.subprocess, "Popen", keep)
+    monkeypatch.setattr(sink, "_write", lambda child, data: False)
+    assert sink._ensure_child() is False
+    (child,) = started
+    # killed and reaped, not waiting for settings that will never come
+    assert child.returncode is not None
+    assert child.stdin.closed and child.stdout.closed
