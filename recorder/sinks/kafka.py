@@ -90,8 +90,11 @@ class KafkaSink(QueueSink):
         # thread: a server forking while that thread imports would leave the
         # module's import lock held for good in the new process
         from kafka import KafkaProducer
+        from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
         self._producer_class = KafkaProducer
+        # what kafka-python raises when no broker answered in time
+        self._unanswered = (KafkaTimeoutError, KafkaConnectionError)
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self.max_in_flight_bytes = max_in_flight_bytes
@@ -104,6 +107,9 @@ class KafkaSink(QueueSink):
         # when the last confirmation came, or the first of the waiting sends left
         self._progress_at = 0.0
         self._abandoned = False
+        # the last attempt to reach the broker got no answer (metadata at
+        # start, a send, an expired batch), and none came since
+        self._silent = False
         self._next_attempt = 0.0
         self._last_fail_log = 0.0
         # producers of parent processes, kept so their finalisers never run here
@@ -123,6 +129,7 @@ class KafkaSink(QueueSink):
         self._in_flight = 0
         self._in_flight_bytes = 0
         self._abandoned = False
+        self._silent = False
         self._next_attempt = 0.0
 
     def pending(self) -> int:
@@ -136,14 +143,19 @@ class KafkaSink(QueueSink):
             return
         deadline = time.monotonic() + OPEN_WAIT
         last_error: Exception | None = None
-        while time.monotonic() < deadline:
+        # a sink closing meanwhile stops waiting
+        while time.monotonic() < deadline and not self._stopping.is_set():
             try:
                 # waits max_block_ms at most per call
                 if self._producer.partitions_for(self.topic):
+                    self._silent = False
                     return
             except Exception as error:
                 last_error = error
-            time.sleep(0.1)
+                self._silent = isinstance(error, self._unanswered)
+            self._stopping.wait(0.1)
+        if self._stopping.is_set():
+            return
         logger.warning(
             "recorder: no metadata for topic %s after %.0f s (%s); sending anyway",
             self.topic,
@@ -192,7 +204,13 @@ class KafkaSink(QueueSink):
             self._warn_drop(STALLED)
             return
         sent = 0
-        for item in batch:
+        for position, item in enumerate(batch):
+            if self._stopping.is_set() and not self.answering():
+                # shutting down with no broker to send to: waiting for it
+                # (half a second a send) would only hold up the exit
+                COUNTERS.add("dropped", len(batch) - position)
+                self._warn_drop("Kafka is not answering at shutdown")
+                return
             estimate = item.size() if hasattr(item, "size") else 0
             if (
                 self._in_flight >= self.max_in_flight
@@ -221,6 +239,10 @@ class KafkaSink(QueueSink):
             return STALLED
         return super().shedding()
 
+    def answering(self) -> bool:
+        """False while the broker confirms nothing, or its last attempt timed out."""
+        return not self._silent and not self.stalled()
+
     def stalled(self) -> bool:
         """True while sends wait and the broker confirmed none for a while."""
         return (
@@ -245,6 +267,7 @@ class KafkaSink(QueueSink):
             # across partitions, so no ordering or locality is needed
             future = self._producer.send(self.topic, value=value)
         except Exception as error:
+            self._silent = isinstance(error, self._unanswered)
             self._settle(size, "failed")
             self._warn_failure(str(error))
             return
@@ -253,6 +276,8 @@ class KafkaSink(QueueSink):
     def _on_settled(self, size: int, outcome: Any) -> None:
         # called once per message by kafka-python: metadata, or the exception
         if isinstance(outcome, BaseException):
+            if isinstance(outcome, self._unanswered):
+                self._silent = True
             self._settle(size, "failed")
             self._warn_failure(str(outcome))
         else:
@@ -267,10 +292,16 @@ class KafkaSink(QueueSink):
             self._in_flight_bytes -= size
             if outcome == "delivered":
                 self._progress_at = time.monotonic()
+                self._silent = False
         COUNTERS.add(outcome)
 
     def finish(self, deadline: float) -> None:
-        """Flush the producer; sends still unconfirmed at the deadline fail."""
+        """Flush the producer; sends still unconfirmed at the deadline fail.
+
+        With no broker answering, nothing is waited for.
+        """
+        if not self.answering():
+            deadline = time.monotonic()
         producer = self._producer
         if producer is not None:
             try:

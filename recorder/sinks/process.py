@@ -10,11 +10,13 @@ reporting its counters back on stdout so `recorder.stats()` stays exact.
 
 Frames both ways are a 4-byte big-endian length and a pickle. The first
 frame to the child holds the options; the rest are lists of capture tuples.
-The child reports its (delivered, dropped, failed) totals and whether the
-broker confirms nothing (`KafkaSink.stalled`) whenever one of them changes,
-and once more after its last flush; it exits when its stdin closes. While
-it reports a stall, the app's request threads skip the capture and count
-each exchange as dropped, so an outage costs them almost nothing.
+The child reports its (delivered, dropped, failed) totals, whether the
+broker confirms nothing (`KafkaSink.stalled`) and whether it answers at all
+(`KafkaSink.answering`) whenever one of them changes, and once more after
+its last flush; it exits when its stdin closes. While it reports a stall,
+the app's request threads skip the capture and count each exchange as
+dropped, so an outage costs them almost nothing; while the broker does not
+answer, shutdown waits for nothing.
 """
 
 import contextlib
@@ -124,8 +126,10 @@ class ProcessKafkaSink(QueueSink):
         # captures written to the current child, and its last reported totals
         self._given = 0
         self._reported = (0, 0, 0)
-        # the child's last word on the broker: it confirms nothing
+        # the child's last word on the broker: it confirms nothing (shed
+        # exchanges), or it does not answer (do not wait for it at shutdown)
         self._child_stalled = False
+        self._child_silent = False
         self._not_before = 0.0
         # set by close(): past it, writes to the child stop and batches drop
         self._give_up_at: float | None = None
@@ -145,6 +149,7 @@ class ProcessKafkaSink(QueueSink):
         self._given = 0
         self._reported = (0, 0, 0)
         self._child_stalled = False
+        self._child_silent = False
         # the parent's restart delay is the parent's
         self._not_before = 0.0
 
@@ -212,6 +217,7 @@ class ProcessKafkaSink(QueueSink):
             self._given = 0
             self._reported = (0, 0, 0)
             self._child_stalled = False
+            self._child_silent = False
         self._reader = threading.Thread(
             target=self._read_reports,
             args=(child,),
@@ -227,7 +233,7 @@ class ProcessKafkaSink(QueueSink):
         assert child.stdout is not None
         while True:
             try:
-                *totals, stalled = read_frame(child.stdout)
+                *totals, stalled, silent = read_frame(child.stdout)
             except (EOFError, OSError, pickle.UnpicklingError, ValueError):
                 return
             with self._lock:
@@ -235,6 +241,7 @@ class ProcessKafkaSink(QueueSink):
                     return
                 before, self._reported = self._reported, tuple(totals)
                 self._child_stalled = bool(stalled)
+                self._child_silent = bool(silent)
             for name, now, was in zip(SETTLED, totals, before, strict=True):
                 if now > was:
                     COUNTERS.add(name, now - was)
@@ -253,6 +260,7 @@ class ProcessKafkaSink(QueueSink):
             self._given = 0
             self._reported = (0, 0, 0)
             self._child_stalled = False
+            self._child_silent = False
         if lost > 0:
             COUNTERS.add("failed", lost)
             logger.warning(
@@ -263,7 +271,7 @@ class ProcessKafkaSink(QueueSink):
 
     def deliver(self, batch: list[Any]) -> None:
         """Write the batch to the child, as tuples of the captured pieces."""
-        if self._give_up_at is not None and time.monotonic() >= self._give_up_at:
+        if self._past_hope():
             # shutting down, out of time: no new child, no more waiting
             COUNTERS.add("dropped", len(batch))
             return
@@ -282,8 +290,19 @@ class ProcessKafkaSink(QueueSink):
         if not written:
             # the child is gone, or stuck past the shutdown deadline: what it
             # had and this batch are counted by _bury
-            _end(child, 0.0 if self._give_up_at is not None else 5.0)
+            self._await_exit(child, 0.0 if self._give_up_at is not None else 5.0)
             self._bury(child)
+
+    def _past_hope(self) -> bool:
+        """True once close() began and either its deadline passed or no broker
+        answers the child: then nothing more can be delivered in time."""
+        if self._give_up_at is None:
+            return False
+        return (
+            self._child_silent
+            or self._child_stalled
+            or time.monotonic() >= self._give_up_at
+        )
 
     def _write(self, child: subprocess.Popen, data: bytes) -> bool:
         """Write all of data to the child's input; False when the child is gone
@@ -305,10 +324,7 @@ class ProcessKafkaSink(QueueSink):
                 except BlockingIOError:
                     pass
                 # the pipe is full: wait for room in short steps
-                if (
-                    self._give_up_at is not None
-                    and time.monotonic() >= self._give_up_at
-                ):
+                if self._past_hope():
                     return False
                 if child.poll() is not None:
                     return False
@@ -342,8 +358,25 @@ class ProcessKafkaSink(QueueSink):
             child.stdin.close()
         except OSError:
             pass
-        _end(child, max(0.0, deadline - time.monotonic()) + 1.0)
+        self._await_exit(child, max(0.0, deadline - time.monotonic()) + 1.0)
         self._bury(child)
+
+    def _await_exit(self, child: subprocess.Popen, timeout: float) -> None:
+        """Wait for the child to exit; kill it past the timeout, or at once
+        when, shutting down, no broker answers it (what it holds is lost)."""
+        until = time.monotonic() + timeout
+        while child.poll() is None:
+            closing = self._give_up_at is not None
+            if closing and (self._child_silent or self._child_stalled):
+                reason = "Kafka does not answer the delivery child; not waiting"
+            elif time.monotonic() >= until:
+                reason = "the delivery child did not finish in time"
+            else:
+                time.sleep(0.05)
+                continue
+            logger.warning("recorder: %s", reason)
+            child.kill()
+            child.wait()
 
 
 class _SparseKafkaLines(logging.Filter):
@@ -373,16 +406,6 @@ class _SparseKafkaLines(logging.Filter):
         record.exc_info, record.exc_text, record.stack_info = None, None, None
         self._last, self._held = now, 0
         return True
-
-
-def _end(child: subprocess.Popen, timeout: float) -> None:
-    """Wait for a child to exit; kill it past the timeout."""
-    try:
-        child.wait(timeout)
-    except subprocess.TimeoutExpired:
-        logger.warning("recorder: the delivery child did not finish in time")
-        child.kill()
-        child.wait()
 
 
 def child_main() -> int:
@@ -421,10 +444,11 @@ def child_main() -> int:
 
     def report() -> tuple[int | bool, ...]:
         values = COUNTERS.snapshot()
-        return (*(values[name] for name in SETTLED), sink.stalled())
+        settled = (values[name] for name in SETTLED)
+        return (*settled, sink.stalled(), not sink.answering())
 
     def report_loop() -> None:
-        last: tuple[int | bool, ...] = (0, 0, 0, False)
+        last: tuple[int | bool, ...] = (0, 0, 0, False, False)
         while not done.wait(REPORT_INTERVAL):
             now = report()
             if now != last:

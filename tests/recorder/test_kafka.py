@@ -387,6 +387,26 @@ def test_a_stalled_sink_tells_request_threads_to_skip_the_capture(
     assert sink.shedding() is None
 
 
+def test_a_broker_that_does_not_answer_is_not_waited_for_at_shutdown() -> None:
+    from kafka.errors import KafkaTimeoutError
+
+    sink, producer, encoded = counting_sink()
+    sink.deliver(["a", "b"])
+    assert sink.answering()
+    # an expired batch: no broker answered in time
+    producer.futures[0].settle(KafkaTimeoutError("expired"))
+    assert not sink.answering()
+    # closing: the rest is dropped at once instead of tried send by send
+    sink._stopping.set()
+    before = recorder.stats()
+    sink.deliver(["c", "d"])
+    assert encoded[0] == 2
+    assert delta(before)["dropped"] == 2
+    # one confirmation and the broker answers again
+    producer.futures[1].settle("metadata")
+    assert sink.answering()
+
+
 def test_a_stall_ends_when_the_waiting_sends_expire(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

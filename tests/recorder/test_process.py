@@ -313,3 +313,38 @@ def test_a_child_that_took_no_settings_is_not_left_behind(monkeypatch) -> None:
     # killed and reaped, not waiting for settings that will never come
     assert child.returncode is not None
     assert child.stdin.closed and child.stdout.closed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delivery", ["process", "thread"])
+def test_workers_recycled_while_kafka_is_unreachable_leave_at_once(
+    tmp_path, delivery: str
+) -> None:
+    log = tmp_path / "gunicorn.log"
+    env = {
+        "RECORDER_SINK": "kafka",
+        "RECORDER_DELIVERY": delivery,
+        # nothing listens there: no broker ever answers
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "RECORDER_FLUSH_TIMEOUT": "60",
+    }
+    config = ("--config", "server/gunicorn.conf.py", "--max-requests", "15")
+    # gunicorn gives a stopping worker the whole flush timeout
+    grace = ("--graceful-timeout", "90")
+    server, base = start_gunicorn("server.wsgi:app", env, log, *config, *grace)
+    try:
+        wait_until_up(base + "/healthz", server)
+        for _ in range(50):
+            # the one worker is recycled every 15 requests; one that waited
+            # out the flush timeout for a broker that never answers would
+            # leave this request unanswered past its deadline
+            response = requests.get(base + "/users", timeout=15)
+            assert response.status_code == 200
+    finally:
+        stop_process(server)
+    text = log.read_text()
+    assert text.count("Booting worker") >= 4
+    assert "Traceback" not in text
+    # each recycled worker said why it did not wait
+    said = "Kafka does not answer" if delivery == "process" else "is not answering"
+    assert text.count(said) >= 3
