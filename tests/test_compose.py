@@ -153,7 +153,7 @@ def test_app_services_run_one_image_as_a_non_root_user(services):
     assert len(images) == 1
     uid = re.search(r"useradd --uid (\d+)", dockerfile).group(1)
     chown = services["spec-init"]["command"]
-    assert chown[:2] == ["chown", f"{uid}:{uid}"]
+    assert chown[:3] == ["chown", "-R", f"{uid}:{uid}"]
 
 
 def test_app_commands_point_at_real_files(services):

@@ -114,3 +114,57 @@ def test_unwritable_file_is_one_warning_without_traceback(
     ]
     assert len(warnings) == 1 and str(blocker) in warnings[0].getMessage()
     assert not any(r.exc_info for r in records)
+
+
+def file_sink(path: Path):
+    from recorder.sinks.file import FileSink
+
+    # deliver() is called directly: no sender thread, one batch at a time
+    return FileSink(str(path), encode=lambda item: item)
+
+
+def test_a_rotated_file_is_started_anew(tmp_path: Path) -> None:
+    path = tmp_path / "recordings.jsonl"
+    sink = file_sink(path)
+    sink.deliver([b'{"n": 1}'])
+    # moved away, as logrotate does
+    path.rename(tmp_path / "recordings.jsonl.1")
+    sink.deliver([b'{"n": 2}'])
+    assert (tmp_path / "recordings.jsonl.1").read_bytes() == b'{"n": 1}\n'
+    assert path.read_bytes() == b'{"n": 2}\n'
+    # removed
+    path.unlink()
+    sink.deliver([b'{"n": 3}'])
+    assert path.read_bytes() == b'{"n": 3}\n'
+
+
+def test_a_write_cut_short_counts_whole_lines_and_ends_the_cut_one(
+    tmp_path: Path, monkeypatch
+) -> None:
+    import errno
+
+    from recorder.sinks import file
+
+    path = tmp_path / "recordings.jsonl"
+    sink = file_sink(path)
+    write = file.os.write
+    room = [12]
+
+    def full_disk(descriptor: int, data: bytes) -> int:
+        # the first line and part of the second fit, then the disk is full
+        if not room[0]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written = write(descriptor, data[: room[0]])
+        room[0] -= written
+        return written
+
+    before = recorder.stats()
+    monkeypatch.setattr(file.os, "write", full_disk)
+    sink.deliver([b'{"n": 1}', b'{"n": 2}', b'{"n": 3}'])
+    monkeypatch.setattr(file.os, "write", write)
+    sink.deliver([b'{"n": 4}'])
+
+    after = recorder.stats()
+    assert after["delivered"] - before["delivered"] == 2
+    assert after["failed"] - before["failed"] == 2
+    assert path.read_bytes().split(b"\n") == [b'{"n": 1}', b'{"n', b'{"n": 4}', b""]
