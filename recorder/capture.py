@@ -123,10 +123,13 @@ class RecordedResponse:
         iterable: Iterable[bytes],
         limit: int,
         on_close: Callable[["RecordedResponse"], None],
+        written: list[bytes] | None = None,
     ) -> None:
         self._iterable = iterable
         self._limit = limit
         self._on_close = on_close
+        # what the app passed to write(), filled while it runs and iterates
+        self._written = written if written is not None else []
         self._chunks: list[bytes] = []
         self._closed = False
         self.kept = 0
@@ -137,6 +140,7 @@ class RecordedResponse:
     def __iter__(self) -> Iterator[bytes]:
         try:
             for chunk in self._iterable:
+                self._take_written()
                 self.total += len(chunk)
                 room = self._limit - self.kept
                 if room > 0 and chunk:
@@ -151,6 +155,16 @@ class RecordedResponse:
             raise
         self.exhausted = True
 
+    def _take_written(self) -> None:
+        """Keep what write() sent so far, in the order it went out."""
+        while self._written:
+            data = self._written.pop(0)
+            self.total += len(data)
+            room = self._limit - self.kept
+            if room > 0 and data:
+                self._chunks.append(data[:room])
+                self.kept += min(room, len(data))
+
     def body(self) -> bytes:
         """The bytes kept so far."""
         return b"".join(self._chunks)
@@ -160,6 +174,7 @@ class RecordedResponse:
         if self._closed:
             return
         self._closed = True
+        self._take_written()
         try:
             close = getattr(self._iterable, "close", None)
             if close is not None:

@@ -63,10 +63,20 @@ class RecordingMiddleware:
         if capture is None:
             return self.app(environ, start_response)
 
+        # bytes the app sends through the write() callable, which PEP 3333
+        # keeps for old apps; they go out before the returned iterable
+        written: list[bytes] = []
+
         def recording_start_response(status: str, headers: list, *exc_info: Any) -> Any:
             capture.status = status
             capture.response_headers = headers
-            return start_response(status, headers, *exc_info)
+            write = start_response(status, headers, *exc_info)
+
+            def recording_write(data: bytes) -> Any:
+                written.append(data)
+                return write(data)
+
+            return recording_write
 
         try:
             result = self.app(environ, recording_start_response)
@@ -88,6 +98,7 @@ class RecordingMiddleware:
                 result,
                 self.options.max_body_bytes if self.options.record_bodies else 0,
                 lambda response: self._finish(capture, tee, response),
+                written,
             )
         except Exception:
             self._log_own_error("wrapping the response")

@@ -554,3 +554,37 @@ def test_while_the_sink_sheds_requests_pass_untouched_and_count_as_dropped() -> 
     result.close()
     (capture,) = sink.sent
     assert capture.request_body == b"{}"
+
+
+def test_bytes_sent_through_write_are_recorded_in_the_order_sent() -> None:
+    def app(environ, start_response):
+        # the write() callable PEP 3333 keeps for older apps
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"one ")
+
+        def rest():
+            yield b"two "
+            write(b"three ")
+            yield b"four"
+
+        return rest()
+
+    sent: list[bytes] = []
+    middleware = RecordingMiddleware(app, sink="memory")
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/w",
+        "SERVER_NAME": "test",
+        "SERVER_PORT": "80",
+    }
+    try:
+        result = middleware(environ, lambda status, headers, *exc: sent.append)
+        sent.extend(result)
+        result.close()
+        (exchange,) = middleware.sink.wait_for(1)
+    finally:
+        middleware.sink.close(5)
+    assert b"".join(sent) == b"one two three four"
+    assert_valid(exchange)
+    assert exchange["response"]["body"] == "one two three four"
+    assert exchange["meta"]["bodyLength"]["response"] == 18
