@@ -118,8 +118,8 @@ def build_parser(defaults: Defaults) -> argparse.ArgumentParser:
     output.add_argument(
         "--openapi-version",
         choices=("3.1", "3.0"),
-        default="3.1",
-        help="OpenAPI version of the document (default %(default)s)",
+        default=None,
+        help="OpenAPI version of the document (default: the initial spec's, else 3.1)",
     )
     output.add_argument(
         "--initial-spec",
@@ -228,13 +228,15 @@ _CONTAINERS = (
 )
 
 
-def load_initial_spec(path: Path, version: str = "3.1") -> dict:
-    """Read an OpenAPI document (YAML or JSON) to start from.
+def load_initial_spec(path: Path, version: str | None = None) -> tuple[dict, str]:
+    """Read an OpenAPI document (YAML or JSON) to start from; return it and
+    the OpenAPI version to write, its own (`version` may only repeat it).
 
     Only the top-level fields OpenAPI defines (and x- extensions) are kept, so
     what is written stays a valid document.
 
-    :raise UsageError: the file is missing, not YAML or not an OpenAPI document.
+    :raise UsageError: the file is missing, not YAML, not an OpenAPI document,
+        or of another version than the one asked for.
     """
     try:
         with path.open("rb") as stream:
@@ -249,6 +251,7 @@ def load_initial_spec(path: Path, version: str = "3.1") -> dict:
         raise UsageError(f"initial spec {path} is nested too deeply") from None
     if not isinstance(document, dict) or "openapi" not in document:
         raise UsageError(f"initial spec {path} is not an OpenAPI document")
+    version = _initial_version(document["openapi"], version, path)
     if _too_many_values(document, MAX_INITIAL_SPEC_VALUES):
         raise UsageError(
             f"initial spec {path} holds more than {MAX_INITIAL_SPEC_VALUES} "
@@ -290,7 +293,27 @@ def load_initial_spec(path: Path, version: str = "3.1") -> dict:
         )
     document["paths"] = _checked_paths(document.get("paths"), path)
     _check_openapi(document, path)
-    return document
+    return document, version
+
+
+def _initial_version(declared: object, asked: str | None, path: Path) -> str:
+    """The version of an initial spec, as the document is written in it.
+
+    Schemas differ between 3.0 and 3.1 (nullable against a "null" type, among
+    others), so a spec is continued in its own version, not converted.
+    """
+    text = str(declared)
+    own = ".".join(text.split(".")[:2])
+    if own not in TOP_LEVEL_FIELDS:
+        raise UsageError(
+            f"initial spec {path} is OpenAPI {text}; the reader writes 3.0 or 3.1"
+        )
+    if asked is not None and asked != own:
+        raise UsageError(
+            f"initial spec {path} is OpenAPI {text}, not {asked}: leave out "
+            "--openapi-version, or convert the spec first"
+        )
+    return own
 
 
 def _check_openapi(document: dict, path: Path) -> None:
@@ -366,12 +389,11 @@ def run(args: argparse.Namespace) -> int:
     """Run the mode the options ask for; return the exit status."""
     stop = threading.Event()
     _stop_on_signals(stop)
+    version, initial = args.openapi_version, None
+    if args.initial_spec:
+        initial, version = load_initial_spec(args.initial_spec, version)
     options = BuildOptions(
-        openapi_version=args.openapi_version,
-        initial_spec=load_initial_spec(args.initial_spec, args.openapi_version)
-        if args.initial_spec
-        else None,
-        examples=args.examples,
+        openapi_version=version or "3.1", initial_spec=initial, examples=args.examples
     )
     store = DocumentStore()
     viewer = None

@@ -85,7 +85,8 @@ def test_with_no_arguments_and_no_environment_it_reads_local_kafka():
     assert args.topic == "http_recordings"
     assert str(args.out) == "spec"
     assert args.serve is None
-    assert args.openapi_version == "3.1"
+    # 3.1, or the initial spec's own version
+    assert args.openapi_version is None
 
 
 def test_json_lines_file_builds_a_valid_document_and_exits(tmp_path):
@@ -432,10 +433,8 @@ def test_initial_spec_with_null_paths_starts_with_no_paths(tmp_path):
 def test_initial_spec_fields_openapi_does_not_define_are_left_out(tmp_path):
     done, out = build_with_initial(
         tmp_path,
-        "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths: {}\n"
+        "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths: {}\n"
         "x-team: core\nwebhooks: {}\nbogus: 1\n",
-        "--openapi-version",
-        "3.0",
     )
 
     assert done.returncode == 0, done.stderr
@@ -541,3 +540,21 @@ def test_a_signal_while_waiting_for_the_broker_stops_the_reader_at_once(
     finally:
         process.kill()
         process.wait()
+
+
+def test_an_initial_spec_is_continued_in_its_own_openapi_version(tmp_path):
+    spec_30 = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths: {}\n"
+    done, out = build_with_initial(tmp_path, spec_30)
+
+    assert done.returncode == 0, done.stderr
+    document = json.loads((out / "openapi.json").read_text())
+    assert document["openapi"].startswith("3.0.")
+    validate(document)
+
+    # its schemas would not be valid in another version: refused, not mixed
+    done, out = build_with_initial(tmp_path, spec_30, "--openapi-version", "3.1")
+    assert_one_line_error(done, "is OpenAPI 3.0.3, not 3.1")
+    done, out = build_with_initial(
+        tmp_path, "openapi: 3.2.0\ninfo: {title: t, version: '1'}\npaths: {}\n"
+    )
+    assert_one_line_error(done, "the reader writes 3.0 or 3.1")
