@@ -1,15 +1,32 @@
 """gunicorn settings for the demo API (docker-compose.yml passes --bind)."""
 
 import os
+import sys
+
+
+def _number(name: str, default: str, kind: type = int, least: float = 1) -> float:
+    """A number of at least `least` from the environment; one line and exit 2
+    if not (gunicorn prints a traceback for an error raised here)."""
+    raw = os.environ.get(name, default)
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or not value >= least:
+        message = f"{name} must be a number of at least {least:g}, got {raw!r}"
+        print(message, file=sys.stderr)
+        sys.exit(2)
+    return value
+
 
 # one worker process because the demo keeps its users in memory (a second
 # worker would have its own users); threads give concurrency inside it
-workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+workers = _number("WEB_CONCURRENCY", "1")
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+threads = _number("GUNICORN_THREADS", "8")
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '5000')}")
 # how long a stopping worker gives the recorder to deliver what it still holds
-recorder_flush_timeout = float(os.environ.get("RECORDER_FLUSH_TIMEOUT", "5"))
+recorder_flush_timeout = _number("RECORDER_FLUSH_TIMEOUT", "5", float, least=0)
 graceful_timeout = int(recorder_flush_timeout) + 5
 # gunicorn has no setting that bounds how long a gthread worker's thread
 # waits for a slow request body; the app sets a socket timeout while it

@@ -246,3 +246,28 @@ def test_port_out_of_range_is_one_line() -> None:
     )
     assert result.returncode == 2
     assert result.stderr == "server: PORT must be from 1 to 65535, got '99999'\n"
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("RECORDER_FLUSH_TIMEOUT", "abc"),
+        ("WEB_CONCURRENCY", "0"),
+        ("GUNICORN_THREADS", "x"),
+    ],
+)
+def test_a_bad_number_in_the_gunicorn_settings_is_one_line(name, value):
+    done = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--config", "server/gunicorn.conf.py"]
+        + ["--check-config", "server.wsgi:app"],
+        cwd=ROOT,
+        env={**os.environ, name: value},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"{name} must be a number of at least {0 if 'FLUSH' in name else 1}, "
+        f"got {value!r}"
+    )
