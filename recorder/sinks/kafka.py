@@ -52,8 +52,10 @@ YIELD_EVERY = 8
 # far above a healthy broker's answer (linger plus a round trip, well under a
 # second even on a busy machine), far below the 30 s kafka-python waits
 STALL_SECONDS = 5.0
-# the reason given for what is dropped meanwhile
+# the reasons given for what is dropped: the broker is away, or the
+# in-flight cap is reached
 STALLED = "Kafka confirms nothing"
+FULL = "too many unconfirmed sends"
 # seconds between two warnings about failed sends
 FAIL_LOG_INTERVAL = 10.0
 
@@ -217,7 +219,7 @@ class KafkaSink(QueueSink):
                 or self._in_flight_bytes + estimate > self.max_in_flight_bytes
             ):
                 COUNTERS.add("dropped")
-                self._warn_drop("too many unconfirmed sends")
+                self._warn_drop(FULL)
                 continue
             try:
                 value = self.encode(item)
@@ -233,11 +235,22 @@ class KafkaSink(QueueSink):
                 time.sleep(0)
 
     def shedding(self) -> str | None:
-        """Why exchanges are dropped now: the queue is full, or the broker
-        confirms nothing (then the request threads skip even the capture)."""
-        if self.stalled() and self._pid == os.getpid():
-            return STALLED
+        """Why exchanges are dropped now: the queue is full, the broker
+        confirms nothing, or the in-flight cap is reached (then the request
+        threads skip even the capture)."""
+        if self._pid == os.getpid():
+            reason = self.overloaded()
+            if reason is not None:
+                return reason
         return super().shedding()
+
+    def overloaded(self) -> str | None:
+        """Why sends would be dropped now: STALLED, FULL, or None."""
+        if self.stalled():
+            return STALLED
+        if self._in_flight >= self.max_in_flight:
+            return FULL
+        return None
 
     def answering(self) -> bool:
         """False while the broker confirms nothing, or its last attempt timed out."""
@@ -253,7 +266,7 @@ class KafkaSink(QueueSink):
         size = len(value)
         if self._in_flight_bytes + size > self.max_in_flight_bytes:
             COUNTERS.add("dropped")
-            self._warn_drop("too many unconfirmed sends")
+            self._warn_drop(FULL)
             return
         with self._inflight_lock:
             if not self._in_flight:

@@ -10,10 +10,11 @@ reporting its counters back on stdout so `recorder.stats()` stays exact.
 
 Frames both ways are a 4-byte big-endian length and a pickle. The first
 frame to the child holds the options; the rest are lists of capture tuples.
-The child reports its (delivered, dropped, failed) totals, whether the
-broker confirms nothing (`KafkaSink.stalled`) and whether it answers at all
+The child reports its (delivered, dropped, failed) totals, why it would
+drop exchanges now (`KafkaSink.overloaded`: the broker confirms nothing, or
+the in-flight cap is reached) and whether the broker answers at all
 (`KafkaSink.answering`) whenever one of them changes, and once more after
-its last flush; it exits when its stdin closes. While it reports a stall,
+its last flush; it exits when its stdin closes. While it would drop them,
 the app's request threads skip the capture and count each exchange as
 dropped, so an outage costs them almost nothing; while the broker does not
 answer, shutdown waits for nothing.
@@ -38,7 +39,6 @@ from typing import IO, Any
 from recorder.config import RecorderOptions
 from recorder.exchange import Capture
 from recorder.sinks.base import QueueSink
-from recorder.sinks.kafka import STALLED
 from recorder.stats import COUNTERS
 
 logger = logging.getLogger(__name__)
@@ -126,9 +126,10 @@ class ProcessKafkaSink(QueueSink):
         # captures written to the current child, and its last reported totals
         self._given = 0
         self._reported = (0, 0, 0)
-        # the child's last word on the broker: it confirms nothing (shed
-        # exchanges), or it does not answer (do not wait for it at shutdown)
-        self._child_stalled = False
+        # the child's last word on the broker: why it would drop exchanges
+        # now (they are shed here instead), and whether the broker answers
+        # (if not, shutdown does not wait for it)
+        self._child_shed: str | None = None
         self._child_silent = False
         self._not_before = 0.0
         # set by close(): past it, writes to the child stop and batches drop
@@ -148,7 +149,7 @@ class ProcessKafkaSink(QueueSink):
         self._give_up_at = None
         self._given = 0
         self._reported = (0, 0, 0)
-        self._child_stalled = False
+        self._child_shed = None
         self._child_silent = False
         # the parent's restart delay is the parent's
         self._not_before = 0.0
@@ -161,9 +162,10 @@ class ProcessKafkaSink(QueueSink):
 
     def shedding(self) -> str | None:
         """Why exchanges are dropped now: the queue is full, or the child
-        says the broker confirms nothing."""
-        if self._child_stalled and self._pid == os.getpid():
-            return STALLED
+        says it would drop them (KafkaSink.overloaded)."""
+        shed = self._child_shed
+        if shed is not None and self._pid == os.getpid():
+            return shed
         return super().shedding()
 
     def open(self) -> None:
@@ -216,7 +218,7 @@ class ProcessKafkaSink(QueueSink):
             self._child = child
             self._given = 0
             self._reported = (0, 0, 0)
-            self._child_stalled = False
+            self._child_shed = None
             self._child_silent = False
         self._reader = threading.Thread(
             target=self._read_reports,
@@ -233,14 +235,14 @@ class ProcessKafkaSink(QueueSink):
         assert child.stdout is not None
         while True:
             try:
-                *totals, stalled, silent = read_frame(child.stdout)
+                *totals, shed, silent = read_frame(child.stdout)
             except (EOFError, OSError, pickle.UnpicklingError, ValueError):
                 return
             with self._lock:
                 if self._child is not child:
                     return
                 before, self._reported = self._reported, tuple(totals)
-                self._child_stalled = bool(stalled)
+                self._child_shed = shed
                 self._child_silent = bool(silent)
             for name, now, was in zip(SETTLED, totals, before, strict=True):
                 if now > was:
@@ -259,7 +261,7 @@ class ProcessKafkaSink(QueueSink):
             self._child = None
             self._given = 0
             self._reported = (0, 0, 0)
-            self._child_stalled = False
+            self._child_shed = None
             self._child_silent = False
         if lost > 0:
             COUNTERS.add("failed", lost)
@@ -298,11 +300,7 @@ class ProcessKafkaSink(QueueSink):
         answers the child: then nothing more can be delivered in time."""
         if self._give_up_at is None:
             return False
-        return (
-            self._child_silent
-            or self._child_stalled
-            or time.monotonic() >= self._give_up_at
-        )
+        return self._child_silent or time.monotonic() >= self._give_up_at
 
     def _write(self, child: subprocess.Popen, data: bytes) -> bool:
         """Write all of data to the child's input; False when the child is gone
@@ -367,7 +365,7 @@ class ProcessKafkaSink(QueueSink):
         until = time.monotonic() + timeout
         while child.poll() is None:
             closing = self._give_up_at is not None
-            if closing and (self._child_silent or self._child_stalled):
+            if closing and self._child_silent:
                 reason = "Kafka does not answer the delivery child; not waiting"
             elif time.monotonic() >= until:
                 reason = "the delivery child did not finish in time"
@@ -442,13 +440,13 @@ def child_main() -> int:
     )
     done = threading.Event()
 
-    def report() -> tuple[int | bool, ...]:
+    def report() -> tuple[int | str | bool | None, ...]:
         values = COUNTERS.snapshot()
         settled = (values[name] for name in SETTLED)
-        return (*settled, sink.stalled(), not sink.answering())
+        return (*settled, sink.overloaded(), not sink.answering())
 
     def report_loop() -> None:
-        last: tuple[int | bool, ...] = (0, 0, 0, False, False)
+        last: tuple[int | str | bool | None, ...] = (0, 0, 0, None, False)
         while not done.wait(REPORT_INTERVAL):
             now = report()
             if now != last:

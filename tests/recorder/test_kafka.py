@@ -387,6 +387,17 @@ def test_a_stalled_sink_tells_request_threads_to_skip_the_capture(
     assert sink.shedding() is None
 
 
+def test_a_full_in_flight_cap_tells_request_threads_to_skip_the_capture() -> None:
+    sink, producer, _ = counting_sink(max_in_flight=2)
+    sink._pid = os.getpid()
+    sink.deliver(["a"])
+    assert sink.shedding() is None
+    sink.deliver(["b"])
+    assert sink.shedding() == kafka_sink.FULL
+    producer.futures[0].settle("metadata")
+    assert sink.shedding() is None
+
+
 def test_a_broker_that_does_not_answer_is_not_waited_for_at_shutdown() -> None:
     from kafka.errors import KafkaTimeoutError
 
