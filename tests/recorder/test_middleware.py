@@ -45,6 +45,18 @@ def counts(server: Server) -> dict[str, int]:
     return requests.get(server.url("/counts"), timeout=10).json()
 
 
+def wsgi_environ(method: str, path: str, body: bytes = b"", **extra: str) -> dict:
+    """The least WSGI environ a server passes, for calling the middleware."""
+    return {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "SERVER_NAME": "test",
+        "SERVER_PORT": "80",
+        "wsgi.input": io.BytesIO(body),
+        **extra,
+    }
+
+
 def test_post_without_body_or_length_answers_at_once_and_records_empty_body(
     case_server: Server,
 ) -> None:
@@ -295,13 +307,7 @@ def test_exception_reaches_the_server_unchanged() -> None:
         raise raised
 
     middleware = RecordingMiddleware(app, sink="memory")
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": "/x",
-        "SERVER_NAME": "test",
-        "SERVER_PORT": "80",
-        "wsgi.input": io.BytesIO(),
-    }
+    environ = wsgi_environ("GET", "/x")
     try:
         with pytest.raises(ValueError) as caught:
             middleware(environ, lambda status, headers, *exc: None)
@@ -481,14 +487,7 @@ def test_absurd_content_length_is_recorded_capped(length: str) -> None:
         return [b""]
 
     middleware = RecordingMiddleware(app, sink="memory")
-    environ = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/upload",
-        "SERVER_NAME": "test",
-        "SERVER_PORT": "80",
-        "CONTENT_LENGTH": length,
-        "wsgi.input": io.BytesIO(b"{"),
-    }
+    environ = wsgi_environ("POST", "/upload", b"{", CONTENT_LENGTH=length)
     try:
         response = middleware(environ, lambda status, headers, *exc: None)
         b"".join(response)
@@ -526,14 +525,7 @@ def test_while_the_sink_sheds_requests_pass_untouched_and_count_as_dropped() -> 
         return [b"ok"]
 
     def post() -> dict[str, Any]:
-        return {
-            "REQUEST_METHOD": "POST",
-            "PATH_INFO": "/x",
-            "SERVER_NAME": "test",
-            "SERVER_PORT": "80",
-            "CONTENT_LENGTH": "2",
-            "wsgi.input": io.BytesIO(b"{}"),
-        }
+        return wsgi_environ("POST", "/x", b"{}", CONTENT_LENGTH="2")
 
     sink = SheddingSink()
     middleware = RecordingMiddleware(app, sink=sink)
@@ -571,14 +563,10 @@ def test_bytes_sent_through_write_are_recorded_in_the_order_sent() -> None:
 
     sent: list[bytes] = []
     middleware = RecordingMiddleware(app, sink="memory")
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": "/w",
-        "SERVER_NAME": "test",
-        "SERVER_PORT": "80",
-    }
     try:
-        result = middleware(environ, lambda status, headers, *exc: sent.append)
+        result = middleware(
+            wsgi_environ("GET", "/w"), lambda status, headers, *exc: sent.append
+        )
         sent.extend(result)
         result.close()
         (exchange,) = middleware.sink.wait_for(1)
