@@ -140,13 +140,9 @@ class RecordedResponse:
     def __iter__(self) -> Iterator[bytes]:
         try:
             for chunk in self._iterable:
-                self._take_written()
-                self.total += len(chunk)
-                room = self._limit - self.kept
-                if room > 0 and chunk:
-                    piece = chunk[:room]
-                    self._chunks.append(piece)
-                    self.kept += len(piece)
+                if self._written:
+                    self._take_written()
+                self._keep(chunk)
                 yield chunk
         except GeneratorExit:
             raise
@@ -155,15 +151,20 @@ class RecordedResponse:
             raise
         self.exhausted = True
 
+    def _keep(self, data: bytes) -> None:
+        """Count bytes sent and keep them while under the limit."""
+        self.total += len(data)
+        room = self._limit - self.kept
+        if room > 0 and data:
+            piece = data[:room]
+            self._chunks.append(piece)
+            self.kept += len(piece)
+
     def _take_written(self) -> None:
         """Keep what write() sent so far, in the order it went out."""
-        while self._written:
-            data = self._written.pop(0)
-            self.total += len(data)
-            room = self._limit - self.kept
-            if room > 0 and data:
-                self._chunks.append(data[:room])
-                self.kept += min(room, len(data))
+        for data in self._written:
+            self._keep(data)
+        self._written.clear()
 
     def body(self) -> bytes:
         """The bytes kept so far."""
