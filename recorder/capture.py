@@ -7,7 +7,25 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 
-class InputTee:
+class _CappedCopy:
+    """Counts the bytes that pass and keeps the first `limit` of them."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._chunks: list[bytes] = []
+        self.kept = 0
+        self.total = 0
+
+    def _copy(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self._limit - self.kept
+        if room > 0 and data:
+            piece = data[:room]
+            self._chunks.append(piece)
+            self.kept += len(piece)
+
+
+class InputTee(_CappedCopy):
     """A `wsgi.input` stand-in that copies the first `limit` bytes the app reads.
 
     The app reads exactly what it would read from the original stream; the tee
@@ -15,13 +33,10 @@ class InputTee:
     """
 
     def __init__(self, stream: Any, limit: int, chunked: bool = False) -> None:
+        super().__init__(limit)
         self._stream = stream
         # without Content-Length, HTTP/1.1 has a request body only when chunked
         self.chunked = chunked
-        self._limit = limit
-        self._chunks: list[bytes] = []
-        self.kept = 0
-        self.total = 0
         self.eof = False
 
     def read(self, *args: Any) -> bytes:
@@ -87,14 +102,6 @@ class InputTee:
 
         return copying_read
 
-    def _copy(self, data: bytes) -> None:
-        self.total += len(data)
-        room = self._limit - self.kept
-        if room > 0 and data:
-            piece = data[:room]
-            self._chunks.append(piece)
-            self.kept += len(piece)
-
     def finish(self, content_length: int | None) -> tuple[bytes, int, bool]:
         """Return (kept bytes, body length, whether the app read the whole body).
 
@@ -110,7 +117,7 @@ class InputTee:
         return b"".join(self._chunks), self.total, seen_all
 
 
-class RecordedResponse:
+class RecordedResponse(_CappedCopy):
     """Passes a WSGI response through, copying its first `limit` bytes.
 
     `close()` is forwarded once to the app's original iterable and finishes the
@@ -125,15 +132,12 @@ class RecordedResponse:
         on_close: Callable[["RecordedResponse"], None],
         written: list[bytes] | None = None,
     ) -> None:
+        super().__init__(limit)
         self._iterable = iterable
-        self._limit = limit
         self._on_close = on_close
         # what the app passed to write(), filled while it runs and iterates
         self._written = written if written is not None else []
-        self._chunks: list[bytes] = []
         self._closed = False
-        self.kept = 0
-        self.total = 0
         self.exhausted = False
         self.error = False
 
@@ -142,7 +146,7 @@ class RecordedResponse:
             for chunk in self._iterable:
                 if self._written:
                     self._take_written()
-                self._keep(chunk)
+                self._copy(chunk)
                 yield chunk
         except GeneratorExit:
             raise
@@ -151,19 +155,10 @@ class RecordedResponse:
             raise
         self.exhausted = True
 
-    def _keep(self, data: bytes) -> None:
-        """Count bytes sent and keep them while under the limit."""
-        self.total += len(data)
-        room = self._limit - self.kept
-        if room > 0 and data:
-            piece = data[:room]
-            self._chunks.append(piece)
-            self.kept += len(piece)
-
     def _take_written(self) -> None:
         """Keep what write() sent so far, in the order it went out."""
         for data in self._written:
-            self._keep(data)
+            self._copy(data)
         self._written.clear()
 
     def body(self) -> bytes:
