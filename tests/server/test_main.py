@@ -65,8 +65,14 @@ def test_sigterm_delivers_what_the_recorder_holds_and_logs_the_counts(tmp_path):
                 break
             except requests.ConnectionError:
                 time.sleep(0.2)
+        # one keep-alive connection is served by one thread, request after
+        # request: once the unrecorded /healthz is answered, the thread has
+        # finished the record of every /users request before it (the server
+        # answers a client before it finishes its record)
+        session = requests.Session()
         for number in range(30):
-            requests.get(f"http://127.0.0.1:{port}/users/{number}", timeout=5)
+            session.get(f"http://127.0.0.1:{port}/users/{number}", timeout=5)
+        session.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) == 0
         log = server.stderr.read()
