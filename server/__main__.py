@@ -4,9 +4,20 @@ import argparse
 import logging
 import signal
 import sys
+import threading
+import time
+from typing import Any
+
+from werkzeug.serving import ThreadedWSGIServer
 
 from server.app import create_app
 from server.config import DEFAULTS
+
+logger = logging.getLogger(__name__)
+
+# seconds a stop (Ctrl-C, SIGTERM) waits for the requests being served, so
+# their exchanges are recorded (docker stop allows 10 s in all)
+DRAIN_TIMEOUT = 5.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,17 +40,73 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"server: {error}", file=sys.stderr)
         return 2
-    # SIGTERM (kill, systemd, docker stop) ends the process like Ctrl-C does:
-    # through the exit handlers, where the recorder delivers what it holds
-    # and logs its final counters
-    signal.signal(signal.SIGTERM, _exit)
     # threaded like gunicorn's gthread workers; one process keeps one user store
-    app.run(host="127.0.0.1", port=app.config["PORT"], threaded=True)
+    server = DrainingServer("127.0.0.1", app.config["PORT"], app)
+    # SIGTERM (kill, systemd, docker stop) ends serving like Ctrl-C does
+    signal.signal(signal.SIGTERM, _exit)
+    server.log_startup()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        # the request threads are daemons the interpreter would not wait for:
+        # wait for the requests they serve, then the exit handlers deliver
+        # what the recorder holds and log its final counters
+        left = server.wait_idle(DRAIN_TIMEOUT)
+        if left:
+            logger.warning("stopped with %d requests still being served", left)
     return 0
 
 
 def _exit(signum: int, frame: object) -> None:
     raise SystemExit(0)
+
+
+class DrainingServer(ThreadedWSGIServer):
+    """Werkzeug's threaded server, counting the connections it serves.
+
+    It answers every request with `Connection: close`, so a connection is
+    one request: counted from its accept to the end of its handling, after
+    the response's close() that finishes its record.
+    """
+
+    def __init__(self, host: str, port: int, app: Any) -> None:
+        super().__init__(host, port, app)
+        self._count = 0
+        self._idle = threading.Condition()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Count the connection, then serve it in a thread of its own."""
+        with self._idle:
+            self._count += 1
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._served()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """Serve one connection (in its thread), then count it as served."""
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._served()
+
+    def _served(self) -> None:
+        with self._idle:
+            self._count -= 1
+            if not self._count:
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> int:
+        """Wait until no connection is being served; return how many still are."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._count and time.monotonic() < deadline:
+                self._idle.wait(deadline - time.monotonic())
+            return self._count
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """`python -m server`: its help, its one-line errors, and how it stops."""
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import requests
 
@@ -41,9 +44,8 @@ def test_a_bad_setting_is_one_line():
     ]
 
 
-def test_sigterm_delivers_what_the_recorder_holds_and_logs_the_counts(tmp_path):
-    port = free_port()
-    recording = tmp_path / "rec.jsonl"
+def start_server(port: int, recording: Path) -> subprocess.Popen:
+    """`python -m server` recording into a file, once it answers."""
     server = subprocess.Popen(
         [sys.executable, "-m", "server"],
         cwd=ROOT,
@@ -55,16 +57,23 @@ def test_sigterm_delivers_what_the_recorder_holds_and_logs_the_counts(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
+    deadline = time.monotonic() + 60
+    while True:
+        if server.poll() is not None:
+            raise AssertionError(server.stderr.read())
+        assert time.monotonic() < deadline
+        try:
+            requests.get(f"http://127.0.0.1:{port}/users", timeout=5)
+            return server
+        except requests.ConnectionError:
+            time.sleep(0.2)
+
+
+def test_sigterm_delivers_what_the_recorder_holds_and_logs_the_counts(tmp_path):
+    port = free_port()
+    recording = tmp_path / "rec.jsonl"
+    server = start_server(port, recording)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, server.stderr.read()
-            assert time.monotonic() < deadline
-            try:
-                requests.get(f"http://127.0.0.1:{port}/users", timeout=5)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.2)
         # one keep-alive connection is served by one thread, request after
         # request: once the unrecorded /healthz is answered, the thread has
         # finished the record of every /users request before it (the server
@@ -82,3 +91,38 @@ def test_sigterm_delivers_what_the_recorder_holds_and_logs_the_counts(tmp_path):
 
     assert len(recording.read_text().splitlines()) == 31
     assert "recorded=31 delivered=31 dropped=0 failed=0" in log
+
+
+def test_sigterm_waits_for_a_request_being_served_and_records_it(tmp_path):
+    port = free_port()
+    recording = tmp_path / "rec.jsonl"
+    server = start_server(port, recording)
+    body = json.dumps({"name": "Ada", "email": "ada@example.org"}).encode()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+            client.sendall(
+                b"POST /users HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body) + body[:10]
+            )
+            # the server accepts at once; the rest of the body comes after
+            # the signal, while the server is stopping
+            time.sleep(1)
+            server.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            client.sendall(body[10:])
+            answer = client.makefile("rb").read()
+        assert server.wait(timeout=60) == 0
+        log = server.stderr.read()
+    finally:
+        server.kill()
+        server.wait()
+
+    assert answer.startswith(b"HTTP/1.1 201"), answer
+    lines = recording.read_text().splitlines()
+    # the GET /users of the start, then the POST answered while stopping
+    assert [json.loads(line)["request"]["method"] for line in lines] == [
+        "get",
+        "post",
+    ]
+    assert "recorded=2 delivered=2 dropped=0 failed=0" in log
