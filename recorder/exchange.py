@@ -154,7 +154,13 @@ class ExchangeEncoder:
             capture.request_complete,
             request_headers,
         )
-        if capture.file_response:
+        recorded = capture.response_body is not None or capture.file_response
+        if recorded and _sends_no_body(capture.method, status):
+            # HTTP carries no body here (RFC 9110) and servers drop what the
+            # app returns anyway: the record says what went over the wire
+            response["body"] = ""
+            meta["bodyLength"]["response"] = 0
+        elif capture.file_response:
             meta["bodyOmitted"]["response"] = "file"
             length = _content_length(response_headers)
             if length is not None:
@@ -315,6 +321,11 @@ def parse_length(value: str) -> int | None:
     if len(value) > 19:
         return MAX_LENGTH
     return min(int(value), MAX_LENGTH)
+
+
+def _sends_no_body(method: str, status: int) -> bool:
+    """Whether a response to this method with this status has no body."""
+    return method == "HEAD" or status in (204, 304) or 100 <= status < 200
 
 
 def _status_code(capture: Capture) -> int:

@@ -166,6 +166,34 @@ def test_binary_bodies_are_left_out(
     assert exchange["meta"]["bodyOmitted"] == {"response": reason}
 
 
+@pytest.mark.parametrize(
+    ("method", "status", "content_type"),
+    [
+        ("HEAD", "200 OK", "application/json"),
+        ("HEAD", "200 OK", "image/png"),
+        ("GET", "204 NO CONTENT", "application/json"),
+        ("GET", "304 NOT MODIFIED", "text/plain"),
+    ],
+)
+def test_a_response_http_sends_without_body_is_recorded_empty(
+    encoder: ExchangeEncoder, method: str, status: str, content_type: str
+) -> None:
+    # servers drop what the app returns for these: gunicorn and werkzeug alike
+    capture = make_capture(
+        method=method,
+        status=status,
+        response_headers=[("Content-Type", content_type), ("Content-Length", "9")],
+    )
+    for file_response in (False, True):
+        capture.file_response = file_response
+        exchange = encoder.build(capture)
+        assert_valid(exchange)
+        assert exchange["response"]["body"] == ""
+        assert exchange["meta"]["bodyLength"]["response"] == 0
+        assert exchange["meta"]["bodyOmitted"] == {}
+        assert exchange["response"]["headers"]["content-length"] == "9"
+
+
 def test_cut_body_drops_a_split_character(encoder: ExchangeEncoder) -> None:
     text = "é" * 10
     capture = make_capture(response_body=text.encode()[:5], response_length=20)
