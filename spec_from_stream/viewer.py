@@ -117,6 +117,9 @@ class DocumentStore:
         self._lock = threading.Lock()
         self._documents: dict[str, bytes] = {}
         self._urls: dict[str, str] = {}
+        # URLs of an earlier layout (openapi.json before a second host came),
+        # still answered: a page that read the old index fetches them next
+        self._former: dict[str, str] = {}
         self.version = 0
 
     def update(self, documents: dict[str, bytes]) -> None:
@@ -126,6 +129,8 @@ class DocumentStore:
                 return
             paths = document_paths(list(documents))
             self._documents = dict(documents)
+            for host, url in self._urls.items():
+                self._former[url] = host
             # same layout as on disk: openapi.json or <host>/openapi.json
             self._urls = {
                 host: path.with_suffix(".json").as_posix()
@@ -149,7 +154,8 @@ class DocumentStore:
             for host, known in self._urls.items():
                 if known == url:
                     return self._documents[host]
-        return None
+            host = self._former.get(url)
+            return None if host is None else self._documents.get(host)
 
 
 class Viewer:

@@ -79,6 +79,23 @@ def test_several_hosts_are_served_like_their_folders_on_disk(viewer):
     assert requests.get(f"{base}/{urls['b.test:8080']}", timeout=10).json() == doc("b")
 
 
+def test_the_url_of_the_first_layout_still_answers_after_a_second_host(viewer):
+    # a page that read the index just before the switch fetches the old URL
+    store, base = viewer
+    store.update({"a.test": to_json(doc("a"))})
+    store.update({"a.test": to_json(doc("a2")), "b.test": to_json(doc("b"))})
+
+    index = requests.get(base + "/specs.json", timeout=10).json()
+    old = requests.get(base + "/openapi.json", timeout=10)
+
+    assert [d["url"] for d in index["documents"]] == [
+        "a.test/openapi.json",
+        "b.test/openapi.json",
+    ]
+    assert old.status_code == 200
+    assert old.json() == doc("a2")
+
+
 @pytest.mark.parametrize(
     "path",
     ["/nothing", "/../../etc/passwd", "/swagger-ui/../../setup.py", "/swagger-ui/"],
