@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from spec_from_stream.exchange import BadMessage, decode, validate
-from spec_from_stream.formats import is_prefix_segment, segment_kind
+from spec_from_stream.formats import is_prefix_segment, segment_kind, split_suffix
 from spec_from_stream.operations import Operation, header
 from spec_from_stream.paths import PathNode, as_value, decide, failed_only, resolve
 from spec_from_stream.render import documented, render_document
@@ -177,6 +177,9 @@ class SpecBuilder:
                 node = self._literal(host, node, segment)
                 continue
             prefix = False
+            # a method or an extension after the segment makes an operation
+            # of its own on the same position (jobs/{jobId}:cancel)
+            segment, suffix = split_suffix(segment)
             # Limitation: a literal that looks like a value (/reports/2024)
             # goes to the parameter; only plain words are judged by behaviour
             kind = segment_kind(segment)
@@ -199,6 +202,8 @@ class SpecBuilder:
                 node = self._literal(host, node, segment)
             else:
                 node = self._value(host, node, kind)
+            if suffix:
+                node = self._suffixed(host, node, suffix)
         self._rendered_ops = None
         return node
 
@@ -308,6 +313,20 @@ class SpecBuilder:
             return self._value(host, node, "word")
         self._nodes[host] += 1
         child = node.children[segment] = PathNode()
+        return child
+
+    def _suffixed(self, host: str, node: PathNode, suffix: str) -> PathNode:
+        """Return the node of a segment with a suffix, creating it within the cap."""
+        child = node.suffixes.get(suffix)
+        if child is not None:
+            return child
+        if self._nodes[host] >= self.limits.max_nodes_per_host:
+            # Limitation: past the node cap a new suffix is counted on the
+            # segment without it
+            self._drop("nodes", "path nodes per host")
+            return node
+        self._nodes[host] += 1
+        child = node.suffixes[suffix] = PathNode()
         return child
 
     def _value(self, host: str, node: PathNode, kind: str) -> PathNode:
@@ -446,7 +465,7 @@ class SpecBuilder:
 
 def _failed(node: PathNode) -> bool:
     """Tell whether a node has no subtree and every answer it got was an error."""
-    if node.children or node.param is not None or not node.ops:
+    if node.children or node.param is not None or node.suffixes or not node.ops:
         return False
     return all(
         operation.responses and min(operation.responses) >= 400
@@ -462,6 +481,7 @@ def _exchanges_below(root: PathNode, limit: int) -> int:
         node = stack.pop()
         total += sum(operation.count for operation in node.ops.values())
         stack.extend(node.children.values())
+        stack.extend(node.suffixes.values())
         if node.param is not None:
             stack.append(node.param)
     return total

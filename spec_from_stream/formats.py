@@ -10,6 +10,13 @@ _UUID = re.compile(
 )
 _EMAIL = re.compile(r"[^@\s/]+@[^@\s/]+\.[A-Za-z]{2,}")
 _DATE = re.compile(r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])")
+_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+# a release number (1.2.3, 2.0.0-rc.1) after a resource segment; leading ones
+# are api versions (see _PREFIX)
+_VERSION = re.compile(r"\d+(\.\d+){1,3}([-+][0-9A-Za-z.-]+)?")
+# a language tag with its region or script as BCP 47 writes them (en-US,
+# es-419, zh-Hant-TW); a bare language (en) is a plain word
+_LOCALE = re.compile(r"[a-z]{2,3}((-[A-Z][a-z]{3})?-([A-Z]{2}|\d{3})|-[A-Z][a-z]{3})")
 _DATE_TIME = re.compile(
     r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt ]([01]\d|2[0-3]):[0-5]\d"
     r"(:[0-5]\d(\.\d+)?)?([Zz]|[+-]([01]\d|2[0-3]):?[0-5]\d)?"
@@ -40,7 +47,16 @@ _ANY_DIGIT = re.compile(r"\d")
 _PREFIX = re.compile(r"api|public|rest|v\d+([._]\d+)*([a-z]+\d*)?|\d+\.\d+(\.\d+)?")
 
 # kinds of path segment that are values by their look alone
-MACHINE_KINDS = frozenset(("integer", "uuid", "hex", "date"))
+MACHINE_KINDS = frozenset(("integer", "uuid", "hex", "date", "month", "version"))
+# a method named after a colon at the end of a segment, as resource-oriented
+# APIs write actions on a resource (jobs/nightly:cancel, jobs:batchGet)
+_CUSTOM_METHOD = re.compile(r"(.*[^:]):([A-Za-z][A-Za-z0-9]*)")
+# file extensions that name a representation of the resource before them
+# (reports/2025-01.csv beside reports/2025-01.json)
+_EXTENSION = re.compile(
+    r"(.+)(\.(json|csv|tsv|xml|txt|html|pdf|yaml|yml|ndjson|xlsx|zip|png|jpg|svg))",
+    re.IGNORECASE,
+)
 
 
 def string_formats(value: str) -> frozenset[str]:
@@ -81,7 +97,8 @@ _CHECKS_SIZE = 256
 def segment_kind(segment: str) -> str | None:
     """Classify a decoded path segment that looks like a value, else None.
 
-    Kinds: integer, uuid, hex, date, email, token (long mixes of letters and
+    Kinds: integer, uuid, hex, date, month (``2025-01``), version
+    (``1.2.3``), email, locale (``en-US``), token (long mixes of letters and
     digits such as ``acc_5vWThLbE5nyO18``) and slug (words ending in a number,
     such as ``green-263``). Plain words return None: whether they are values
     is decided later from how their siblings behave.
@@ -94,10 +111,16 @@ def segment_kind(segment: str) -> str | None:
             return "integer"
         if _DATE.fullmatch(segment):
             return "date"
+        if _MONTH.fullmatch(segment):
+            return "month"
+        if _VERSION.fullmatch(segment):
+            return "version"
     if len(segment) == 36 and _UUID.fullmatch(segment):
         return "uuid"
     if "@" in segment and _EMAIL.fullmatch(segment):
         return "email"
+    if "-" in segment and _LOCALE.fullmatch(segment):
+        return "locale"
     if _ANY_DIGIT.search(segment) is None:
         # Limitation: a literal of three hyphenated words (/forgot-my-password)
         # is taken for a value
@@ -112,6 +135,26 @@ def segment_kind(segment: str) -> str | None:
     if mixed and len(segment) >= 8 and _TOKEN.fullmatch(segment):
         return "token" if any(char.isalpha() for char in segment) else None
     return None
+
+
+def split_suffix(segment: str) -> tuple[str, str]:
+    """Split a method suffix (``:cancel``) or an id's file extension off a segment.
+
+    Returns ``(stem, suffix)``, the suffix empty when there is none. An
+    extension is split only from a stem that is a value by its look
+    (``2025-01.csv``, ``42.json``): after a plain word it is part of a name
+    (``robots.txt``, ``report.pdf``) and stays in the segment.
+    """
+    # cheap guard: most segments hold neither a colon nor a dot
+    if ":" not in segment and "." not in segment:
+        return segment, ""
+    method = _CUSTOM_METHOD.fullmatch(segment)
+    if method is not None and "@" not in segment:
+        return method.group(1), ":" + method.group(2)
+    extension = _EXTENSION.fullmatch(segment)
+    if extension is not None and segment_kind(extension.group(1)) is not None:
+        return extension.group(1), extension.group(2)
+    return segment, ""
 
 
 def _mixed_case(text: str) -> bool:

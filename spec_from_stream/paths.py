@@ -28,6 +28,10 @@ MIN_WORD_CLUSTER = 5
 MIN_KEY_OVERLAP = 0.6
 SHAPE_DEPTH = 3
 SHAPE_PATHS = 200
+# beside a parameter whose values were seen with no sub-resource, this many
+# words sharing one sub-resource (each seen only a few times) are values too:
+# static words beside names rarely hold the same sub-resource each
+MIN_SHARED_SUB_RESOURCE = 3
 # top-level fields holding plain values that alone make two shapes alike when
 # both have this many and share enough of them
 MIN_TOP_FIELDS = 3
@@ -36,13 +40,19 @@ _SAFE = "-._~!$&'()*+,;=:@"
 
 
 class PathNode:
-    """One position in the path tree: literal children, a parameter, operations."""
+    """One position in the path tree: literal children, a parameter, operations.
 
-    __slots__ = ("children", "param", "kinds", "ops")
+    ``suffixes`` holds what was seen with a suffix on this node's own segment:
+    a method after a colon (``{jobId}:cancel``) or an id's file extension
+    (``{reportId}.csv``), each a node of its own at the same depth.
+    """
+
+    __slots__ = ("children", "param", "suffixes", "kinds", "ops")
 
     def __init__(self) -> None:
         self.children: dict[str, PathNode] = {}
         self.param: PathNode | None = None
+        self.suffixes: dict[str, PathNode] = {}
         # kinds of values seen at this node when it is a parameter (integer, ...)
         self.kinds: dict[str, int] = {}
         self.ops: dict[str, Operation] = {}
@@ -61,6 +71,11 @@ class PathNode:
             if mine_child is None:
                 mine_child = self.children[name] = PathNode()
             mine_child.merge(child, caps)
+        for suffix, child in other.suffixes.items():
+            mine_child = self.suffixes.get(suffix)
+            if mine_child is None:
+                mine_child = self.suffixes[suffix] = PathNode()
+            mine_child.merge(child, caps)
         if other.param is not None:
             if self.param is None:
                 self.param = PathNode()
@@ -72,12 +87,15 @@ class PathNode:
             operation.flush(caps)
         for child in self.children.values():
             child.flush(caps)
+        for child in self.suffixes.values():
+            child.flush(caps)
         if self.param is not None:
             self.param.flush(caps)
 
     def count_nodes(self) -> int:
         """Return the number of nodes in this subtree."""
         total = 1 + sum(child.count_nodes() for child in self.children.values())
+        total += sum(child.count_nodes() for child in self.suffixes.values())
         if self.param is not None:
             total += self.param.count_nodes()
         return total
@@ -85,6 +103,7 @@ class PathNode:
     def count_ops(self) -> int:
         """Return the number of concrete operations in this subtree."""
         total = len(self.ops) + sum(c.count_ops() for c in self.children.values())
+        total += sum(child.count_ops() for child in self.suffixes.values())
         if self.param is not None:
             total += self.param.count_ops()
         return total
@@ -98,6 +117,10 @@ class PathNode:
             }
         if self.param is not None:
             state["p"] = self.param.to_state(caps)
+        if self.suffixes:
+            state["x"] = {
+                suffix: child.to_state(caps) for suffix, child in self.suffixes.items()
+            }
         if self.kinds:
             state["k"] = self.kinds
         if self.ops:
@@ -115,6 +138,8 @@ class PathNode:
             node.children[name] = cls.from_state(child)
         if "p" in state:
             node.param = cls.from_state(state["p"])
+        for suffix, child in state.get("x", {}).items():
+            node.suffixes[suffix] = cls.from_state(child)
         node.kinds = dict(state.get("k", {}))
         for method, operation in state.get("o", {}).items():
             node.ops[method] = Operation.from_state(operation)
@@ -167,6 +192,10 @@ def _walk(
     """Collect the routes under one node (depth counts resource segments)."""
     if node.ops:
         routes.append(Route(segments, params, node))
+    for suffix in sorted(node.suffixes):
+        # the same position with a method or an extension written after it
+        suffixed = segments[:-1] + [segments[-1] + quote(suffix, safe=_SAFE)]
+        _walk(node.suffixes[suffix], suffixed, params, depth, False, caps, routes)
     literals, members = decide(node, depth, prefix_zone)
     for name in sorted(literals):
         still_prefix = prefix_zone and is_prefix_segment(name)
@@ -241,6 +270,13 @@ def decide(
                 joined.append(profile)
             else:
                 pending[name] = profile
+        if not machine and not seed_profile.labels:
+            # the seed's values were only seen on their own, the words only
+            # with a sub-resource: several words holding the same one are
+            # values whose own answers the traffic has not shown yet
+            for name in _sharing_a_sub_resource(pending, varied):
+                members.append(as_value(words[name], "word"))
+                joined.append(pending.pop(name))
         # sparse traffic shows some values only through what they share with
         # another value (one with a GET, the seed with a sub-resource): a word
         # that behaves like a word that joined joins as well
@@ -299,6 +335,35 @@ def decide(
     return literals, members
 
 
+def _sharing_a_sub_resource(pending: dict[str, _Profile], varied: bool) -> list[str]:
+    """Return the words that hold one sub-resource in common and behave alike.
+
+    Only a group of MIN_SHARED_SUB_RESOURCE words or more counts, and every
+    word of it must behave like another one of it.
+    """
+    holders: dict[str, list[str]] = {}
+    for name, profile in pending.items():
+        for label in profile.labels:
+            holders.setdefault(label, []).append(name)
+    chosen: set[str] = set()
+    for label in sorted(holders):
+        group = holders[label]
+        if len(group) < MIN_SHARED_SUB_RESOURCE:
+            continue
+        alike = [
+            name
+            for name in group
+            if any(
+                pending[name].fits(pending[other], varied)
+                for other in group
+                if other != name
+            )
+        ]
+        if len(alike) >= MIN_SHARED_SUB_RESOURCE:
+            chosen.update(alike)
+    return sorted(chosen)
+
+
 def _free_text(name: str) -> bool:
     """Tell whether a decoded segment holds white space, as only data does."""
     return any(char.isspace() for char in name)
@@ -324,6 +389,7 @@ def as_value(child: PathNode, kind: str | None) -> PathNode:
     view = PathNode()
     view.children = child.children
     view.param = child.param
+    view.suffixes = child.suffixes
     view.ops = child.ops
     view.kinds = {kind: 1} if kind else {}
     return view
@@ -350,7 +416,8 @@ class _Profile:
                     shapes.add(_shape(summary))
             if succeeded:
                 self.methods[method] = shapes
-        self.labels = set(node.children)
+        # a suffix (":cancel", ".csv") is a sub-resource as much as a child
+        self.labels = set(node.children) | set(node.suffixes)
         self.has_param = node.param is not None
         # what lies one level further down, for children that are values
         self.below: set[str] = set()

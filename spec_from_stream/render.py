@@ -155,24 +155,23 @@ def _initial_templates(initial: dict | None) -> list[tuple[str, re.Pattern]]:
     return found
 
 
-def _is_param(segment: str) -> bool:
-    """Whether a template segment is one whole parameter ("{userId}")."""
-    return segment[:1] == "{" and segment[-1:] == "}"
-
-
 def _shape(template: str) -> tuple[str, ...]:
-    """A path template with its parameter names left out: /users/{} ."""
+    """A path template with its parameter names left out: /users/{}:cancel ."""
     return tuple(
-        "{}" if _is_param(segment) else segment
-        for segment in template.strip("/").split("/")
+        _PARAM_NAME.sub("{}", segment) for segment in template.strip("/").split("/")
     )
+
+
+# a parameter in a template segment, whole ("{jobId}") or before a suffix
+_PARAM_NAME = re.compile(r"\{[^}]*\}")
 
 
 def _initial_shapes(initial: dict | None) -> dict[tuple[str, ...], tuple[str, list]]:
     """The initial spec's templates by shape, with their parameter names."""
     shapes: dict[tuple[str, ...], tuple[str, list]] = {}
     for path in (initial or {}).get("paths") or {}:
-        names = [s[1:-1] for s in path.strip("/").split("/") if _is_param(s)]
+        names = _PARAM_NAME.findall(path)
+        names = [name[1:-1] for name in names]
         if names:
             shapes.setdefault(_shape(path), (path, names))
     return shapes
@@ -389,18 +388,48 @@ def _path_parameter(param: PathParam) -> dict:
     return {"name": param.name, "in": "path", "required": True, "schema": schema}
 
 
+def _split_segment(segment: str) -> tuple[str, str]:
+    """Split a template segment into its base and its suffix (":cancel", ".csv").
+
+    Only a segment that starts with a parameter has a suffix here; a literal
+    segment is its own base.
+    """
+    if not segment.startswith("{"):
+        return segment, ""
+    name, _, suffix = segment.partition("}")
+    return name + "}", suffix
+
+
 def _resource(route: Route) -> tuple[str, bool]:
     """Return the last literal segment and whether the path ends in a parameter."""
-    literals = [s for s in route.segments if not s.startswith("{")]
-    item = bool(route.segments) and route.segments[-1].startswith("{")
+    bases = [_split_segment(segment)[0] for segment in route.segments]
+    literals = [base for base in bases if not base.startswith("{")]
+    item = bool(bases) and bases[-1].startswith("{")
     return (literals[-1] if literals else "root"), item
 
 
+def _words(name: str) -> str:
+    """Return a segment or a method name as lower-case words."""
+    words = re.sub(r"[-_.:]+", " ", name).strip()
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", words).lower()
+
+
 def _summary(method: str, route: Route) -> str:
-    """Return a short summary such as "Get user" or "List users"."""
+    """Return a short summary such as "Get user", "List users" or "Cancel job"."""
     resource, item = _resource(route)
-    words = re.sub(r"[-_.]+", " ", resource)
-    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", words).lower()
+    words = _words(resource)
+    suffix = _split_segment(route.segments[-1])[1] if route.segments else ""
+    if suffix.startswith(":"):
+        # a custom method names its own action on the resource
+        action = _words(suffix)
+        return f"{action[:1].upper()}{action[1:]} {singular(words)}"
+    if suffix:
+        return f"{_summary_of(method, words, item)} as {suffix[1:].upper()}"
+    return _summary_of(method, words, item)
+
+
+def _summary_of(method: str, words: str, item: bool) -> str:
+    """Return the summary of a method on a resource (item: one of a collection)."""
     if method == "get" and not item:
         return f"List {words}" if words.endswith("s") else f"Get {words}"
     # a create, update or delete acts on one resource, in and out of collections
@@ -422,11 +451,14 @@ def _operation_id(method: str, route: Route) -> str:
     """Return an operationId such as getUsersByUserId."""
     parts = [method]
     for segment in route.segments:
-        if segment.startswith("{"):
-            name = segment[1:-1]
+        base, suffix = _split_segment(segment)
+        if base.startswith("{"):
+            name = base[1:-1]
             parts.append("By" + name[:1].upper() + name[1:])
         else:
-            word = camel_case(segment)
+            suffix = base
+        if suffix:
+            word = camel_case(suffix)
             parts.append(word[:1].upper() + word[1:])
     return "".join(parts)
 

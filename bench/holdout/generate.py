@@ -47,7 +47,14 @@ OTHER_STATUS_SHARE = 0.12
 OPTIONAL_SHARE = 0.55
 NULL_SHARE = 0.25
 # a distinct port per API, so each file has its own host
-PORTS = {"codehub": 8401, "shop": 8402, "newsroom": 8403}
+PORTS = {
+    "codehub": 8401,
+    "shop": 8402,
+    "newsroom": 8403,
+    "jobrunner": 8404,
+    "payments": 8405,
+    "handbook": 8406,
+}
 
 WORDS = [
     "alpha",
@@ -154,6 +161,61 @@ KEY_POOLS = {
     "country": COUNTRIES,
 }
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# fixed pools of the kinds added after the first three APIs: built on first
+# use, so the random sequence (and the traffic) of those three stays the same
+FIXED_POOLS = {
+    "project": [
+        "acme-prod",
+        "acme-staging",
+        "billing-eu",
+        "ml-training-42",
+        "web-frontend",
+        "data-lake-7",
+    ],
+    "jobname": [
+        "nightly-backup",
+        "etl-orders",
+        "reindex-search",
+        "send-digests",
+        "rotate-keys",
+        "compact-logs",
+        "warm-cache",
+        "export-ledger",
+    ],
+    "version": ["0.9.8", "1.2.3", "1.3.0", "2.0.0", "2.0.1", "2.1.0", "2.1.1"],
+    "locale": ["en-US", "de-DE", "fr-FR", "pt-BR", "ja-JP", "es-419", "zh-Hant-TW"],
+    "username": [
+        "ana.souza",
+        "j.doe",
+        "li.wei",
+        "m.curie",
+        "priya.n",
+        "tom.baker",
+        "o.okafor",
+    ],
+    "page": [
+        "getting-started",
+        "install",
+        "configuration",
+        "faq",
+        "upgrading",
+        "cli-reference",
+        "troubleshooting",
+        "glossary",
+    ],
+    "month": [f"2025-{month:02d}" for month in range(1, 10)],
+    "email": [
+        "ana.souza@example.test",
+        "j.doe@example.test",
+        "li.wei@mail.example.test",
+        "m.curie@example.test",
+        "priya.n@example.test",
+        "tom.baker@example.test",
+        "o.okafor@example.test",
+        "sales@shop.example.test",
+    ],
+    "bic": ["DEUTDEFF", "BNPAFRPP", "INGBNL2A", "BARCGB22", "COBADEFF"],
+}
 
 
 class Values:
@@ -181,7 +243,20 @@ class Values:
 
     def pooled(self, kind: str) -> Any:
         """Return a value from the pool of one kind (values repeat)."""
-        return self.rng.choice(self.pools[kind])
+        pool = self.pools.get(kind)
+        if pool is None:
+            pool = self.pools[kind] = self._late_pool(kind)
+        return self.rng.choice(pool)
+
+    def _late_pool(self, kind: str) -> list[Any]:
+        """Make the pool of a kind only the later APIs use."""
+        if kind == "checkout":
+            alphabet = string.ascii_letters + string.digits
+            return [
+                "cs_live_" + "".join(self.rng.choices(alphabet, k=24))
+                for _ in range(10)
+            ]
+        return FIXED_POOLS[kind]
 
     def make(self, kind: str) -> Any:
         """Return a fresh value of one kind (pooled kinds come from their pool)."""
@@ -191,6 +266,8 @@ class Values:
             "country": lambda: self.rng.choice(COUNTRIES),
             "hexcolor": lambda: f"{self.rng.getrandbits(24):06x}",
             "bigid": lambda: self.rng.randint(1_000_000, 2_000_000_000),
+            "last4": lambda: f"{self.rng.randint(0, 9999):04d}",
+            "iban": lambda: "DE" + "".join(self.rng.choices(string.digits, k=20)),
         }
         if kind in makers:
             return makers[kind]()
@@ -268,6 +345,9 @@ class Faker:
             if len(real) < len(branches) and self.rng.random() < NULL_SHARE:
                 return None
             return self.value(self.rng.choice(real), depth, full)
+        if "oneOf" in schema:
+            # one branch; a discriminator is a field each branch fixes by enum
+            return self.value(self.rng.choice(schema["oneOf"]), depth, full)
         kind = schema.get("type", "object")
         if isinstance(kind, list):
             if "null" in kind and self.rng.random() < NULL_SHARE:
@@ -332,8 +412,10 @@ class MockApp:
         routes = []
         for template, method, operation in spec.operations():
             pattern = re.sub(r"\{[^}]+\}", "[^/]+", template)
-            # literal paths before templates, as a router ranks them
-            rank = template.count("{")
+            # literal paths before templates, as a router ranks them, and
+            # among those the longer literal text first ({job}:cancel before
+            # {job})
+            rank = (template.count("{"), -len(re.sub(r"\{[^}]+\}", "", template)))
             routes.append((rank, re.compile(pattern + "$"), method, operation))
         routes.sort(key=lambda route: route[0])
         self.routes = routes
@@ -353,19 +435,41 @@ class MockApp:
         response = self.spec.deref(operation["responses"][status])
         content = response.get("content") or {}
         reason = "OK" if status.startswith("2") else "Error"
+        headers = [
+            (name, str(self.faker.value(item["schema"])))
+            for name, item in response.get("headers", {}).items()
+        ]
         if not content:
-            start_response(f"{status} {reason}", [])
+            start_response(f"{status} {reason}", headers)
             return []
         media, body = next(iter(content.items()))
-        payload = json.dumps(self.faker.value(body["schema"])).encode()
-        headers = [("Content-Type", media), ("Content-Length", str(len(payload)))]
+        if media.startswith("text/"):
+            payload = self._text(media).encode()
+        else:
+            payload = json.dumps(self.faker.value(body["schema"])).encode()
+        headers += [("Content-Type", media), ("Content-Length", str(len(payload)))]
         start_response(f"{status} {reason}", headers)
         return [payload]
 
+    def _text(self, media: str) -> str:
+        """Return a plain-text or CSV body."""
+        rng = self.faker.rng
+        if media == "text/csv":
+            rows = [
+                f"{uuid.UUID(int=rng.getrandbits(128), version=4)},"
+                f"{rng.randint(1, 900)}.{rng.randint(0, 99):02d}"
+                for _ in range(rng.randint(1, 6))
+            ]
+            return "id,total\n" + "\n".join(rows) + "\n"
+        return self.faker.values.text() + "\n"
+
 
 def _success(operation: dict) -> str:
-    """Return the first 2xx status of an operation."""
-    return next(code for code in operation["responses"] if code.startswith("2"))
+    """Return the first 2xx status of an operation, else its first 3xx."""
+    codes = list(operation["responses"])
+    return next((c for c in codes if c.startswith("2")), None) or next(
+        c for c in codes if c.startswith("3")
+    )
 
 
 class Driver:
@@ -422,6 +526,8 @@ class Driver:
             return self.faker.values.pooled("uuid")
         if schema.get("format") == "date":
             return self.faker.values.pooled("date")
+        if schema.get("format") == "email":
+            return self.faker.values.pooled("email")
         return self.faker.values.pooled(schema["x-gen"])
 
     def _query_pairs(self, name: str, schema: dict) -> list[tuple[str, str]]:
@@ -483,9 +589,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.holdout.generate")
     parser.add_argument("--requests-per-operation", type=int, default=24)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "names", nargs="*", help="APIs to generate (default: every spec)"
+    )
     args = parser.parse_args(argv)
     (HERE / "traffic").mkdir(exist_ok=True)
     for path in sorted((HERE / "specs").glob("*.yaml")):
+        if args.names and path.stem not in args.names:
+            continue
         count = generate(path.stem, args.requests_per_operation, args.seed)
         print(f"{path.stem}: {count} exchanges")
     return 0

@@ -1,8 +1,11 @@
 """Tests for recognising string formats, path segment kinds and typed text."""
 
+import pytest
+
 from spec_from_stream.formats import (
     NO_FORMATS,
     segment_kind,
+    split_suffix,
     still_matching,
     string_formats,
     typed_text,
@@ -52,3 +55,25 @@ def test_typed_text_keeps_numbers_json_cannot_hold_as_text():
     assert typed_text("1e400") == "1e400"
     assert typed_text("-1e400") == "-1e400"
     assert typed_text("1e300") == 1e300
+
+
+@pytest.mark.parametrize(
+    ("segment", "parts"),
+    [
+        ("nightly-backup:cancel", ("nightly-backup", ":cancel")),
+        ("jobs:batchGet", ("jobs", ":batchGet")),
+        ("2025-01.csv", ("2025-01", ".csv")),
+        ("42.json", ("42", ".json")),
+        # after a plain word an extension is part of a file name
+        ("robots.txt", ("robots.txt", "")),
+        ("report.pdf", ("report.pdf", "")),
+        # dots and colons that are no suffix
+        ("ana.souza", ("ana.souza", "")),
+        ("1.2.3", ("1.2.3", "")),
+        ("2024-01-01T10:00:00Z", ("2024-01-01T10:00:00Z", "")),
+        ("urn:isbn:0451", ("urn:isbn:0451", "")),
+        ("jo@example.com", ("jo@example.com", "")),
+    ],
+)
+def test_split_suffix_takes_methods_and_extensions_after_ids(segment, parts):
+    assert split_suffix(segment) == parts

@@ -47,6 +47,14 @@ def _build(*exchanges) -> SpecBuilder:
         ("faq_entries", None),
         ("pkcs12", None),
         ("createWithList", None),
+        ("2025-01", "month"),
+        ("1.2.3", "version"),
+        ("2.0.0-rc.1", "version"),
+        ("en-US", "locale"),
+        ("es-419", "locale"),
+        ("zh-Hant-TW", "locale"),
+        ("en", None),
+        ("to-do", None),
     ],
 )
 def test_segment_kinds(segment, kind):
@@ -380,3 +388,92 @@ def test_a_value_seen_without_sub_resources_does_not_keep_words_out():
         traffic.append(_exchange("get", f"/users/{name}", body=user))
         traffic.append(_exchange("get", f"/users/{name}/repos", body=[]))
     assert set(_paths(_build(*traffic))) == {"/users/{userId}", "/users/{userId}/repos"}
+
+
+def test_a_method_after_a_colon_is_an_operation_on_the_templated_segment():
+    names = ["nightly-backup", "etl-orders", "warm-cache", "rotate-keys", "faq-sync"]
+    exchanges = []
+    for name in names:
+        job = {"jobId": name, "state": "RUNNING", "schedule": "daily"}
+        exchanges.append(_exchange("get", f"/v1/jobs/{name}", body=job))
+        exchanges.append(_exchange("post", f"/v1/jobs/{name}:cancel", body=job))
+    exchanges.append(_exchange("post", "/v1/jobs:batchGet", body={"jobs": []}))
+    paths = _paths(_build(*exchanges))
+    assert set(paths) == {
+        "/v1/jobs/{jobId}",
+        "/v1/jobs/{jobId}:cancel",
+        "/v1/jobs:batchGet",
+    }
+    assert set(paths["/v1/jobs/{jobId}:cancel"]) == {"post"}
+
+
+def test_extensions_after_ids_are_one_operation_each():
+    builder = _build(
+        _exchange("get", "/reports/2025-01.json", body={"orders": 3}),
+        _exchange("get", "/reports/2025-02.json", body={"orders": 4}),
+        _exchange("get", "/reports/2025-01.csv"),
+        _exchange("get", "/invoices/17.pdf"),
+        _exchange("get", "/invoices/18.pdf"),
+        _exchange("get", "/robots.txt"),
+        _exchange("get", "/files/notes.txt"),
+    )
+    paths = _paths(builder)
+    assert set(paths) == {
+        "/reports/{reportId}.json",
+        "/reports/{reportId}.csv",
+        "/invoices/{invoiceId}.pdf",
+        "/robots.txt",
+        "/files/notes.txt",
+    }
+    (param,) = paths["/invoices/{invoiceId}.pdf"]["get"]["parameters"]
+    assert param["schema"] == {"type": "integer"}
+
+
+def test_suffixed_paths_survive_state_and_merging():
+    first, second = SpecBuilder(), SpecBuilder()
+    first.add(_exchange("post", "/jobs/12:cancel", body={"ok": True}))
+    second.add(_exchange("post", "/jobs/13:run", body={"ok": True}))
+    first.merge(SpecBuilder.from_state(json.loads(json.dumps(second.to_state()))))
+    assert set(_paths(first)) == {"/jobs/{jobId}:cancel", "/jobs/{jobId}:run"}
+
+
+def test_few_locales_and_release_numbers_are_values_by_their_look():
+    release = {"version": "x", "releasedOn": "2025-01-02", "pages": []}
+    paths = _paths(
+        _build(
+            _exchange("get", "/locales/en-US", body={"name": "English"}),
+            _exchange("get", "/locales/pt-BR", body={"name": "Portuguese"}),
+            _exchange("get", "/releases/1.2.3", body=release),
+            _exchange("get", "/releases/2.0.0", body=release),
+            # an alias that redirects is a literal beside release numbers
+            _exchange("get", "/releases/latest", 302),
+        )
+    )
+    assert set(paths) == {
+        "/locales/{localeId}",
+        "/releases/{releaseId}",
+        "/releases/latest",
+    }
+
+
+def test_words_sharing_a_sub_resource_beside_names_join_the_parameter():
+    profile = {"login": "x", "name": "X", "followers": 3}
+    exchanges = [_exchange("get", "/users/yyx990803", body=profile)]
+    for login in ("dhh", "gaearon", "torvalds", "kentcdodds"):
+        exchanges.append(_exchange("get", f"/users/{login}/repos", body=[]))
+    assert set(_paths(_build(*exchanges))) == {
+        "/users/{userId}",
+        "/users/{userId}/repos",
+    }
+
+
+def test_two_words_sharing_a_sub_resource_stay_literal():
+    profile = {"login": "x", "name": "X", "followers": 3}
+    exchanges = [_exchange("get", "/users/yyx990803", body=profile)]
+    for word in ("archived", "starred"):
+        exchanges.append(_exchange("get", f"/users/{word}/count", body={"n": 1}))
+    assert set(_paths(_build(*exchanges))) == {
+        "/users/{userId}",
+        "/users/archived/count",
+        "/users/starred/count",
+    }

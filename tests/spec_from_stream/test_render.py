@@ -379,3 +379,47 @@ def test_problem_details_members_are_optional():
     media = "application/problem+json"
     schema = _schema_of(document, "/items/{itemId}", "get", "404", media)
     assert schema["required"] == ["code"]
+
+
+def test_custom_methods_and_extensions_name_their_operations():
+    exchanges = []
+    for job in (12, 13):
+        exchanges.append(_exchange("post", f"/jobs/{job}:cancel", response={}))
+        exchanges.append(_exchange("get", f"/reports/{job}.csv"))
+    (document,) = _document(*exchanges).values()
+    cancel = document["paths"]["/jobs/{jobId}:cancel"]["post"]
+    assert cancel["operationId"] == "postJobsByJobIdCancel"
+    assert cancel["summary"] == "Cancel job"
+    csv = document["paths"]["/reports/{reportId}.csv"]["get"]
+    assert csv["operationId"] == "getReportsByReportIdCsv"
+    assert csv["summary"] == "Get report as CSV"
+
+
+def test_an_initial_spec_names_the_parameter_before_a_custom_method():
+    initial = {
+        "openapi": "3.1.0",
+        "info": {"title": "Hand written", "version": "2"},
+        "paths": {
+            "/jobs/{job}:run": {
+                "post": {
+                    "parameters": [
+                        {
+                            "name": "job",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {"200": {"description": "started"}},
+                }
+            }
+        },
+    }
+    (document,) = _document(
+        _exchange("post", "/jobs/12:run", response={}),
+        _exchange("delete", "/jobs/12:run", 204),
+        initial_spec=initial,
+    ).values()
+    assert set(document["paths"]) == {"/jobs/{job}:run"}
+    deleted = document["paths"]["/jobs/{job}:run"]["delete"]
+    assert deleted["parameters"][0]["name"] == "job"
