@@ -30,6 +30,18 @@ MAX_MEDIA_TYPES = 16
 MAX_SCHEMES = 16
 # pending bodies are walked once they hold this many characters in total
 PENDING_CHARS = 256 * 1024
+# response headers whose meaning is part of the API (where a created or moved
+# resource is, when to try again, validators and links for the next request),
+# by their lower-case name; only their presence is counted, never their values
+DOCUMENTED_HEADERS = {
+    "location": "Location",
+    "retry-after": "Retry-After",
+    "etag": "ETag",
+    "last-modified": "Last-Modified",
+    "link": "Link",
+    "content-location": "Content-Location",
+    "content-disposition": "Content-Disposition",
+}
 
 
 def media_kind(media: str) -> str:
@@ -248,14 +260,36 @@ def _form_fields(body: str) -> dict[str, object]:
 
 
 class ResponseSummary:
-    """Responses of one status code: how many, how many empty, bodies per media."""
+    """Responses of one status code: how many, how many empty, bodies per media.
 
-    __slots__ = ("count", "empty", "media")
+    ``headers`` counts, per documented header (lower-case name), how many
+    responses carried it and how many of those values were whole numbers.
+    """
+
+    __slots__ = ("count", "empty", "media", "headers")
 
     def __init__(self) -> None:
         self.count = 0
         self.empty = 0
         self.media: dict[str, BodySummary] = {}
+        self.headers: dict[str, list[int]] = {}
+
+    def add_headers(self, headers: dict) -> None:
+        """Count the documented headers one response carried."""
+        for key, value in headers.items():
+            name = _HEADER_NAMES.get(key)
+            if name is None:
+                name = _header_name(key)
+            if not name:
+                continue
+            counts = self.headers.get(name)
+            if counts is None:
+                counts = self.headers[name] = [0, 0]
+            counts[0] += 1
+            if isinstance(value, list):
+                value = value[0] if value else ""
+            if isinstance(value, str) and value.isdigit():
+                counts[1] += 1
 
 
 class QuerySummary:
@@ -324,6 +358,9 @@ class Operation:
         if result is None:
             result = self.responses[status] = ResponseSummary()
         result.count += 1
+        response_headers = response.get("headers")
+        if response_headers:
+            result.add_headers(response_headers)
         body = response.get("body")
         cut = _body_cut(meta, "response") if meta else False
         if method == "head" or status in NO_BODY_STATUSES or status < 200:
@@ -399,6 +436,10 @@ class Operation:
                 mine_result = self.responses[status] = ResponseSummary()
             mine_result.count += result.count
             mine_result.empty += result.empty
+            for name, (present, whole) in result.headers.items():
+                counts = mine_result.headers.setdefault(name, [0, 0])
+                counts[0] += present
+                counts[1] += whole
             for media, summary in result.media.items():
                 mine_body = mine_result.media.get(media)
                 if mine_body is None:
@@ -421,14 +462,7 @@ class Operation:
                 for media, summary in self.requests.items()
             },
             "rs": {
-                str(status): [
-                    result.count,
-                    result.empty,
-                    {
-                        media: summary.to_state(caps)
-                        for media, summary in result.media.items()
-                    },
-                ]
+                str(status): _response_state(result, caps)
                 for status, result in self.responses.items()
             },
             "s": self.security,
@@ -447,14 +481,48 @@ class Operation:
         operation.with_body = state["b"]
         for media, summary in state["rq"].items():
             operation.requests[media] = BodySummary.from_state(summary)
-        for status, (count, empty, media_map) in state["rs"].items():
+        for status, (count, empty, media_map, *headers) in state["rs"].items():
             result = operation.responses[int(status)] = ResponseSummary()
             result.count = count
             result.empty = empty
             for media, summary in media_map.items():
                 result.media[media] = BodySummary.from_state(summary)
+            # the header counts come fourth, and only when there are some
+            if headers:
+                result.headers = {
+                    name: list(counts) for name, counts in headers[0].items()
+                }
         operation.security = dict(state["s"])
         return operation
+
+
+def _header_name(key: str) -> str:
+    """Return the lower-case name of a documented header, else "" (cached)."""
+    name = key.lower()
+    if name not in DOCUMENTED_HEADERS:
+        name = ""
+    # a handful of header names make up all the traffic
+    if len(key) <= _MEDIA_TYPE_CHARS:
+        if len(_HEADER_NAMES) >= _MEDIA_TYPES_SIZE:
+            _HEADER_NAMES.clear()
+        _HEADER_NAMES[key] = name
+    return name
+
+
+# response header name as sent -> its documented lower-case name, or ""
+_HEADER_NAMES: dict[str, str] = {}
+
+
+def _response_state(result: ResponseSummary, caps: SchemaCaps) -> list:
+    """Return the counters of one status as plain JSON data."""
+    state: list = [
+        result.count,
+        result.empty,
+        {media: summary.to_state(caps) for media, summary in result.media.items()},
+    ]
+    if result.headers:
+        state.append(result.headers)
+    return state
 
 
 def _body_cut(meta: dict | None, side: str) -> bool:

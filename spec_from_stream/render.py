@@ -13,7 +13,12 @@ from spec_from_stream.evidence import (
 )
 from spec_from_stream.formats import is_prefix_segment
 from spec_from_stream.names import camel_case, looks_like_value, singular
-from spec_from_stream.operations import BodySummary, Operation
+from spec_from_stream.operations import (
+    DOCUMENTED_HEADERS,
+    BodySummary,
+    Operation,
+    ResponseSummary,
+)
 from spec_from_stream.paths import PathParam, Route
 from spec_from_stream.schema import SchemaSummary
 from spec_from_stream.security import scheme_name, scheme_object
@@ -323,10 +328,30 @@ def _responses(
                     drop_problem_members(schema)
                 content[media] = {"schema": schema}
             entry["content"] = content
+        if result.headers:
+            entry["headers"] = _response_headers(result)
         responses[str(status)] = entry
     if not responses:
         responses["default"] = {"description": "No response was recorded."}
     return responses
+
+
+def _response_headers(result: ResponseSummary) -> dict:
+    """Render the documented headers of one status, required when always sent."""
+    headers = {}
+    for name in sorted(result.headers):
+        present, whole = result.headers[name]
+        schema: dict = {"type": "string"}
+        if name == "retry-after" and whole == present:
+            # seconds to wait; the other form is an HTTP date
+            schema = {"type": "integer"}
+        elif name in ("location", "content-location"):
+            schema["format"] = "uri-reference"
+        header: dict = {"schema": schema}
+        if present >= result.count:
+            header["required"] = True
+        headers[DOCUMENTED_HEADERS[name]] = header
+    return headers
 
 
 def _scheme_names(routes: list[Route], schemes: dict) -> dict[str, str]:

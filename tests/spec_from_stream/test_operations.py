@@ -52,3 +52,31 @@ def test_a_long_content_type_is_read_but_not_remembered():
     content_type = "application/json; " + "x" * 1000
     assert media_of({"content-type": content_type}, "{}") == "application/json"
     assert content_type not in operations._MEDIA_TYPES
+
+
+def test_documented_response_headers_are_counted_without_their_values():
+    caps = SchemaCaps(12, 200, False)
+    operation = Operation()
+    for headers in (
+        {"Location": "/orders/1", "Date": "today"},
+        {"location": "/orders/2", "retry-after": "30"},
+        {"set-cookie": "session=SECRET"},
+    ):
+        response = {"statusCode": 201, "headers": headers}
+        operation.add("post", {"headers": {}}, None, response, None, caps)
+    result = operation.responses[201]
+    assert result.headers == {"location": [2, 0], "retry-after": [1, 1]}
+
+    restored = Operation.from_state(operation.to_state(caps))
+    assert restored.responses[201].headers == result.headers
+    merged = Operation()
+    merged.merge(operation, caps)
+    merged.merge(restored, caps)
+    assert merged.responses[201].headers["location"] == [4, 0]
+    assert "SECRET" not in str(operation.to_state(caps))
+
+
+def test_saved_response_counters_without_headers_still_load():
+    state = {"c": 1, "q": {}, "b": 0, "rq": {}, "rs": {"200": [1, 1, {}]}, "s": {}}
+    operation = Operation.from_state(state)
+    assert operation.responses[200].headers == {}

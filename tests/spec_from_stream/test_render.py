@@ -423,3 +423,40 @@ def test_an_initial_spec_names_the_parameter_before_a_custom_method():
     assert set(document["paths"]) == {"/jobs/{job}:run"}
     deleted = document["paths"]["/jobs/{job}:run"]["delete"]
     assert deleted["parameters"][0]["name"] == "job"
+
+
+def _with_headers(exchange, headers):
+    exchange["response"]["headers"].update(headers)
+    return exchange
+
+
+def test_location_and_retry_after_are_documented_response_headers():
+    exchanges = [
+        _with_headers(
+            _exchange("post", "/orders", 201, response={"id": 1}),
+            {"Location": "/orders/1"},
+        ),
+        _with_headers(
+            _exchange("post", "/orders", 201, response={"id": 2}),
+            {"Location": "/orders/2"},
+        ),
+        _with_headers(_exchange("post", "/orders", 429), {"Retry-After": "30"}),
+        _with_headers(_exchange("get", "/go/1", 303), {"Location": "/orders/1"}),
+        _with_headers(_exchange("get", "/go/2", 303), {"X-Trace": "abc"}),
+    ]
+    for version in ("3.1", "3.0"):
+        (document,) = _document(*exchanges, version=version).values()
+        created = document["paths"]["/orders"]["post"]["responses"]
+        assert created["201"]["headers"] == {
+            "Location": {
+                "schema": {"type": "string", "format": "uri-reference"},
+                "required": True,
+            }
+        }
+        assert created["429"]["headers"]["Retry-After"]["schema"] == {"type": "integer"}
+        moved = document["paths"]["/go/{goId}"]["get"]["responses"]["303"]
+        # sent on one redirect of two: documented, not required
+        assert moved["headers"] == {
+            "Location": {"schema": {"type": "string", "format": "uri-reference"}}
+        }
+        assert "/orders/1" not in json.dumps(document)
