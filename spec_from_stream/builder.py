@@ -320,9 +320,12 @@ class SpecBuilder:
         child = node.suffixes.get(suffix)
         if child is not None:
             return child
+        # Limitation: past either cap a new suffix is counted on the segment
+        # without it (key:value segments such as lang:go can be many)
+        if len(node.suffixes) >= self.limits.max_distinct_values:
+            self._drop("distinct_values", "distinct values per path position")
+            return node
         if self._nodes[host] >= self.limits.max_nodes_per_host:
-            # Limitation: past the node cap a new suffix is counted on the
-            # segment without it
             self._drop("nodes", "path nodes per host")
             return node
         self._nodes[host] += 1

@@ -149,7 +149,8 @@ def split_suffix(segment: str) -> tuple[str, str]:
     if ":" not in segment and "." not in segment:
         return segment, ""
     method = _CUSTOM_METHOD.fullmatch(segment)
-    if method is not None and "@" not in segment:
+    # a value after the colon is no method (sha256:e3b0c44298fc1c14, a digest)
+    if method is not None and "@" not in segment and not segment_kind(method[2]):
         return method.group(1), ":" + method.group(2)
     extension = _EXTENSION.fullmatch(segment)
     if extension is not None and segment_kind(extension.group(1)) is not None:

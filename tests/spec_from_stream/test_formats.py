@@ -72,6 +72,7 @@ def test_typed_text_keeps_numbers_json_cannot_hold_as_text():
         ("1.2.3", ("1.2.3", "")),
         ("2024-01-01T10:00:00Z", ("2024-01-01T10:00:00Z", "")),
         ("urn:isbn:0451", ("urn:isbn:0451", "")),
+        ("sha256:e3b0c44298fc1c14", ("sha256:e3b0c44298fc1c14", "")),
         ("jo@example.com", ("jo@example.com", "")),
     ],
 )

@@ -477,3 +477,16 @@ def test_two_words_sharing_a_sub_resource_stay_literal():
         "/users/archived/count",
         "/users/starred/count",
     }
+
+
+def test_suffixes_of_one_segment_are_capped_like_its_children():
+    builder = SpecBuilder(Limits(max_distinct_values=3))
+    for verb in ("cancel", "run", "pause", "resume", "retry"):
+        builder.add(_exchange("post", f"/jobs/7:{verb}", body={"ok": True}))
+    assert set(_paths(builder)) == {
+        "/jobs/{jobId}",
+        "/jobs/{jobId}:cancel",
+        "/jobs/{jobId}:run",
+        "/jobs/{jobId}:pause",
+    }
+    assert builder.warnings["distinct_values"] == 2
