@@ -14,6 +14,10 @@ _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 # a release number (1.2.3, 2.0.0-rc.1) after a resource segment; leading ones
 # are api versions (see _PREFIX)
 _VERSION = re.compile(r"\d+(\.\d+){1,3}([-+][0-9A-Za-z.-]+)?")
+# digits in groups (0042, 2024-001-0042): numbers an integer would change
+_DIGIT_GROUPS = re.compile(r"\d+([-_]\d+)*")
+# a phone number as E.164 writes it (+4915112345678): personal data
+_PHONE_NUMBER = re.compile(r"\+\d{7,15}")
 # a language tag with its region or script as BCP 47 writes them (en-US,
 # es-419, zh-Hant-TW); a bare language (en) is a plain word
 _LOCALE = re.compile(r"[a-z]{2,3}((-[A-Z][a-z]{3})?-([A-Z]{2}|\d{3})|-[A-Z][a-z]{3})")
@@ -47,7 +51,19 @@ _ANY_DIGIT = re.compile(r"\d")
 _PREFIX = re.compile(r"api|public|rest|v\d+([._]\d+)*([a-z]+\d*)?|\d+\.\d+(\.\d+)?")
 
 # kinds of path segment that are values by their look alone
-MACHINE_KINDS = frozenset(("integer", "uuid", "hex", "date", "month", "version"))
+MACHINE_KINDS = frozenset(
+    (
+        "integer",
+        "digits",
+        "uuid",
+        "hex",
+        "date",
+        "datetime",
+        "month",
+        "version",
+        "phone",
+    )
+)
 # a method named after a colon at the end of a segment, as resource-oriented
 # APIs write actions on a resource (jobs/nightly:cancel, jobs:batchGet)
 _CUSTOM_METHOD = re.compile(r"(.*[^:]):([A-Za-z][A-Za-z0-9]*)")
@@ -97,8 +113,9 @@ _CHECKS_SIZE = 256
 def segment_kind(segment: str) -> str | None:
     """Classify a decoded path segment that looks like a value, else None.
 
-    Kinds: integer, uuid, hex, date, month (``2025-01``), version
-    (``1.2.3``), email, locale (``en-US``), token (long mixes of letters and
+    Kinds: integer, digits (``0042``, ``2024-001-0042``), uuid, hex, date,
+    datetime, month (``2025-01``), version (``1.2.3``), phone
+    (``+4915112345678``), email, locale (``en-US``), token (long mixes of letters and
     digits such as ``acc_5vWThLbE5nyO18``) and slug (words ending in a number,
     such as ``green-263``). Plain words return None: whether they are values
     is decided later from how their siblings behave.
@@ -115,8 +132,16 @@ def segment_kind(segment: str) -> str | None:
             return "month"
         if _VERSION.fullmatch(segment):
             return "version"
+    elif first == "+" and _PHONE_NUMBER.fullmatch(segment):
+        return "phone"
     if len(segment) == 36 and _UUID.fullmatch(segment):
         return "uuid"
+    if first.isdigit():
+        # after the uuid check: a uuid can be all digits and hyphens
+        if _DIGIT_GROUPS.fullmatch(segment):
+            return "digits"
+        if _DATE_TIME.fullmatch(segment):
+            return "datetime"
     if "@" in segment and _EMAIL.fullmatch(segment):
         return "email"
     if "-" in segment and _LOCALE.fullmatch(segment):

@@ -407,7 +407,13 @@ def _path_parameter(param: PathParam) -> dict:
     if kinds and kinds <= {"integer"}:
         schema = {"type": "integer"}
     elif len(kinds) == 1:
-        fmt = {"uuid": "uuid", "date": "date", "email": "email"}.get(next(iter(kinds)))
+        formats = {
+            "uuid": "uuid",
+            "date": "date",
+            "datetime": "date-time",
+            "email": "email",
+        }
+        fmt = formats.get(next(iter(kinds)))
         if fmt:
             schema["format"] = fmt
     return {"name": param.name, "in": "path", "required": True, "schema": schema}

@@ -55,6 +55,12 @@ def _build(*exchanges) -> SpecBuilder:
         ("zh-Hant-TW", "locale"),
         ("en", None),
         ("to-do", None),
+        ("0042", "digits"),
+        # a uuid of digits only is still a uuid
+        ("00000000-0000-4000-8000-000000000001", "uuid"),
+        ("2024-001-0042", "digits"),
+        ("2024-01-01T10:00:00Z", "datetime"),
+        ("+4915112345678", "phone"),
     ],
 )
 def test_segment_kinds(segment, kind):
@@ -490,3 +496,25 @@ def test_suffixes_of_one_segment_are_capped_like_its_children():
         "/jobs/{jobId}:pause",
     }
     assert builder.warnings["distinct_values"] == 2
+
+
+def test_zero_padded_numbers_timestamps_and_phone_numbers_are_string_values():
+    paths = _paths(
+        _build(
+            _exchange("get", "/invoices/0042", body={"total": 1}),
+            _exchange("get", "/metrics/2024-01-01T10:00:00Z", body={"n": 1}),
+            # a phone number is personal data: never a literal path
+            _exchange("get", "/lookups/+4915112345678", body={"valid": True}),
+        )
+    )
+    assert set(paths) == {
+        "/invoices/{invoiceId}",
+        "/metrics/{metricId}",
+        "/lookups/{lookupId}",
+    }
+    schemas = {
+        path: item["get"]["parameters"][0]["schema"] for path, item in paths.items()
+    }
+    assert schemas["/invoices/{invoiceId}"] == {"type": "string"}
+    assert schemas["/metrics/{metricId}"] == {"type": "string", "format": "date-time"}
+    assert "+4915112345678" not in json.dumps(paths)
