@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from bench.accuracy import METRICS, run
-from bench.holdout.generate import Faker, Spec, Values
+from bench.holdout.generate import Faker, MockApp, Spec, Values
 from tests.conftest import ROOT, SHARED
 
 FOLDER = ROOT / "bench" / "holdout"
@@ -23,7 +23,7 @@ def reports(tmp_path_factory):
 
 
 def test_every_held_out_api_has_its_traffic():
-    assert len(NAMES) >= 3
+    assert len(NAMES) >= 6
     for name in NAMES:
         assert (FOLDER / "traffic" / f"{name}.jsonl").is_file()
 
@@ -139,3 +139,72 @@ def test_held_out_specs_and_inferred_documents_are_valid(name):
     for version in ("3.1", "3.0"):
         (document,) = builder.render(version).values()
         validate(document)
+
+
+def test_generator_picks_one_branch_of_a_union():
+    branches = [
+        {
+            "type": "object",
+            "required": ["method", "last4"],
+            "properties": {
+                "method": {"type": "string", "enum": ["card"]},
+                "last4": {"type": "string", "x-gen": "last4"},
+            },
+        },
+        {
+            "type": "object",
+            "required": ["method", "iban"],
+            "properties": {
+                "method": {"type": "string", "enum": ["bank_transfer"]},
+                "iban": {"type": "string", "x-gen": "iban"},
+            },
+        },
+    ]
+    faker = Faker(Spec({}), Values(random.Random(2)))
+    seen = set()
+    for _ in range(30):
+        value = faker.value({"oneOf": branches})
+        assert set(value) in ({"method", "last4"}, {"method", "iban"})
+        seen.add(value["method"])
+    assert seen == {"card", "bank_transfer"}
+
+
+def test_mock_sends_declared_headers_text_bodies_and_redirects():
+    from werkzeug.test import Client
+
+    located = {"schema": {"type": "string", "format": "uri"}}
+    document = {
+        "paths": {
+            "/jobs/{job}": {"post": {"responses": {"200": {"description": "a"}}}},
+            "/jobs/{job}:cancel": {
+                "post": {"responses": {"204": {"description": "cancelled"}}}
+            },
+            "/reports/{month}.csv": {
+                "get": {
+                    "responses": {
+                        "200": {
+                            "description": "rows",
+                            "content": {"text/csv": {"schema": {"type": "string"}}},
+                        }
+                    }
+                }
+            },
+            "/go": {
+                "get": {
+                    "responses": {
+                        "303": {"description": "on", "headers": {"Location": located}}
+                    }
+                }
+            },
+        }
+    }
+    spec = Spec(document)
+    client = Client(MockApp(spec, Faker(spec, Values(random.Random(4)))))
+    # the custom method is routed to its own operation, not to /jobs/{job}
+    assert client.post("/jobs/nightly:cancel").status_code == 204
+    csv = client.get("/reports/2025-01.csv")
+    assert csv.headers["Content-Type"] == "text/csv"
+    assert csv.get_data(as_text=True).startswith("id,total\n")
+    redirect = client.get("/go")
+    assert redirect.status_code == 303
+    assert redirect.headers["Location"].startswith("https://")
