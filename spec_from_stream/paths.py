@@ -274,7 +274,7 @@ def decide(
             # the seed's values were only seen on their own, the words only
             # with a sub-resource: several words holding the same one are
             # values whose own answers the traffic has not shown yet
-            for name in _sharing_a_sub_resource(pending, varied):
+            for name in _sharing_a_sub_resource(pending, seed_profile, varied):
                 members.append(as_value(words[name], "word"))
                 joined.append(pending.pop(name))
         # sparse traffic shows some values only through what they share with
@@ -335,14 +335,19 @@ def decide(
     return literals, members
 
 
-def _sharing_a_sub_resource(pending: dict[str, _Profile], varied: bool) -> list[str]:
+def _sharing_a_sub_resource(
+    pending: dict[str, _Profile], seed: _Profile, varied: bool
+) -> list[str]:
     """Return the words that hold one sub-resource in common and behave alike.
 
-    Only a group of MIN_SHARED_SUB_RESOURCE words or more counts, and every
-    word of it must behave like another one of it.
+    Only a group of MIN_SHARED_SUB_RESOURCE words or more counts, every word
+    of it must behave like another one of it, and none may answer a method
+    differently from the seed's values.
     """
     holders: dict[str, list[str]] = {}
     for name, profile in pending.items():
+        if profile.differs_from(seed):
+            continue
         for label in profile.labels:
             holders.setdefault(label, []).append(name)
     chosen: set[str] = set()
@@ -429,6 +434,16 @@ class _Profile:
     def failed_only(self) -> bool:
         """Tell whether the node only ever answered with errors and has no subtree."""
         return not self.methods and not self.labels and not self.has_param
+
+    def differs_from(self, other: _Profile) -> bool:
+        """Tell whether a method both answered came back in different shapes."""
+        for method, shapes in self.methods.items():
+            theirs = other.methods.get(method)
+            if not shapes or not theirs:
+                continue
+            if not any(_similar(a, b) for a in shapes for b in theirs):
+                return True
+        return False
 
     def fits(self, other: _Profile, varied: bool = False) -> bool:
         """Tell whether this node behaves as one more value of other's position.

@@ -518,3 +518,21 @@ def test_zero_padded_numbers_timestamps_and_phone_numbers_are_string_values():
     assert schemas["/invoices/{invoiceId}"] == {"type": "string"}
     assert schemas["/metrics/{metricId}"] == {"type": "string", "format": "date-time"}
     assert "+4915112345678" not in json.dumps(paths)
+
+
+def test_words_sharing_a_sub_resource_but_answering_otherwise_stay_literal():
+    profile = {"login": "x", "name": "X", "followers": 3}
+    exchanges = [_exchange("get", "/users/yyx990803", body=profile)]
+    for word in ("archived", "starred", "blocked"):
+        # a list where the values answer with one user: not a user name
+        exchanges.append(_exchange("get", f"/users/{word}", body=[profile]))
+        exchanges.append(_exchange("get", f"/users/{word}/count", body={"n": 1}))
+    assert set(_paths(_build(*exchanges))) == {
+        "/users/{userId}",
+        "/users/archived",
+        "/users/archived/count",
+        "/users/blocked",
+        "/users/blocked/count",
+        "/users/starred",
+        "/users/starred/count",
+    }
