@@ -115,10 +115,10 @@ def segment_kind(segment: str) -> str | None:
 
     Kinds: integer, digits (``0042``, ``2024-001-0042``), uuid, hex, date,
     datetime, month (``2025-01``), version (``1.2.3``), phone
-    (``+4915112345678``), email, locale (``en-US``), token (long mixes of letters and
-    digits such as ``acc_5vWThLbE5nyO18``) and slug (words ending in a number,
-    such as ``green-263``). Plain words return None: whether they are values
-    is decided later from how their siblings behave.
+    (``+4915112345678``), email, locale (``en-US``), token (long mixes of
+    letters and digits such as ``acc_5vWThLbE5nyO18``) and slug (words ending
+    in a number, such as ``green-263``). Plain words return None: whether
+    they are values is decided later from how their siblings behave.
     """
     if not segment:
         return None

@@ -160,6 +160,12 @@ def _initial_templates(initial: dict | None) -> list[tuple[str, re.Pattern]]:
     return found
 
 
+# a parameter in a template segment, whole ("{jobId}") or before a suffix
+_PARAM_NAME = re.compile(r"\{[^}]*\}")
+# a method after a colon at the end of a literal segment ("jobs:batchGet")
+_METHOD_SUFFIX = re.compile(r":[A-Za-z][A-Za-z0-9]*")
+
+
 def _shape(template: str) -> tuple[str, ...]:
     """A path template with its parameter names left out: /users/{}:cancel ."""
     return tuple(
@@ -167,16 +173,11 @@ def _shape(template: str) -> tuple[str, ...]:
     )
 
 
-# a parameter in a template segment, whole ("{jobId}") or before a suffix
-_PARAM_NAME = re.compile(r"\{[^}]*\}")
-
-
 def _initial_shapes(initial: dict | None) -> dict[tuple[str, ...], tuple[str, list]]:
     """The initial spec's templates by shape, with their parameter names."""
     shapes: dict[tuple[str, ...], tuple[str, list]] = {}
     for path in (initial or {}).get("paths") or {}:
-        names = _PARAM_NAME.findall(path)
-        names = [name[1:-1] for name in names]
+        names = [name[1:-1] for name in _PARAM_NAME.findall(path)]
         if names:
             shapes.setdefault(_shape(path), (path, names))
     return shapes
@@ -422,10 +423,13 @@ def _path_parameter(param: PathParam) -> dict:
 def _split_segment(segment: str) -> tuple[str, str]:
     """Split a template segment into its base and its suffix (":cancel", ".csv").
 
-    Only a segment that starts with a parameter has a suffix here; a literal
-    segment is its own base.
+    A parameter's segment may end in a method or an extension, a literal
+    segment in a method ("jobs:batchGet").
     """
     if not segment.startswith("{"):
+        base, colon, method = segment.rpartition(":")
+        if base and _METHOD_SUFFIX.fullmatch(colon + method):
+            return base, colon + method
         return segment, ""
     name, _, suffix = segment.partition("}")
     return name + "}", suffix
@@ -451,9 +455,10 @@ def _summary(method: str, route: Route) -> str:
     words = _words(resource)
     suffix = _split_segment(route.segments[-1])[1] if route.segments else ""
     if suffix.startswith(":"):
-        # a custom method names its own action on the resource
+        # a custom method names its own action, on one item or a collection
         action = _words(suffix)
-        return f"{action[:1].upper()}{action[1:]} {singular(words)}"
+        target = singular(words) if item else words
+        return f"{action[:1].upper()}{action[1:]} {target}"
     if suffix:
         return f"{_summary_of(method, words, item)} as {suffix[1:].upper()}"
     return _summary_of(method, words, item)
@@ -487,7 +492,8 @@ def _operation_id(method: str, route: Route) -> str:
             name = base[1:-1]
             parts.append("By" + name[:1].upper() + name[1:])
         else:
-            suffix = base
+            word = camel_case(base)
+            parts.append(word[:1].upper() + word[1:])
         if suffix:
             word = camel_case(suffix)
             parts.append(word[:1].upper() + word[1:])

@@ -386,10 +386,14 @@ def test_custom_methods_and_extensions_name_their_operations():
     for job in (12, 13):
         exchanges.append(_exchange("post", f"/jobs/{job}:cancel", response={}))
         exchanges.append(_exchange("get", f"/reports/{job}.csv"))
+    exchanges.append(_exchange("post", "/jobs:batchGet", response={"jobs": []}))
     (document,) = _document(*exchanges).values()
     cancel = document["paths"]["/jobs/{jobId}:cancel"]["post"]
     assert cancel["operationId"] == "postJobsByJobIdCancel"
     assert cancel["summary"] == "Cancel job"
+    batch = document["paths"]["/jobs:batchGet"]["post"]
+    assert batch["operationId"] == "postJobsBatchGet"
+    assert batch["summary"] == "Batch get jobs"
     csv = document["paths"]["/reports/{reportId}.csv"]["get"]
     assert csv["operationId"] == "getReportsByReportIdCsv"
     assert csv["summary"] == "Get report as CSV"
