@@ -63,7 +63,7 @@ class RecorderOptions:
     queue_bytes: int = 32 * 1024 * 1024
     # messages and bytes sent to Kafka but not yet confirmed; more are dropped
     # and counted (small, so a broker outage cannot pile up work and memory)
-    max_in_flight: int = 2000
+    max_in_flight: int = 5000
     max_in_flight_bytes: int = 8 * 1024 * 1024
     # seconds given to deliver what is left when the process stops
     flush_timeout: float = 5.0

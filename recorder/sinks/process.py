@@ -99,7 +99,7 @@ class ProcessKafkaSink(QueueSink):
     name = "kafka-child"
     # fewer, larger pickles: each wake-up of the sender thread takes the
     # interpreter lock from the request threads, and the child lingers
-    # 50 ms before sending anyway
+    # 200 ms before sending anyway
     poll_shortest = 0.01
 
     def __init__(self, options: RecorderOptions) -> None:
