@@ -40,6 +40,11 @@ COMPACT_RETRY = 10_000
 FEW_HOST_EXCHANGES = 3
 
 _ERROR_PATHS = "paths that only failed, at a full position"
+# what each kind of path mending does, for its first log line (never values)
+_NORMALISATIONS = {
+    "path_parameters": 'parameters after ";" in a segment removed',
+    "target_in_pathname": "query or URL in request.pathname split off",
+}
 
 __all__ = ["BadMessage", "Limits", "SpecBuilder", "STATE_VERSION"]
 
@@ -81,6 +86,7 @@ class SpecBuilder:
         self._cache_old: dict[tuple[str, str], PathNode] = {}
         self._warned: set[str] = set()
         self._dropped: dict[str, int] = {}
+        self._normalised: dict[str, int] = {}
         self._rendered_ops: tuple[int, int] | None = None
         self._compact_tried: dict[int, int] = {}
         # full positions known to hold no word that only failed: a word joins
@@ -108,8 +114,21 @@ class SpecBuilder:
         pathname = request.get("pathname")
         query = request.get("query")
         if pathname is None:
-            pathname, query, netloc = _split_url(request)
+            raw = request.get("path") or request.get("url") or "/"
+            pathname, query, netloc = _split_target(raw, query)
             host = host or netloc
+        elif "?" in pathname or "#" in pathname or pathname[:1] != "/":
+            # a whole request target written where only its path belongs
+            # (/v1/search?email=..., https://host/v1/x): the query must not
+            # become part of a path name
+            pathname, query, netloc = _split_target(pathname, query)
+            host = host or netloc
+            self._normalise("target_in_pathname")
+        if ";" in pathname:
+            # parameters after ";" in a segment (;jsessionid=..., ;v=2) carry
+            # session ids and options, not resource names
+            pathname = _without_path_parameters(pathname)
+            self._normalise("path_parameters")
         # host names are case-insensitive; the port stays part of the host,
         # user information ("user:password@") never does
         if host and "@" in host:
@@ -352,6 +371,18 @@ class SpecBuilder:
                 what,
             )
 
+    def _normalise(self, kind: str) -> None:
+        """Count an exchange whose path was mended; log the first time per kind."""
+        count = self._normalised.get(kind, 0)
+        self._normalised[kind] = count + 1
+        if not count:
+            logger.info(
+                "request paths mended (%s: %s); further ones are counted in "
+                "SpecBuilder.normalised",
+                kind,
+                _NORMALISATIONS[kind],
+            )
+
     # -- reading -----------------------------------------------------------
 
     @property
@@ -365,6 +396,15 @@ class SpecBuilder:
                     self._warned.add(name)
                     logger.warning("cap reached: %s; deeper parts left untyped", name)
         return counts
+
+    @property
+    def normalised(self) -> dict[str, int]:
+        """Return how many exchanges had their path mended, by kind.
+
+        ``path_parameters``: parameters after ";" cut from segments;
+        ``target_in_pathname``: a query or a whole URL split off the pathname.
+        """
+        return dict(self._normalised)
 
     def operation_count(self) -> int:
         """Return the number of operations the rendered documents hold."""
@@ -426,6 +466,8 @@ class SpecBuilder:
         self._none_failed.clear()
         for kind, count in other._dropped.items():
             self._dropped[kind] = self._dropped.get(kind, 0) + count
+        for kind, count in other._normalised.items():
+            self._normalised[kind] = self._normalised.get(kind, 0) + count
         self.exchanges += other.exchanges
         self._rendered_ops = None
 
@@ -438,6 +480,7 @@ class SpecBuilder:
                 host: tree.to_state(self._caps) for host, tree in self._hosts.items()
             },
             "dropped": dict(self._dropped),
+            "normalised": dict(self._normalised),
         }
 
     @classmethod
@@ -463,6 +506,8 @@ class SpecBuilder:
             builder._nodes[host] = root.count_nodes()
             builder._ops[host] = root.count_ops()
         builder._dropped = dict(state.get("dropped", {}))
+        # states saved before paths were mended have no such counts
+        builder._normalised = dict(state.get("normalised", {}))
         return builder
 
 
@@ -490,24 +535,36 @@ def _exchanges_below(root: PathNode, limit: int) -> int:
     return total
 
 
-def _split_url(request: dict) -> tuple[str, dict | None, str]:
-    """Return (pathname, query, host) from request.path or request.url.
+def _split_target(raw: str, query: dict | None) -> tuple[str, dict | None, str]:
+    """Return (pathname, query, host) from a request target or a whole URL.
 
-    :raise BadMessage: the URL cannot be split.
+    The query comes from the target only when the exchange has none; the
+    fragment is dropped. :raise BadMessage: the URL cannot be split.
     """
-    raw = request.get("path") or request.get("url") or "/"
     try:
         parts = urlsplit(raw)
     except ValueError:
         # an unbalanced IPv6 bracket ("http://[::1/a") and the like
         raise BadMessage("not_exchange", "request URL cannot be parsed") from None
-    query = request.get("query")
-    if query is None and parts.query:
+    path = parts.path
+    if parts.scheme and not parts.netloc:
+        # no URL but a path with a colon ("jobs:batchGet?x=1") or an
+        # authority ("host:443"): urlsplit took its start for a scheme
+        path = raw.partition("#")[0].partition("?")[0]
+    if not query and parts.query:
         query = {
             name: values[0] if len(values) == 1 else values
             for name, values in parse_qs(parts.query, keep_blank_values=True).items()
         }
-    return parts.path or "/", query, parts.netloc
+    return path or "/", query, parts.netloc
+
+
+def _without_path_parameters(pathname: str) -> str:
+    """Return a pathname with the parameters after ";" cut from every segment.
+
+    An encoded semicolon (%3B) is part of its segment's name and stays.
+    """
+    return "/".join(segment.partition(";")[0] for segment in pathname.split("/"))
 
 
 def _initial_host(spec: dict) -> str:

@@ -21,6 +21,7 @@ KINDS = (
     "too_deep",
     "unsupported_method",
 )
+_UTF8_BOM = b"\xef\xbb\xbf"
 # meta is free-form, so it is the one part whose nesting needs a bound
 MAX_META_DEPTH = 8
 
@@ -74,6 +75,11 @@ def _decode_plain(raw: bytes | str) -> dict:
     if isinstance(raw, memoryview):
         # "in" on a memoryview compares items, not bytes
         raw = raw.tobytes()
+    bom = _UTF8_BOM if isinstance(raw, (bytes, bytearray)) else "\ufeff"
+    if raw[: len(bom)] == bom:
+        # a producer that writes text files (PowerShell, .NET) may put a byte
+        # order mark first; JSON Lines files drop one, and so does a message
+        raw = raw[len(bom) :]
     # a raw NUL byte is never valid JSON; named apart, it often means a binary
     # or truncated message
     if (b"\x00" if isinstance(raw, (bytes, bytearray)) else "\x00") in raw:

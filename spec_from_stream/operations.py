@@ -99,7 +99,7 @@ def _media(content_type: str | None, body: str) -> str | None:
         # a Content-Type with no type in it (";", spaces) says nothing: sniff
     if not body:
         return None
-    start = body.lstrip()[:1]
+    start = _without_bom(body).lstrip()[:1]
     if start in ("{", "["):
         return "application/json"
     return "text/plain"
@@ -161,6 +161,7 @@ class BodySummary:
 
     def _parse(self, body: str) -> object:
         """Return the JSON value of a body, or _UNPARSED."""
+        body = _without_bom(body)
         if self.kind == "json":
             try:
                 return orjson.loads(body)
@@ -241,6 +242,15 @@ class BodySummary:
 
 
 _UNPARSED = object()
+
+
+def _without_bom(body: str) -> str:
+    """Return a body without the one byte order mark some servers write first.
+
+    The mark (U+FEFF) is no part of JSON or form text: left in, it makes the
+    body unparseable and its schema empty.
+    """
+    return body[1:] if body[:1] == "\ufeff" else body
 
 
 def _form_fields(body: str) -> dict[str, object]:

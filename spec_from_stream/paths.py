@@ -35,8 +35,9 @@ MIN_SHARED_SUB_RESOURCE = 3
 # top-level fields holding plain values that alone make two shapes alike when
 # both have this many and share enough of them
 MIN_TOP_FIELDS = 3
-# characters a path segment may hold unencoded (RFC 3986 pchar)
-_SAFE = "-._~!$&'()*+,;=:@"
+# characters a path segment may hold unencoded (RFC 3986 pchar), but ";":
+# a reader of the document would take what follows it for path parameters
+_SAFE = "-._~!$&'()*+,=:@"
 
 
 class PathNode:
@@ -243,8 +244,9 @@ def decide(
         if prefix_zone and is_prefix_segment(name):
             literals.append(name)
         elif _free_text(name):
-            # a resource name holds no space: this is data (a search term, a
-            # person's name), often personal, and never shows as a literal
+            # a resource name holds no space, no "?" and no ";": this is data
+            # (a search term, a person's name, an encoded query), often
+            # personal, and never shows as a literal
             members.append(as_value(child, "word"))
         else:
             words[name] = child
@@ -370,8 +372,12 @@ def _sharing_a_sub_resource(
 
 
 def _free_text(name: str) -> bool:
-    """Tell whether a decoded segment holds white space, as only data does."""
-    return any(char.isspace() for char in name)
+    """Tell whether a decoded segment holds white space, "?" or ";", as data does.
+
+    "?" and ";" reach a decoded segment only encoded (%3F, %3B): a query or
+    path parameters a client encoded into the path, never a resource name.
+    """
+    return "?" in name or ";" in name or any(char.isspace() for char in name)
 
 
 def _names_below(node: PathNode) -> int:

@@ -273,3 +273,98 @@ def test_a_path_in_use_stays_cached_while_new_ids_pass_through(monkeypatch):
     assert located.count("/users") == 1
     assert len(located) == 41
     assert builder.exchanges == 80
+
+
+def _paths_text(builder: SpecBuilder) -> str:
+    """Return every document of a builder as one JSON text."""
+    return json.dumps(builder.render())
+
+
+def test_path_parameters_after_a_semicolon_never_reach_the_document():
+    builder = SpecBuilder()
+    session = "1A2B3C4D5E6F7A8B9C0D1E2F3A4B5C6D"
+    for number in (17, 18):
+        builder.add(_exchange("get", f"/orders/{number};jsessionid={session}"))
+    builder.add(_exchange("get", "/orders;v=2/19"))
+    builder.add(_exchange("get", f"/cart;jsessionid={session}"))
+    (document,) = builder.render().values()
+    assert sorted(document["paths"]) == ["/cart", "/orders/{orderId}"]
+    assert session not in _paths_text(builder)
+    assert "v=2" not in _paths_text(builder)
+    assert builder.normalised == {"path_parameters": 4}
+
+
+def test_a_path_with_parameters_templates_like_the_path_without():
+    with_session = SpecBuilder()
+    plain = SpecBuilder()
+    for number in range(3):
+        with_session.add(_exchange("get", f"/orders/{number};jsessionid=S{number}"))
+        plain.add(_exchange("get", f"/orders/{number}"))
+    assert with_session.render() == plain.render()
+
+
+@pytest.mark.parametrize(
+    ("pathname", "value"),
+    [("/v1/search%3Fq%3Dshoes", "shoes"), ("/v1/items%3Bjsessionid%3DS3", "S3")],
+)
+def test_an_encoded_semicolon_or_question_mark_is_data_not_a_literal(pathname, value):
+    builder = SpecBuilder()
+    builder.add(_exchange("get", pathname))
+    assert value not in _paths_text(builder)
+
+
+@pytest.mark.parametrize(
+    ("pathname", "host", "template", "names"),
+    [
+        ("/v1/search?email=joe@corp.example&token=S3", "h", "/v1/search", {"email"}),
+        ("/v1/items?page=2#top", "h", "/v1/items", {"page"}),
+        ("https://h/v1/full?x=1", None, "/v1/full", {"x"}),
+        ("https://user:pw@h/v1/full", None, "/v1/full", set()),
+        ("jobs:batchGet?ids=1", "h", "/jobs:batchGet", {"ids"}),
+    ],
+)
+def test_a_whole_request_target_in_pathname_is_split(pathname, host, template, names):
+    builder = SpecBuilder()
+    request = {"method": "get", "pathname": pathname}
+    if host:
+        request["host"] = host
+    builder.add({"request": request, "response": {"statusCode": 200}})
+    documents = builder.render()
+    assert list(documents) == ["h"]
+    operation = documents["h"]["paths"][template]["get"]
+    query = {p["name"] for p in operation.get("parameters", ()) if p["in"] == "query"}
+    assert query >= names
+    text = _paths_text(builder)
+    for secret in ("joe@corp.example", "S3", "pw", "?", "%3F", "#top"):
+        assert secret not in text
+    assert builder.normalised == {"target_in_pathname": 1}
+
+
+def test_a_query_object_wins_over_the_query_written_in_pathname():
+    builder = SpecBuilder()
+    builder.add(
+        {
+            "request": {
+                "method": "get",
+                "host": "h",
+                "pathname": "/v1/items?page=2",
+                "query": {"limit": "5"},
+            },
+            "response": {"statusCode": 200},
+        }
+    )
+    (document,) = builder.render().values()
+    parameters = document["paths"]["/v1/items"]["get"]["parameters"]
+    assert [parameter["name"] for parameter in parameters] == ["limit"]
+
+
+def test_mended_path_counts_survive_state_and_merge():
+    builder = SpecBuilder()
+    builder.add(_exchange("get", "/a;x=1"))
+    restored = SpecBuilder.from_state(orjson.loads(orjson.dumps(builder.to_state())))
+    assert restored.normalised == {"path_parameters": 1}
+    restored.merge(builder)
+    assert restored.normalised == {"path_parameters": 2}
+    older = builder.to_state()
+    del older["normalised"]
+    assert SpecBuilder.from_state(older).normalised == {}

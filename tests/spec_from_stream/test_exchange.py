@@ -202,3 +202,18 @@ def test_null_bytes_are_named_whatever_holds_the_message(kind):
     with pytest.raises(BadMessage) as caught:
         decode(message)
     assert caught.value.kind == "null_bytes"
+
+
+@pytest.mark.parametrize("as_text", [False, True])
+def test_a_message_after_a_byte_order_mark_decodes_like_one_without(as_text):
+    raw = orjson.dumps(_exchange(method="GET"))
+    marked = b"\xef\xbb\xbf" + raw
+    if as_text:
+        raw, marked = raw.decode(), marked.decode()
+    assert decode(marked) == decode(raw)
+
+
+def test_only_one_byte_order_mark_is_dropped_from_a_message():
+    with pytest.raises(BadMessage) as caught:
+        decode(b"\xef\xbb\xbf" * 2 + orjson.dumps(_exchange()))
+    assert caught.value.kind == "not_utf8"

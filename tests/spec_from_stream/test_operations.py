@@ -80,3 +80,39 @@ def test_saved_response_counters_without_headers_still_load():
     state = {"c": 1, "q": {}, "b": 0, "rq": {}, "rs": {"200": [1, 1, {}]}, "s": {}}
     operation = Operation.from_state(state)
     assert operation.responses[200].headers == {}
+
+
+def _response_schema(operation: Operation, caps: SchemaCaps, media: str) -> dict:
+    operation.flush(caps)
+    return operation.responses[200].media[media].render("3.1", False)
+
+
+def test_a_byte_order_mark_before_a_json_body_is_ignored():
+    caps = SchemaCaps(12, 200, False)
+    operation = Operation()
+    labelled = {"content-type": "application/json; charset=utf-8"}
+    for headers in (labelled, {}):
+        response = {"statusCode": 200, "headers": headers, "body": '\ufeff{"id": 1}'}
+        operation.add("get", {}, None, response, None, caps)
+    schema = _response_schema(operation, caps, "application/json")
+    assert schema["properties"] == {"id": {"type": "integer"}}
+    assert operation.responses[200].media["application/json"].count == 2
+
+
+def test_a_byte_order_mark_before_a_form_body_is_ignored():
+    caps = SchemaCaps(12, 200, False)
+    operation = Operation()
+    request = {
+        "headers": {"content-type": "application/x-www-form-urlencoded"},
+        "body": "\ufeffname=x&age=3",
+    }
+    operation.add("post", request, None, None, None, caps)
+    operation.flush(caps)
+    schema = operation.requests["application/x-www-form-urlencoded"].render(
+        "3.1", False
+    )
+    assert sorted(schema["properties"]) == ["age", "name"]
+
+
+def test_unlabelled_json_after_a_byte_order_mark_is_sniffed_as_json():
+    assert media_of({}, '\ufeff {"a": 1}') == "application/json"
