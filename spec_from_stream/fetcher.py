@@ -24,6 +24,7 @@ from spec_from_stream.sources import (
     Batch,
     KafkaSettings,
     KafkaSource,
+    RetryWarnings,
     SourceError,
     quiet_kafka_logging,
 )
@@ -114,6 +115,8 @@ class FetcherProcess:
             return {}
         if kind == "records":
             return payload
+        if kind == "error":
+            raise SourceError(payload)
         if kind == "revoked":
             # every batch sent before this one has been read: the state is exact
             self.on_revoke()
@@ -249,7 +252,9 @@ def _forward(
     offsets: dict[int, int],
     parent: int,
 ) -> bool:
-    """Poll and send until the parent says stop (True) or disappears (False)."""
+    """Poll and send until the parent says stop (True), or it disappears or
+    polling cannot go on (False)."""
+    warnings = RetryWarnings()
     while True:
         if connection.poll() and connection.recv()[0] == "stop":
             return True
@@ -257,8 +262,12 @@ def _forward(
             return False
         try:
             batch = source.poll(200)
+        except SourceError as error:
+            # retrying cannot help: the parent saves, writes and stops
+            connection.send(("error", str(error)))
+            return False
         except Exception as error:
-            logger.warning("polling Kafka failed, retrying: %s", error)
+            warnings.failed(error)
             time.sleep(1)
             continue
         if not batch:

@@ -19,7 +19,14 @@ from pathlib import Path
 from spec_from_stream.builder import Limits, SpecBuilder
 from spec_from_stream.exchange import BadMessage, decode
 from spec_from_stream.fetcher import FetcherProcess
-from spec_from_stream.sources import Batch, KafkaSettings, KafkaSource, open_file
+from spec_from_stream.sources import (
+    Batch,
+    KafkaSettings,
+    KafkaSource,
+    RetryWarnings,
+    SourceError,
+    open_file,
+)
 from spec_from_stream.state import Counts, ReaderState, StateError, StateStore
 from spec_from_stream.writer import (
     Listener,
@@ -302,6 +309,7 @@ class KafkaReader:
         self.lock = threading.Lock()
         # a failing save or write is retried every second but warned about once
         self._failing = False
+        self._poll_warnings = RetryWarnings()
         # with two cores, fetching in a child process runs beside the builder
         if fetch_process is None:
             fetch_process = (os.cpu_count() or 1) > 1
@@ -410,12 +418,17 @@ class KafkaReader:
         return True
 
     def _poll(self) -> dict:
-        """Poll the consumer; a broker error is logged and retried, never fatal."""
+        """Poll the consumer; a broker error is logged and retried.
+
+        :raise SourceError: retrying cannot help (sources.fatal_reason).
+        """
         try:
             return self.source.poll(POLL_TIMEOUT_MS)
+        except SourceError:
+            raise
         except Exception as error:
             # kafka-python reconnects by itself; this only keeps the loop alive
-            logger.warning("polling Kafka failed, retrying: %s", error)
+            self._poll_warnings.failed(error)
             time.sleep(1)
             return {}
 

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import orjson
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import (
+    AuthorizationError,
+    FencedInstanceIdError,
+    InconsistentGroupProtocolError,
+    KafkaError,
+    UnsupportedCodecError,
+)
 
 from spec_from_stream.exchange import BadMessage
 from spec_from_stream.har import (
@@ -46,6 +52,54 @@ Batch = dict[int, tuple[list[int], list[bytes | None]]]
 
 class SourceError(RuntimeError):
     """The source cannot be read at all (missing file, unreachable broker)."""
+
+
+def fatal_reason(error: Exception, settings: KafkaSettings) -> str | None:
+    """Say why polling again cannot help, or None for an error worth retrying.
+
+    kafka-python retries these for ever (and after an unknown codec its next
+    poll never returns), so the reader stops with one line instead.
+    """
+    if isinstance(error, UnsupportedCodecError):
+        return (
+            f"topic {settings.topic} holds batches compressed with a codec this "
+            f"Python lacks ({error}); install requirements.txt"
+        )
+    if isinstance(error, InconsistentGroupProtocolError):
+        return (
+            f"consumer group {settings.group_id} is used by consumers with "
+            f"another partition assignment strategy; leave out --group-id, so "
+            f"the reader has a group of its own"
+        )
+    if isinstance(error, FencedInstanceIdError):
+        return (
+            f"another consumer joined group {settings.group_id} as this "
+            f"reader's static member ({settings.instance_id}: the same host "
+            f"and --out folder); run one reader per folder"
+        )
+    if isinstance(error, AuthorizationError):
+        return f"Kafka refused access to topic {settings.topic}: {error}"
+    return None
+
+
+class RetryWarnings:
+    """Warns about a failing poll at once, then at most every `interval` s."""
+
+    def __init__(self, interval: float = 30.0) -> None:
+        self.interval = interval
+        self._next = 0.0
+        self._quiet = 0
+
+    def failed(self, error: Exception) -> None:
+        """Note one failed poll; log it unless one was logged lately."""
+        now = time.monotonic()
+        if now < self._next:
+            self._quiet += 1
+            return
+        again = f" ({self._quiet} more since the last warning)" if self._quiet else ""
+        logger.warning("polling Kafka failed, retrying%s: %s", again, error)
+        self._next = now + self.interval
+        self._quiet = 0
 
 
 @dataclass(frozen=True)
@@ -248,6 +302,8 @@ class KafkaSource:
                 client_id="spec_from_stream",
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
+                # records of aborted transactions never happened
+                isolation_level="read_committed",
                 max_poll_records=MAX_POLL_RECORDS,
                 max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES,
                 fetch_max_bytes=FETCH_MAX_BYTES,
@@ -330,9 +386,15 @@ class KafkaSource:
                 logger.warning("joining again failed, will retry: %s", error)
                 time.sleep(timeout_ms / 1000)
                 return {}
-        fetched = self.consumer.poll(
-            timeout_ms=timeout_ms, max_records=MAX_POLL_RECORDS
-        )
+        try:
+            fetched = self.consumer.poll(
+                timeout_ms=timeout_ms, max_records=MAX_POLL_RECORDS
+            )
+        except KafkaError as error:
+            reason = fatal_reason(error, self.settings)
+            if reason is not None:
+                raise SourceError(reason) from None
+            raise
         if fetched and _trouble.troubled:
             _trouble.recovered()
         if self._waiting_since is not None:

@@ -630,3 +630,59 @@ def test_readers_of_two_folders_each_read_every_partition_by_default(
         assert reader.stop() == 0
     assert len(groups) == 2
     assert all(group.startswith("spec_from_stream-") for group in groups)
+
+
+def test_batches_compressed_with_every_kafka_codec_are_read(
+    kafka_bootstrap, kafka_topic, readers, tmp_path
+):
+    # other producers (or the topic's compression.type) compress batches; the
+    # recorder does not, so only the reader's own codecs are tested here
+    messages = traffic(40, seed=3)
+    for number, codec in enumerate(("gzip", "lz4", "snappy", "zstd")):
+        produce(
+            kafka_bootstrap,
+            kafka_topic,
+            messages[number * 10 : number * 10 + 10],
+            compression_type=codec,
+        )
+    reader = readers(kafka_bootstrap, kafka_topic, None, tmp_path / "spec").start()
+
+    state = reader.wait_for_read(40, deadline=120)
+
+    assert state["counts"]["skipped"] == {}
+    assert reader.stop() == 0
+
+
+@pytest.mark.parametrize("mode", [(), ("--single-process",)], ids=["child", "one"])
+def test_a_group_of_another_assignment_strategy_stops_the_reader_in_one_line(
+    kafka_bootstrap, kafka_topic, readers, tmp_path, mode
+):
+    from kafka import KafkaConsumer
+    from kafka.coordinator.assignors.sticky.sticky_assignor import (
+        StickyPartitionAssignor,
+    )
+
+    group = f"app-{kafka_topic}"
+    produce(kafka_bootstrap, kafka_topic, traffic(3))
+    app = KafkaConsumer(
+        kafka_topic,
+        bootstrap_servers=kafka_bootstrap,
+        group_id=group,
+        partition_assignment_strategy=[StickyPartitionAssignor],
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not app.assignment():
+            assert time.monotonic() < deadline
+            app.poll(timeout_ms=500)
+        # the reader cannot join this group: kafka-python would retry for ever
+        reader = readers(kafka_bootstrap, kafka_topic, group, tmp_path / "spec", *mode)
+        reader.start()
+        assert reader.process.wait(timeout=120) == 2
+    finally:
+        app.close()
+
+    log = reader.log_text()
+    assert log.count("spec_from_stream: error:") == 1
+    assert "another partition assignment strategy; leave out --group-id" in log
+    assert "Traceback" not in log

@@ -7,14 +7,24 @@ import time
 
 import pytest
 from kafka import KafkaProducer
+from kafka.errors import (
+    FencedInstanceIdError,
+    InconsistentGroupProtocolError,
+    KafkaConnectionError,
+    NotLeaderForPartitionError,
+    TopicAuthorizationFailedError,
+    UnsupportedCodecError,
+)
 
 from spec_from_stream.exchange import BadMessage
 from spec_from_stream.sources import (
     KafkaSettings,
     KafkaSource,
+    RetryWarnings,
     SourceError,
     _KafkaTrouble,
     detect_format,
+    fatal_reason,
     open_file,
 )
 from tests.conftest import create_topic, free_port
@@ -225,3 +235,45 @@ def test_a_join_that_never_assigns_is_tried_again(monkeypatch, caplog):
     assert len(starts) == 1
     assert source._waiting_since is None
     assert "joining the group again" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (UnsupportedCodecError("zstd"), "compressed with a codec this Python lacks"),
+        (InconsistentGroupProtocolError(), "leave out --group-id"),
+        (FencedInstanceIdError(), "run one reader per folder"),
+        (TopicAuthorizationFailedError(), "Kafka refused access to topic t"),
+        (KafkaConnectionError(), None),
+        (NotLeaderForPartitionError(), None),
+    ],
+)
+def test_only_errors_retrying_cannot_mend_are_fatal(error, expected):
+    settings = KafkaSettings("127.0.0.1:9", "t", "g", instance_id="host-spec")
+
+    reason = fatal_reason(error, settings)
+
+    if expected is None:
+        assert reason is None
+    else:
+        assert expected in reason and "\n" not in reason
+
+
+def test_failed_polls_are_warned_at_once_then_every_interval(caplog, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    warnings = RetryWarnings(interval=30.0)
+
+    with caplog.at_level(logging.WARNING):
+        for _ in range(10):
+            warnings.failed(KafkaConnectionError("down"))
+            clock[0] += 1.0
+        clock[0] += 25.0
+        warnings.failed(KafkaConnectionError("down"))
+
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "polling Kafka failed, retrying: KafkaConnectionError: down",
+        "polling Kafka failed, retrying (9 more since the last warning): "
+        "KafkaConnectionError: down",
+    ]
