@@ -103,8 +103,9 @@ def build_parser(defaults: Defaults) -> argparse.ArgumentParser:
         "--input",
         type=Path,
         metavar="FILE",
-        help="build from a JSON Lines or HAR file instead of Kafka, then exit "
-        "(the format is told by extension or content)",
+        help="build from a JSON Lines, HAR or JSON array file instead of Kafka, "
+        "then exit (the format is told by extension or content; gzip is read "
+        "as it is; - reads JSON Lines from standard input)",
     )
     output = parser.add_argument_group("document")
     output.add_argument(

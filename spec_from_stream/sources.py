@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
+import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import orjson
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
@@ -166,20 +170,51 @@ def quiet_kafka_logging() -> None:
         kafka_logger.addHandler(_trouble)
 
 
+# the first bytes of a gzip file, and of a zip archive
+GZIP_MAGIC = b"\x1f\x8b"
+ZIP_MAGIC = b"PK\x03\x04"
+# what a broken gzip stream raises part-way
+GZIP_ERRORS = (EOFError, OSError, zlib.error)
+
+
+def _open(path: Path) -> IO[bytes]:
+    """Open a file for reading, decompressing it if it is gzip.
+
+    :raise SourceError: the file is a zip archive.
+    """
+    with path.open("rb") as stream:
+        magic = stream.read(4)
+    if magic.startswith(GZIP_MAGIC):
+        return gzip.open(path, "rb")
+    if magic == ZIP_MAGIC:
+        raise SourceError(f"{path} is a zip archive: unpack the file inside first")
+    return path.open("rb")
+
+
+def _suffix(path: Path) -> str:
+    """The extension that tells the format, under a `.gz` one."""
+    if path.suffix.lower() == ".gz":
+        path = path.with_suffix("")
+    return path.suffix.lower()
+
+
 def detect_format(path: Path) -> str:
-    """Tell whether a file is `har` or `jsonl`, by extension, then by content."""
-    suffix = path.suffix.lower()
+    """Tell whether a file is `har`, `jsonl` or a JSON `array` of exchanges, by
+    extension, then by content."""
+    suffix = _suffix(path)
     if suffix == ".har":
         return "har"
     if suffix in (".jsonl", ".ndjson"):
         return "jsonl"
-    with path.open("rb") as stream:
+    with _open(path) as stream:
         for line in stream:
             line = strip_bom(line)
             if line.strip():
                 break
         else:
             return "jsonl"
+        if line.lstrip().startswith(b"["):
+            return "array"
         # a JSON Lines file starts with one complete exchange on its first line;
         # a HAR file is one (usually indented) document with a `log` member
         try:
@@ -213,31 +248,66 @@ def open_file(path: Path) -> Iterator[tuple[object, str]]:
 
     :raise SourceError: the file is missing, unreadable or not HAR when named so.
     """
+    if str(path) == "-":
+        # a pipe cannot be read twice to tell its format: JSON Lines only
+        return _jsonl_messages(sys.stdin.buffer, "standard input")
     path = Path(path)
     if not path.is_file():
         raise SourceError(f"input file not found: {path}")
     try:
         kind = detect_format(path)
         if kind == "har":
+            if _suffix(path) != path.suffix.lower():
+                raise SourceError(f"{path}: decompress a HAR file first")
             entries = load_entries(path)
             return _har_messages(entries)
-        return _jsonl_messages(path)
+        if kind == "array":
+            return _array_messages(path)
+        return _jsonl_messages(_open(path), str(path))
     except HarError as error:
         raise SourceError(str(error)) from None
+    except (EOFError, zlib.error) as error:
+        raise SourceError(f"cannot read {path}: {error}") from None
     except OSError as error:
-        raise SourceError(f"cannot read {path}: {error.strerror}") from None
+        raise SourceError(f"cannot read {path}: {error.strerror or error}") from None
 
 
-def _jsonl_messages(path: Path) -> Iterator[tuple[object, str]]:
-    """Yield each non-blank line of a JSON Lines file with its line number."""
-    with path.open("rb") as stream:
-        first = strip_bom(stream.readline())
-        if first.strip():
-            yield first, "line 1"
-        for number, line in enumerate(stream, start=2):
-            if line.strip():
-                # files joined with `cat` may carry a byte order mark inside
-                yield strip_bom(line), f"line {number}"
+def _jsonl_messages(stream: IO[bytes], name: str) -> Iterator[tuple[object, str]]:
+    """Yield each non-blank line of a JSON Lines stream with its line number.
+
+    A gzip stream cut short ends the messages with a warning; what was read
+    before stays read.
+    """
+    with stream:
+        number = 0
+        try:
+            for number, line in enumerate(stream, start=1):
+                if line.strip():
+                    # files joined with `cat` may carry a byte order mark inside
+                    yield strip_bom(line), f"line {number}"
+        except GZIP_ERRORS as error:
+            logger.warning(
+                "%s: stopped reading after line %d, the rest cannot be "
+                "decompressed (%s)",
+                name,
+                number,
+                error,
+            )
+
+
+def _array_messages(path: Path) -> Iterator[tuple[object, str]]:
+    """Yield each element of a JSON array of exchanges, as JSON bytes."""
+    with _open(path) as stream:
+        try:
+            items = orjson.loads(strip_bom(stream.read()))
+        except orjson.JSONDecodeError as error:
+            raise SourceError(
+                f"{path} is neither JSON Lines nor a JSON array of exchanges ({error})"
+            ) from None
+    if not isinstance(items, list):
+        raise SourceError(f"{path} is neither JSON Lines nor a JSON array")
+    # encoded again, so each is checked like a line of JSON Lines
+    return ((orjson.dumps(item), f"item {index}") for index, item in enumerate(items))
 
 
 def _har_messages(entries: list) -> Iterator[tuple[object, str]]:

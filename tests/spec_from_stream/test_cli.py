@@ -101,6 +101,24 @@ def test_json_lines_file_builds_a_valid_document_and_exits(tmp_path):
     assert not (tmp_path / "spec" / ".state").exists()
 
 
+def test_json_lines_from_standard_input_with_a_dash(tmp_path):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SPEC_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "spec_from_stream", "--input", "-"]
+        + ["--out", str(tmp_path / "spec")],
+        cwd=ROOT,
+        env=clean,
+        input=TUTORIAL.read_bytes(),
+        capture_output=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr
+    document = yaml.safe_load((tmp_path / "spec" / "openapi.yaml").read_text())
+    assert "/users/{userId}" in document["paths"]
+    assert b"done: 8 messages read, 0 skipped" in done.stderr
+
+
 def test_openapi_30_on_request(tmp_path):
     done = run_cli(
         "--input", str(TUTORIAL), "--out", str(tmp_path), "--openapi-version", "3.0"

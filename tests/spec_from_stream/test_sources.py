@@ -1,5 +1,6 @@
 """Sources: file format detection, file reading, and the Kafka group member."""
 
+import gzip
 import json
 import logging
 import threading
@@ -90,6 +91,57 @@ def test_a_byte_order_mark_is_dropped(tmp_path, content):
         (b'{"a": 1}\n', "line 1"),
         (b'{"b": 2}\n', "line 2"),
     ]
+
+
+@pytest.mark.parametrize("name", ["in.jsonl.gz", "in.gz", "in"])
+def test_gzip_json_lines_are_read_as_they_are(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(b'{"a": 1}\n\n{"b": 2}\n'))
+
+    assert list(open_file(path)) == [
+        (b'{"a": 1}\n', "line 1"),
+        (b'{"b": 2}\n', "line 3"),
+    ]
+
+
+def test_a_gzip_file_cut_short_keeps_the_lines_before_and_warns(tmp_path, caplog):
+    lines = b"".join(b'{"n": %d}\n' % n for n in range(5000))
+    packed = gzip.compress(lines)
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(packed[: len(packed) // 2])
+
+    with caplog.at_level(logging.WARNING):
+        read = list(open_file(path))
+
+    assert 0 < len(read) < 5000
+    assert read[-2] == (b'{"n": %d}\n' % (len(read) - 2), f"line {len(read) - 1}")
+    assert "cannot be decompressed" in caplog.text
+
+
+def test_a_json_array_of_exchanges_yields_each_item(tmp_path):
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps([{"a": 1}, {"b": [2]}], indent=2))
+
+    assert list(open_file(path)) == [
+        (b'{"a":1}', "item 0"),
+        (b'{"b":[2]}', "item 1"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fragment"),
+    [
+        ("x.zip", b"PK\x03\x04rest", "zip archive: unpack"),
+        ("x.har.gz", gzip.compress(json.dumps(HAR).encode()), "decompress a HAR"),
+        ("x.json", b"[1, 2", "neither JSON Lines nor a JSON array"),
+    ],
+)
+def test_archives_and_broken_arrays_are_one_line(tmp_path, name, content, fragment):
+    path = tmp_path / name
+    path.write_bytes(content)
+
+    with pytest.raises(SourceError, match=fragment):
+        list(open_file(path))
 
 
 def test_har_yields_exchanges_and_the_entries_it_cannot_convert(tmp_path):
