@@ -426,13 +426,16 @@ class SpecBuilder:
         self._flush()
         documents = {}
         for host in sorted(self._hosts):
-            routes = resolve(self._hosts[host], self._caps)
+            root = self._hosts[host]
+            routes = resolve(root, self._caps)
             documents[host] = render_document(
                 host,
                 routes,
                 openapi=openapi_version,
                 examples=self.examples,
-                exchanges=self.exchanges,
+                # each document tells how many of its own host's exchanges it
+                # was inferred from
+                exchanges=_exchanges_below(root, None),
                 initial_spec=self.initial_spec,
             )
         if not documents and self.initial_spec:
@@ -521,11 +524,14 @@ def _failed(node: PathNode) -> bool:
     )
 
 
-def _exchanges_below(root: PathNode, limit: int) -> int:
-    """Return the exchanges counted in a tree, stopping once limit is reached."""
+def _exchanges_below(root: PathNode, limit: int | None) -> int:
+    """Return the exchanges counted in a tree, stopping once limit is reached.
+
+    ``None``: count them all.
+    """
     total = 0
     stack = [root]
-    while stack and total < limit:
+    while stack and (limit is None or total < limit):
         node = stack.pop()
         total += sum(operation.count for operation in node.ops.values())
         stack.extend(node.children.values())

@@ -22,7 +22,8 @@ KINDS = (
     "unsupported_method",
 )
 _UTF8_BOM = b"\xef\xbb\xbf"
-# meta is free-form, so it is the one part whose nesting needs a bound
+# meta is free-form, so it is the one part whose nesting needs a bound: its
+# entries nested deeper are dropped (the exchange is kept)
 MAX_META_DEPTH = 8
 
 
@@ -185,7 +186,15 @@ def validate(obj: object) -> dict:
         if not isinstance(meta, dict):
             raise BadMessage("wrong_types", "meta is not an object")
         if _too_deep(meta, MAX_META_DEPTH):
-            raise BadMessage("too_deep", "meta")
+            # meta is free-form (a tracer's spans, a framework's context) and
+            # the builder reads only its shallow marks: the deep entries go,
+            # the exchange stays
+            obj["meta"] = {
+                key: value
+                for key, value in meta.items()
+                if not isinstance(value, (dict, list))
+                or not _too_deep(value, MAX_META_DEPTH - 1)
+            }
     return obj
 
 

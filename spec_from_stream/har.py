@@ -100,9 +100,11 @@ def exchange_from_entry(entry: object) -> dict:
         "query": _query(request, parts.query),
         "headers": _headers(request.get("headers")),
     }
-    body = _request_body(request.get("postData"))
+    post_data = request.get("postData")
+    body = _request_body(post_data)
     if body is not None:
         exchange_request["body"] = body
+        _label(exchange_request["headers"], post_data)
     if started is not None:
         exchange_request["timestamp"] = started.isoformat()
     exchange: dict = {"request": exchange_request}
@@ -187,6 +189,7 @@ def _response(response: dict, started: datetime | None, time_ms: object) -> dict
     body = _response_body(content) if isinstance(content, dict) else None
     if body is not None:
         result["body"] = body
+        _label(result["headers"], content)
     if started is not None and isinstance(time_ms, (int, float)) and time_ms >= 0:
         try:
             ended = started + timedelta(milliseconds=time_ms)
@@ -197,6 +200,19 @@ def _response(response: dict, started: datetime | None, time_ms: object) -> dict
     return result
 
 
+def _label(headers: dict, described: object) -> None:
+    """Take a body's HAR mimeType as its Content-Type when the headers lack one.
+
+    Captures that leave headers out (or list them elsewhere) still say what
+    the body is in postData.mimeType and content.mimeType.
+    """
+    if "content-type" in headers or not isinstance(described, dict):
+        return
+    media = described.get("mimeType")
+    if isinstance(media, str) and media.strip():
+        headers["content-type"] = media.strip()
+
+
 def _response_body(content: dict) -> str | None:
     """Response text; base64 content only when it decodes to UTF-8 text."""
     text = content.get("text")
@@ -204,8 +220,11 @@ def _response_body(content: dict) -> str | None:
         return None
     if content.get("encoding") != "base64":
         return text
+    # some writers wrap base64 in lines or leave its padding out
+    packed = "".join(text.split())
+    packed += "=" * (-len(packed) % 4)
     try:
-        return base64.b64decode(text, validate=True).decode("utf-8")
+        return base64.b64decode(packed, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         # binary content (images, archives) says nothing about a schema
         return None

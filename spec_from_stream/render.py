@@ -130,12 +130,13 @@ def _start(host: str, version: str, exchanges: int, initial: dict | None) -> dic
         document.setdefault("info", {"title": f"API at {host}", "version": "1.0.0"})
         document.setdefault("paths", {})
         return document
+    noun = "exchange" if exchanges == 1 else "exchanges"
     return {
         "openapi": "3.1.0" if version == "3.1" else "3.0.3",
         "info": {
             "title": f"API at {host}",
             "version": "1.0.0",
-            "description": f"Inferred from {exchanges} recorded HTTP exchanges.",
+            "description": f"Inferred from {exchanges} recorded HTTP {noun}.",
         },
         "paths": {},
     }

@@ -368,3 +368,17 @@ def test_mended_path_counts_survive_state_and_merge():
     older = builder.to_state()
     del older["normalised"]
     assert SpecBuilder.from_state(older).normalised == {}
+
+
+def test_each_hosts_document_counts_that_hosts_exchanges():
+    builder = SpecBuilder()
+    for number in range(3):
+        builder.add(_exchange("get", f"/a/{number}", host="one.test"))
+    builder.add(_exchange("get", "/b", host="two.test"))
+    documents = builder.render()
+    assert builder.exchanges == 4
+    description = {host: doc["info"]["description"] for host, doc in documents.items()}
+    assert description == {
+        "one.test": "Inferred from 3 recorded HTTP exchanges.",
+        "two.test": "Inferred from 1 recorded HTTP exchange.",
+    }

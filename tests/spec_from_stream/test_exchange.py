@@ -57,16 +57,25 @@ def test_huge_message_is_refused_before_parsing():
     assert caught.value.kind == "too_large"
 
 
-def test_deep_meta_is_refused():
+def test_deep_meta_keeps_the_exchange_without_its_deep_entries():
     exchange = _exchange()
-    meta: dict = {}
+    meta: dict = {"truncated": {"response": True}, "source": "proxy"}
     exchange["meta"] = meta
     for _ in range(20):
         meta["x"] = {}
         meta = meta["x"]
-    with pytest.raises(BadMessage) as caught:
-        validate(exchange)
-    assert caught.value.kind == "too_deep"
+    assert validate(exchange)["meta"] == {
+        "truncated": {"response": True},
+        "source": "proxy",
+    }
+
+
+def test_a_message_with_deep_meta_decodes_without_it():
+    exchange = _exchange()
+    exchange["meta"] = {"bodyOmitted": ["request"], "trace": _nested(50, 1)}
+    decoded = decode(orjson.dumps(exchange))
+    assert decoded["request"]["pathname"] == "/users"
+    assert decoded["meta"] == {"bodyOmitted": ["request"]}
 
 
 def _nested(levels: int, leaf: object, in_list: bool = False) -> dict | list:
@@ -78,25 +87,30 @@ def _nested(levels: int, leaf: object, in_list: bool = False) -> dict | list:
 
 
 @pytest.mark.parametrize("in_list", [False, True])
-def test_meta_at_the_depth_limit_passes_and_one_deeper_is_refused(in_list):
+def test_meta_at_the_depth_limit_is_kept_and_one_deeper_is_dropped(in_list):
     # meta itself is depth 1; eight levels of containers hold a value at depth 9
     fits = _exchange()
     fits["meta"] = {"a": 1, "deep": _nested(6, 1, in_list)}
     assert validate(fits) is fits
+    assert fits["meta"]["deep"] == _nested(6, 1, in_list)
     too_deep = _exchange()
     too_deep["meta"] = {"a": 1, "deep": _nested(7, 1, in_list)}
-    with pytest.raises(BadMessage) as caught:
-        validate(too_deep)
-    assert caught.value.kind == "too_deep"
+    assert validate(too_deep)["meta"] == {"a": 1}
 
 
-def test_an_empty_container_past_the_meta_limit_is_too_deep():
+def test_an_empty_container_past_the_meta_limit_is_dropped():
     exchange = _exchange()
     exchange["meta"] = {"deep": _nested(6, [])}
-    assert validate(exchange) is exchange
+    assert validate(exchange)["meta"] == {"deep": _nested(6, [])}
     exchange["meta"] = {"deep": _nested(7, [])}
+    assert validate(exchange)["meta"] == {}
+
+
+def test_nesting_beyond_the_parser_is_still_too_deep():
+    raw = orjson.dumps(_exchange())[:-1] + b', "meta": {"x": ' + b"[" * 5000
+    raw += b"]" * 5000 + b"}}"
     with pytest.raises(BadMessage) as caught:
-        validate(exchange)
+        decode(raw)
     assert caught.value.kind == "too_deep"
 
 

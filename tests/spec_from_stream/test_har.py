@@ -198,3 +198,81 @@ def test_a_response_time_past_the_calendar_is_left_out(overrides):
     jsonschema.validate(exchange, SCHEMA)
     assert exchange["response"]["statusCode"] == 200
     assert "timestamp" not in exchange["response"]
+
+
+def test_mime_types_label_bodies_whose_headers_have_no_content_type():
+    post = entry()
+    post["request"]["method"] = "POST"
+    post["request"]["postData"] = {"mimeType": "application/json", "text": "{}"}
+    post["response"]["headers"] = []
+    labelled = entry()
+    labelled["response"]["content"]["mimeType"] = "text/plain"
+
+    exchange = exchange_from_entry(post)
+
+    assert exchange["request"]["headers"]["content-type"] == "application/json"
+    assert exchange["response"]["headers"]["content-type"] == "application/json"
+    # a Content-Type header says it first
+    headers = exchange_from_entry(labelled)["response"]["headers"]
+    assert headers["content-type"] == "application/json"
+
+
+def test_a_mime_type_without_a_body_adds_no_header():
+    empty = entry()
+    empty["response"]["headers"] = []
+    empty["response"]["content"] = {"mimeType": "application/json", "size": 0}
+    assert "content-type" not in exchange_from_entry(empty)["response"]["headers"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        base64.encodebytes(b'{"id": 2, "name": "' + b"a" * 80 + b'"}').decode(),
+        base64.b64encode(b'{"id": 2}').decode().rstrip("="),
+    ],
+    ids=["wrapped", "unpadded"],
+)
+def test_wrapped_or_unpadded_base64_content_is_decoded(text):
+    wrapped = entry()
+    wrapped["response"]["content"] = {
+        "mimeType": "application/json",
+        "encoding": "base64",
+        "text": text,
+    }
+    body = exchange_from_entry(wrapped)["response"]["body"]
+    assert json.loads(body)["id"] == 2
+
+
+@pytest.mark.parametrize("encoded", [False, True])
+def test_a_byte_order_mark_before_har_content_leaves_its_schema_whole(encoded):
+    from spec_from_stream.builder import SpecBuilder
+
+    text = '\ufeff{"id": 42, "active": true}'
+    marked = entry()
+    marked["response"]["content"] = {"mimeType": "application/json", "text": text}
+    if encoded:
+        marked["response"]["content"]["encoding"] = "base64"
+        marked["response"]["content"]["text"] = base64.b64encode(text.encode()).decode()
+    builder = SpecBuilder()
+    builder.add(exchange_from_entry(marked))
+    (document,) = builder.render().values()
+    response = document["paths"]["/users"]["get"]["responses"]["200"]
+    schema = response["content"]["application/json"]["schema"]
+    assert sorted(schema["properties"]) == ["active", "id"]
+
+
+def test_session_ids_and_fragments_in_har_urls_never_reach_the_document():
+    from spec_from_stream.builder import SpecBuilder
+
+    builder = SpecBuilder()
+    for number in range(3):
+        visit = entry()
+        visit["request"]["url"] = (
+            f"https://shop.example.test/orders/{number};jsessionid=SECRET{number}"
+            "?page=1#SECRETFRAGMENT"
+        )
+        visit["request"]["queryString"] = []
+        builder.add(exchange_from_entry(visit))
+    (document,) = builder.render().values()
+    assert list(document["paths"]) == ["/orders/{orderId}"]
+    assert "SECRET" not in json.dumps(document)
