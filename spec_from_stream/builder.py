@@ -126,7 +126,8 @@ class SpecBuilder:
             self._normalise("target_in_pathname")
         if ";" in pathname:
             # parameters after ";" in a segment (;jsessionid=..., ;v=2) carry
-            # session ids and options, not resource names
+            # session ids and options, not resource names. Limitation: an API
+            # taking arguments as matrix parameters is documented without them
             pathname = _without_path_parameters(pathname)
             self._normalise("path_parameters")
         # host names are case-insensitive; the port stays part of the host,
