@@ -130,11 +130,12 @@ class SpecBuilder:
             # taking arguments as matrix parameters is documented without them
             pathname = _without_path_parameters(pathname)
             self._normalise("path_parameters")
-        # host names are case-insensitive; the port stays part of the host,
-        # user information ("user:password@") never does
-        if host and "@" in host:
-            host = host.rpartition("@")[2]
-        host = host.lower() if host else "unknown"
+        if host:
+            # a handful of hosts make up all the traffic
+            name = _HOST_NAMES.get(host)
+            host = _host_name(host) if name is None else name
+        else:
+            host = "unknown"
 
         key = (host, pathname)
         node = self._cache.get(key)
@@ -564,6 +565,31 @@ def _split_target(raw: str, query: dict | None) -> tuple[str, dict | None, str]:
             for name, values in parse_qs(parts.query, keep_blank_values=True).items()
         }
     return path or "/", query, parts.netloc
+
+
+def _host_name(raw: str) -> str:
+    """Return the host a Host header or URL authority names (cached).
+
+    Host names are case-insensitive; the port stays part of the host, user
+    information ("user:password@") never does, nor does a path or query a
+    producer wrote after the host ("api.test/v1?token=...").
+    """
+    name = raw.rpartition("@")[2]
+    for mark in "/?#":
+        name = name.partition(mark)[0]
+    name = name.lower() or "unknown"
+    # odd long values are not kept: the cache must stay small
+    if len(raw) <= _HOST_NAME_CHARS:
+        if len(_HOST_NAMES) >= _HOST_NAMES_SIZE:
+            _HOST_NAMES.clear()
+        _HOST_NAMES[raw] = name
+    return name
+
+
+# Host value as sent -> the host it names
+_HOST_NAMES: dict[str, str] = {}
+_HOST_NAMES_SIZE = 1024
+_HOST_NAME_CHARS = 256
 
 
 def _without_path_parameters(pathname: str) -> str:

@@ -382,3 +382,17 @@ def test_each_hosts_document_counts_that_hosts_exchanges():
         "one.test": "Inferred from 3 recorded HTTP exchanges.",
         "two.test": "Inferred from 1 recorded HTTP exchange.",
     }
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["API.test/v1?token=S3", "api.test#S3", "user:S3@api.test", "api.test?a=S3@x"],
+)
+def test_a_path_query_or_user_written_into_the_host_never_reaches_the_document(
+    host,
+):
+    builder = SpecBuilder()
+    builder.add(_exchange("get", "/a", host=host))
+    documents = builder.render()
+    assert "S3" not in json.dumps(documents).upper()
+    assert all("/" not in name and "?" not in name for name in documents)
