@@ -121,9 +121,12 @@ class SpecBuilder:
             # a whole request target written where only its path belongs
             # (/v1/search?email=..., https://host/v1/x): the query must not
             # become part of a path name
-            pathname, query, netloc = _split_target(pathname, query)
+            target = pathname
+            pathname, query, netloc = _split_target(target, query)
             host = host or netloc
-            self._normalise("target_in_pathname")
+            # a path without its leading slash ("v1/users") is no target
+            if netloc or len(pathname) < len(target):
+                self._normalise("target_in_pathname")
         if ";" in pathname:
             # parameters after ";" in a segment (;jsessionid=..., ;v=2) carry
             # session ids and options, not resource names. Limitation: an API

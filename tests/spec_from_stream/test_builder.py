@@ -396,3 +396,12 @@ def test_a_path_query_or_user_written_into_the_host_never_reaches_the_document(
     documents = builder.render()
     assert "S3" not in json.dumps(documents).upper()
     assert all("/" not in name and "?" not in name for name in documents)
+
+
+@pytest.mark.parametrize("pathname", ["v1/users", ""])
+def test_a_pathname_without_its_slash_is_a_path_not_a_target(pathname):
+    builder = SpecBuilder()
+    builder.add(_exchange("get", pathname))
+    (document,) = builder.render().values()
+    assert list(document["paths"]) == ["/" + pathname]
+    assert builder.normalised == {}
