@@ -372,8 +372,6 @@ class KafkaSource:
                 client_id="spec_from_stream",
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
-                # records of aborted transactions never happened
-                isolation_level="read_committed",
                 max_poll_records=MAX_POLL_RECORDS,
                 max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES,
                 fetch_max_bytes=FETCH_MAX_BYTES,
