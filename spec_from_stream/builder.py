@@ -110,40 +110,30 @@ class SpecBuilder:
         """Count one exchange that has passed validation."""
         request = exchange["request"]
         headers = request.get("headers")
-        host = request.get("host") or header(headers, "host")
+        given = request.get("host") or header(headers, "host")
         pathname = request.get("pathname")
         query = request.get("query")
         if pathname is None:
             raw = request.get("path") or request.get("url") or "/"
             pathname, query, netloc = _split_target(raw, query)
-            host = host or netloc
-        elif "?" in pathname or "#" in pathname or pathname[:1] != "/":
-            # a whole request target written where only its path belongs
-            # (/v1/search?email=..., https://host/v1/x): the query must not
-            # become part of a path name
-            target = pathname
-            pathname, query, netloc = _split_target(target, query)
-            host = host or netloc
-            # a path without its leading slash ("v1/users") is no target
-            if netloc or len(pathname) < len(target):
-                self._normalise("target_in_pathname")
-        if ";" in pathname:
-            # parameters after ";" in a segment (;jsessionid=..., ;v=2) carry
-            # session ids and options, not resource names. Limitation: an API
-            # taking arguments as matrix parameters is documented without them
-            pathname = _without_path_parameters(pathname)
-            self._normalise("path_parameters")
-        if host:
-            # a handful of hosts make up all the traffic
-            name = _HOST_NAMES.get(host)
-            host = _host_name(host) if name is None else name
-        else:
-            host = "unknown"
+            given = given or netloc
+        # a handful of hosts make up all the traffic: their names are cached
+        host = (_HOST_NAMES.get(given) or _host_name(given)) if given else "unknown"
 
         key = (host, pathname)
         node = self._cache.get(key)
         if node is None:
             node = self._cache_old.get(key)
+            if node is None:
+                # only mended pathnames are cached, so one that needs mending
+                # misses every time and is mended here, off the common path
+                pathname, query, netloc = self._mend(pathname, query)
+                if netloc and not given:
+                    host = _host_name(netloc)
+                key = (host, pathname)
+                node = self._cache.get(key)
+                if node is None:
+                    node = self._cache_old.get(key)
             if node is None:
                 if pathname.count("/") > self.limits.max_path_segments:
                     raise BadMessage("too_deep", "path has too many segments")
@@ -175,6 +165,29 @@ class SpecBuilder:
             self._caps,
         )
         self.exchanges += 1
+
+    def _mend(self, pathname: str, query: dict | None) -> tuple[str, dict | None, str]:
+        """Return (pathname, query, host) with what is no path cut from the pathname.
+
+        The host is "" unless the pathname was a whole URL.
+        """
+        netloc = ""
+        if "?" in pathname or "#" in pathname or pathname[:1] != "/":
+            # a whole request target written where only its path belongs
+            # (/v1/search?email=..., https://host/v1/x): the query must not
+            # become part of a path name
+            target = pathname
+            pathname, query, netloc = _split_target(target, query)
+            # a path without its leading slash ("v1/users") is no target
+            if netloc or len(pathname) < len(target):
+                self._normalise("target_in_pathname")
+        if ";" in pathname:
+            # parameters after ";" in a segment (;jsessionid=..., ;v=2) carry
+            # session ids and options, not resource names. Limitation: an API
+            # taking arguments as matrix parameters is documented without them
+            pathname = _without_path_parameters(pathname)
+            self._normalise("path_parameters")
+        return pathname, query, netloc
 
     def _locate(self, host: str, pathname: str, failed: bool) -> PathNode | None:
         """Walk (and grow) the host's tree to the node of one pathname.
@@ -580,6 +593,7 @@ def _host_name(raw: str) -> str:
     name = raw.rpartition("@")[2]
     for mark in "/?#":
         name = name.partition(mark)[0]
+    # never "", so that a cached name is always true
     name = name.lower() or "unknown"
     # odd long values are not kept: the cache must stay small
     if len(raw) <= _HOST_NAME_CHARS:

@@ -405,3 +405,14 @@ def test_a_pathname_without_its_slash_is_a_path_not_a_target(pathname):
     (document,) = builder.render().values()
     assert list(document["paths"]) == ["/" + pathname]
     assert builder.normalised == {}
+
+
+def test_a_target_in_pathname_is_split_on_every_exchange_not_only_the_first():
+    builder = SpecBuilder()
+    for pathname in ["/v1/items?page=2", "/v1/items?page=2", "/v1/items?limit=3"]:
+        request = {"method": "get", "host": "h", "pathname": pathname}
+        builder.add({"request": request, "response": {"statusCode": 200}})
+    (document,) = builder.render().values()
+    parameters = document["paths"]["/v1/items"]["get"]["parameters"]
+    assert sorted(parameter["name"] for parameter in parameters) == ["limit", "page"]
+    assert builder.normalised == {"target_in_pathname": 3}
