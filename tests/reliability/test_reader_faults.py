@@ -17,6 +17,7 @@ from tests.reliability.broker import BrokerCrash
 from tests.reliability.exchanges import (
     bad_messages,
     deep_body_exchange,
+    deep_meta_exchange,
     distinct_operation_exchanges,
     distinct_path_exchanges,
     encode,
@@ -173,6 +174,7 @@ def test_reader_reads_a_hostile_topic_to_the_end(
     hostile_but_valid = [
         near_limit_exchange(),
         deep_body_exchange(),
+        deep_meta_exchange(),
         *distinct_path_exchanges(3000),
         *distinct_operation_exchanges(40, 40),
     ]
