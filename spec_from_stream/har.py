@@ -29,14 +29,16 @@ def strip_bom(data: bytes) -> bytes:
     return data[len(UTF8_BOM) :] if data.startswith(UTF8_BOM) else data
 
 
-def load_entries(path: Path) -> list:
-    """Return the entries of a HAR file.
+def load_entries(path: Path, content: bytes | None = None) -> list:
+    """Return the entries of a HAR file (its content, if already read).
 
     Limitation: the whole file is parsed at once (HAR is one JSON document),
     so memory grows with the file; JSON Lines streams instead.
     """
+    if content is None:
+        content = Path(path).read_bytes()
     try:
-        data = orjson.loads(strip_bom(Path(path).read_bytes()))
+        data = orjson.loads(strip_bom(content))
     except orjson.JSONDecodeError:
         raise HarError(f"{path} is not a HAR file (not JSON)") from None
     log = data.get("log") if isinstance(data, dict) else None

@@ -257,9 +257,8 @@ def open_file(path: Path) -> Iterator[tuple[object, str]]:
     try:
         kind = detect_format(path)
         if kind == "har":
-            if _suffix(path) != path.suffix.lower():
-                raise SourceError(f"{path}: decompress a HAR file first")
-            entries = load_entries(path)
+            with _open(path) as stream:
+                entries = load_entries(path, stream.read())
             return _har_messages(entries)
         if kind == "array":
             return _array_messages(path)

@@ -132,7 +132,6 @@ def test_a_json_array_of_exchanges_yields_each_item(tmp_path):
     ("name", "content", "fragment"),
     [
         ("x.zip", b"PK\x03\x04rest", "zip archive: unpack"),
-        ("x.har.gz", gzip.compress(json.dumps(HAR).encode()), "decompress a HAR"),
         ("x.json", b"[1, 2", "neither JSON Lines nor a JSON array"),
     ],
 )
@@ -142,6 +141,17 @@ def test_archives_and_broken_arrays_are_one_line(tmp_path, name, content, fragme
 
     with pytest.raises(SourceError, match=fragment):
         list(open_file(path))
+
+
+@pytest.mark.parametrize("name", ["capture.har.gz", "capture.gz"])
+def test_a_gzip_har_is_read_as_it_is(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(json.dumps(HAR, indent=2).encode()))
+
+    (first, _), (second, _) = list(open_file(path))
+
+    assert first["request"]["pathname"] == "/x"
+    assert isinstance(second, BadMessage)
 
 
 def test_har_yields_exchanges_and_the_entries_it_cannot_convert(tmp_path):
