@@ -20,6 +20,8 @@ KINDS = (
     "too_large",
     "too_deep",
     "unsupported_method",
+    # a HAR entry of a page's own files (har.PAGE_RESOURCE_TYPES)
+    "page_asset",
 )
 _UTF8_BOM = b"\xef\xbb\xbf"
 # meta is free-form, so it is the one part whose nesting needs a bound: its

@@ -22,6 +22,24 @@ class HarError(ValueError):
 
 
 UTF8_BOM = b"\xef\xbb\xbf"
+# what a browser fetched for the page itself, by the resource type it records
+# (`_resourceType`), not calls of an API: the page, its styles, scripts,
+# pictures and fonts, and the CORS checks before the real requests
+PAGE_RESOURCE_TYPES = frozenset(
+    (
+        "document",
+        "stylesheet",
+        "script",
+        "image",
+        "font",
+        "media",
+        "manifest",
+        "texttrack",
+        "preflight",
+    )
+)
+# media types only pages load, for HAR writers that record no resource type
+PAGE_MEDIA_TYPES = ("text/css", "text/javascript", "application/javascript", "font/")
 
 
 def strip_bom(data: bytes) -> bytes:
@@ -93,6 +111,9 @@ def exchange_from_entry(entry: object) -> dict:
         raise BadMessage("not_exchange", "HAR request url is malformed") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise BadMessage("not_exchange", "HAR request url is not http(s)")
+    asset = _page_asset(entry)
+    if asset:
+        raise BadMessage("page_asset", asset)
     started = _parse_time(entry.get("startedDateTime"))
     exchange_request: dict = {
         "method": method.lower(),
@@ -118,6 +139,19 @@ def exchange_from_entry(entry: object) -> dict:
         if isinstance(status, int) and 100 <= status <= 599:
             exchange["response"] = _response(response, started, entry.get("time"))
     return exchange
+
+
+def _page_asset(entry: dict) -> str:
+    """What page asset a browser entry fetched ("" for an API call)."""
+    kind = entry.get("_resourceType")
+    if isinstance(kind, str):
+        return kind if kind.lower() in PAGE_RESOURCE_TYPES else ""
+    response = entry.get("response")
+    content = response.get("content") if isinstance(response, dict) else None
+    media = content.get("mimeType") if isinstance(content, dict) else None
+    if isinstance(media, str) and media.lower().startswith(PAGE_MEDIA_TYPES):
+        return media.split(";", 1)[0]
+    return ""
 
 
 def _query(request: dict, raw_query: str) -> dict:

@@ -154,6 +154,15 @@ class Reader:
         self.counts.skipped[error.kind] += 1
         if error.kind not in self._logged_kinds:
             self._logged_kinds.add(error.kind)
+            if error.kind == "page_asset":
+                # a browser capture holds these by nature: nothing is wrong
+                logger.info(
+                    "skipping the page's own files of the capture, such as %s "
+                    "(%s); only API calls are documented",
+                    where,
+                    error,
+                )
+                return
             logger.warning(
                 "skipped a bad message at %s (%s); further ones of this kind "
                 "are only counted",

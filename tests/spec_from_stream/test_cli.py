@@ -171,6 +171,34 @@ def test_har_file_builds_one_document_per_host(tmp_path):
     assert "3 messages read, 1 skipped" in done.stderr
 
 
+def test_a_browser_capture_documents_its_api_calls_only(tmp_path):
+    def entry(path: str, kind: str, media: str) -> dict:
+        return {
+            "_resourceType": kind,
+            "request": {"method": "GET", "url": f"http://a.test{path}"},
+            "response": {"status": 200, "content": {"mimeType": media, "text": "{}"}},
+        }
+
+    har = tmp_path / "browser.har"
+    entries = [
+        entry("/", "document", "text/html"),
+        entry("/static/app.js", "script", "text/javascript"),
+        entry("/static/logo.png", "image", "image/png"),
+        entry("/api/items", "xhr", "application/json"),
+        entry("/api/items/7", "fetch", "application/json"),
+    ]
+    har.write_text(json.dumps({"log": {"entries": entries}}))
+
+    done = run_cli("--input", str(har), "--out", str(tmp_path / "spec"))
+
+    assert done.returncode == 0, done.stderr
+    document = yaml.safe_load((tmp_path / "spec" / "openapi.yaml").read_text())
+    assert sorted(document["paths"]) == ["/api/items", "/api/items/{itemId}"]
+    assert "5 messages read, 3 skipped (page_asset 3)" in done.stderr
+    assert "skipping the page's own files" in done.stderr
+    assert "WARNING" not in done.stderr
+
+
 def test_initial_spec_is_read_and_bad_ones_are_refused(tmp_path):
     initial = tmp_path / "initial.yaml"
     initial.write_text("openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths: {}\n")

@@ -276,3 +276,41 @@ def test_session_ids_and_fragments_in_har_urls_never_reach_the_document():
     (document,) = builder.render().values()
     assert list(document["paths"]) == ["/orders/{orderId}"]
     assert "SECRET" not in json.dumps(document)
+
+
+@pytest.mark.parametrize(
+    ("extra", "content", "asset"),
+    [
+        ({"_resourceType": "document"}, {"mimeType": "text/html"}, "document"),
+        ({"_resourceType": "Script"}, {"mimeType": "text/javascript"}, "Script"),
+        ({"_resourceType": "image"}, {"mimeType": "image/png"}, "image"),
+        ({"_resourceType": "preflight"}, {}, "preflight"),
+        ({}, {"mimeType": "text/css; charset=utf-8"}, "text/css"),
+        ({}, {"mimeType": "font/woff2"}, "font/woff2"),
+    ],
+)
+def test_a_browsers_page_files_are_skipped_as_page_assets(extra, content, asset):
+    page = entry(**extra)
+    page["response"]["content"] = content
+
+    with pytest.raises(BadMessage) as raised:
+        exchange_from_entry(page)
+
+    assert (raised.value.kind, raised.value.detail) == ("page_asset", asset)
+
+
+@pytest.mark.parametrize(
+    ("extra", "media"),
+    [
+        ({"_resourceType": "xhr"}, "application/json"),
+        ({"_resourceType": "fetch"}, "text/plain"),
+        # no resource type: an API may well serve pictures and pages
+        ({}, "image/png"),
+        ({}, "text/html"),
+    ],
+)
+def test_api_calls_of_a_browser_capture_are_kept(extra, media):
+    call = entry(**extra)
+    call["response"]["content"]["mimeType"] = media
+
+    assert exchange_from_entry(call)["request"]["pathname"] == "/users"
