@@ -586,15 +586,27 @@ def _split_target(raw: str, query: dict | None) -> tuple[str, dict | None, str]:
 def _host_name(raw: str) -> str:
     """Return the host a Host header or URL authority names (cached).
 
-    Host names are case-insensitive; the port stays part of the host, user
-    information ("user:password@") never does, nor does a path or query a
-    producer wrote after the host ("api.test/v1?token=...").
+    Host names are case-insensitive and may end in a dot (the DNS root);
+    a port stays part of the host unless it is HTTP's or HTTPS's default,
+    which a client may write or not. User information ("user:password@")
+    never does, nor does a path or query a producer wrote after the host
+    ("api.test/v1?token=...").
     """
     name = raw.rpartition("@")[2]
     for mark in "/?#":
         name = name.partition(mark)[0]
+    name = name.lower()
+    if name.startswith("["):
+        # an IPv6 address: its colons are not the port's
+        end = name.find("]") + 1 or len(name)
+        address, port = name[:end], name[end:]
+    else:
+        address, colon, number = name.partition(":")
+        address, port = address.rstrip("."), colon + number
+    if port in (":80", ":443"):
+        port = ""
     # never "", so that a cached name is always true
-    name = name.lower() or "unknown"
+    name = address + port or "unknown"
     # odd long values are not kept: the cache must stay small
     if len(raw) <= _HOST_NAME_CHARS:
         if len(_HOST_NAMES) >= _HOST_NAMES_SIZE:

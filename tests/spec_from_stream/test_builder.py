@@ -165,6 +165,22 @@ def test_user_information_in_a_host_is_dropped():
     assert "hunter2" not in json.dumps(documents)
 
 
+@pytest.mark.parametrize(
+    ("hosts", "expected"),
+    [
+        (["api.test", "API.Test.", "api.test:443", "api.test:80"], {"api.test"}),
+        (["api.test:8443", "Api.Test.:8443"], {"api.test:8443"}),
+        (["[::1]:80", "[::1]", "[::1]:8080"], {"[::1]", "[::1]:8080"}),
+    ],
+)
+def test_spellings_of_one_host_make_one_document(hosts, expected):
+    builder = SpecBuilder()
+    for number, host in enumerate(hosts):
+        builder.add(_exchange("get", f"/a{number}", host=host))
+
+    assert set(builder.render()) == expected
+
+
 def test_made_up_hosts_give_their_places_to_a_real_host():
     builder = SpecBuilder(Limits(max_hosts=5))
     for number in range(20):
