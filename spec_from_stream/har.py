@@ -135,9 +135,14 @@ def exchange_from_entry(entry: object) -> dict:
     response = entry.get("response")
     if isinstance(response, dict):
         status = response.get("status")
+        if isinstance(status, str) and status.strip().isdigit():
+            # some HAR writers put the status as text
+            status = int(status)
         # browsers log blocked or aborted requests with status 0: no response
         if isinstance(status, int) and 100 <= status <= 599:
-            exchange["response"] = _response(response, started, entry.get("time"))
+            exchange["response"] = _response(
+                response, status, started, entry.get("time")
+            )
     return exchange
 
 
@@ -215,10 +220,12 @@ def _request_body(post_data: object) -> str | None:
     return None
 
 
-def _response(response: dict, started: datetime | None, time_ms: object) -> dict:
+def _response(
+    response: dict, status: int, started: datetime | None, time_ms: object
+) -> dict:
     """Convert a HAR response (status, headers, text content)."""
     result: dict = {
-        "statusCode": response["status"],
+        "statusCode": status,
         "headers": _headers(response.get("headers")),
     }
     content = response.get("content")

@@ -314,3 +314,10 @@ def test_api_calls_of_a_browser_capture_are_kept(extra, media):
     call["response"]["content"]["mimeType"] = media
 
     assert exchange_from_entry(call)["request"]["pathname"] == "/users"
+
+
+def test_a_status_written_as_text_keeps_the_response():
+    captured = entry()
+    captured["response"]["status"] = "201"
+
+    assert exchange_from_entry(captured)["response"]["statusCode"] == 201
