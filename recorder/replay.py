@@ -1,4 +1,4 @@
-"""Send a JSON Lines or HAR file of exchanges to the topic, secrets redacted.
+"""Send a file of recorded exchanges to the topic, secrets redacted.
 
 python -m recorder.replay recordings.jsonl
 python -m recorder.replay capture.har --bootstrap-server localhost:9092 --topic t
@@ -18,7 +18,6 @@ from recorder.redact import Redactor
 from recorder.sinks.kafka import PRODUCER_DEFAULTS
 from spec_from_stream.config import topic_problem
 from spec_from_stream.exchange import BadMessage, validate
-from spec_from_stream.har import strip_bom
 
 logger = logging.getLogger(__name__)
 
@@ -33,58 +32,30 @@ class ReplayError(Exception):
 
 
 def read_exchanges(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield the exchanges of a JSON Lines or HAR file (HAR by name or content)."""
-    if is_har(path):
-        from spec_from_stream.har import exchanges_from_har
+    """Yield the exchanges of a file the spec reader's --input takes (JSON
+    Lines, HAR or a JSON array, gzip-compressed too; - is standard input);
+    count and log the rest once."""
+    from spec_from_stream.sources import SourceError, open_file
 
-        try:
-            yield from exchanges_from_har(path)
-        except ValueError as error:
-            raise ReplayError(str(error)) from None
-        return
-    yield from read_json_lines(path)
-
-
-def is_har(path: Path) -> bool:
-    """True for a .har file, or a file whose content is one JSON document."""
-    if path.suffix.lower() == ".har":
-        return True
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        return False
-    with path.open("rb") as file:
-        first_line = strip_bom(file.readline(1 << 20)).strip()
     try:
-        first = orjson.loads(first_line)
-    except orjson.JSONDecodeError:
-        # a pretty-printed JSON document starts with a lone "{"
-        return first_line.startswith(b"{")
-    return isinstance(first, dict) and "log" in first
-
-
-def read_json_lines(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield each line that is an exchange; count and log the others once."""
+        messages = open_file(path)
+    except SourceError as error:
+        raise ReplayError(str(error)) from None
     skipped = 0
-    with path.open("rb") as file:
-        for number, line in enumerate(file, start=1):
-            if number == 1:
-                line = strip_bom(line)
-            if not line.strip():
-                continue
-            try:
-                exchange = as_exchange(line)
-            except BadMessage as error:
-                skipped += 1
-                if skipped == 1:
-                    logger.warning(
-                        "skipping line %d of %s: not an exchange (%s)",
-                        number,
-                        path,
-                        error.kind,
-                    )
-                continue
-            yield exchange
+    for message, where in messages:
+        try:
+            if isinstance(message, BadMessage):
+                raise message
+            # HAR entries come converted; lines and array items as JSON bytes
+            yield message if isinstance(message, dict) else as_exchange(message)
+        except BadMessage as error:
+            skipped += 1
+            if skipped == 1:
+                logger.warning(
+                    "skipping %s of %s: not an exchange (%s)", where, path, error.kind
+                )
     if skipped:
-        logger.warning("skipped %d lines of %s that are not exchanges", skipped, path)
+        logger.warning("skipped %d entries of %s that are not exchanges", skipped, path)
 
 
 def as_exchange(line: bytes) -> dict[str, Any]:
@@ -102,7 +73,7 @@ def replay(path: Path, bootstrap_servers: str, topic: str) -> tuple[int, int]:
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
-    if not path.is_file():
+    if str(path) != "-" and not path.is_file():
         raise ReplayError(f"no such file: {path}")
     options = RecorderOptions.from_env()
     redactor = Redactor(options.redact_headers, options.redact_fields)
@@ -143,10 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     defaults = RecorderOptions.from_env()
     parser = argparse.ArgumentParser(
         prog="python -m recorder.replay",
-        description="Send recorded exchanges (JSON Lines or HAR) to a Kafka topic, "
-        "redacting secrets as the recorder does.",
+        description="Send recorded exchanges (JSON Lines, HAR or a JSON array, "
+        "gzip-compressed too) to a Kafka topic, redacting secrets as the "
+        "recorder does.",
     )
-    parser.add_argument("file", type=Path, help="a .jsonl or .har file")
+    parser.add_argument(
+        "file", type=Path, help="a .jsonl, .har or .json file (- for standard input)"
+    )
     parser.add_argument(
         "--bootstrap-server",
         default=defaults.bootstrap_servers,
@@ -170,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"replay: {error}", file=sys.stderr)
         return 2
     print(f"replay: sent {delivered} exchanges to {args.topic}, {failed} failed")
+    if delivered + failed == 0:
+        print(f"replay: no exchange in {args.file}", file=sys.stderr)
+        return 1
     return 1 if failed else 0
 
 

@@ -56,7 +56,13 @@ def main(argv: list[str] | None = None) -> int:
         # what the recorder holds and log its final counters
         left = server.wait_idle(DRAIN_TIMEOUT)
         if left:
-            logger.warning("stopped with %d requests still being served", left)
+            # a connection counts from its accept, before its request came
+            logger.warning(
+                "stopped after %gs with %d connections still open (requests "
+                "being served, or not yet sent)",
+                DRAIN_TIMEOUT,
+                left,
+            )
     return 0
 
 

@@ -105,7 +105,7 @@ def build_parser(defaults: Defaults) -> argparse.ArgumentParser:
         metavar="FILE",
         help="build from a JSON Lines, HAR or JSON array file instead of Kafka, "
         "then exit (the format is told by extension or content; gzip is read "
-        "as it is; - reads JSON Lines from standard input)",
+        "as it is; - reads JSON Lines, gzip too, from standard input)",
     )
     output = parser.add_argument_group("document")
     output.add_argument(

@@ -158,7 +158,7 @@ class Reader:
                 # a browser capture holds these by nature: nothing is wrong
                 logger.info(
                     "skipping the page's own files of the capture, such as %s "
-                    "(%s); only API calls are documented",
+                    "(%s): they are left out of the document",
                     where,
                     error,
                 )

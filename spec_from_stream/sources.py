@@ -250,7 +250,10 @@ def open_file(path: Path) -> Iterator[tuple[object, str]]:
     """
     if str(path) == "-":
         # a pipe cannot be read twice to tell its format: JSON Lines only
-        return _jsonl_messages(sys.stdin.buffer, "standard input")
+        stream: IO[bytes] = sys.stdin.buffer
+        if stream.peek(len(GZIP_MAGIC)).startswith(GZIP_MAGIC):
+            stream = gzip.GzipFile(fileobj=stream, mode="rb")
+        return _jsonl_messages(stream, "standard input")
     path = Path(path)
     if not path.is_file():
         raise SourceError(f"input file not found: {path}")
@@ -258,8 +261,15 @@ def open_file(path: Path) -> Iterator[tuple[object, str]]:
         kind = detect_format(path)
         if kind == "har":
             with _open(path) as stream:
-                entries = load_entries(path, stream.read())
-            return _har_messages(entries)
+                content = stream.read()
+            try:
+                return _har_messages(load_entries(path, content))
+            except HarError:
+                # one exchange, pretty-printed (`python -m json.tool`)
+                single = _one_exchange(content)
+                if single is None:
+                    raise
+                return iter([(single, "the whole file")])
         if kind == "array":
             return _array_messages(path)
         return _jsonl_messages(_open(path), str(path))
@@ -292,6 +302,17 @@ def _jsonl_messages(stream: IO[bytes], name: str) -> Iterator[tuple[object, str]
                 number,
                 error,
             )
+
+
+def _one_exchange(content: bytes) -> bytes | None:
+    """The JSON of a document that is one exchange, else None."""
+    try:
+        value = orjson.loads(strip_bom(content))
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(value, dict) and "request" in value and "log" not in value:
+        return orjson.dumps(value)
+    return None
 
 
 def _array_messages(path: Path) -> Iterator[tuple[object, str]]:

@@ -1,12 +1,13 @@
 """`python -m recorder.replay`: JSON Lines and HAR files into the topic, redacted."""
 
+import gzip
 import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from recorder.replay import is_har, read_exchanges, read_json_lines
+from recorder.replay import read_exchanges
 from tests.conftest import SHARED, free_port, run_module
 from tests.recorder.conftest import assert_valid
 from tests.recorder.test_kafka import consume
@@ -44,7 +45,7 @@ def test_json_lines_are_sent_redacted(
     )
     assert done.returncode == 0, done.stderr
     assert f"sent {len(lines) + 1} exchanges" in done.stdout
-    assert "skipped 2 lines" in done.stderr
+    assert "skipped 2 entries" in done.stderr
 
     messages = consume(kafka_bootstrap, kafka_topic, len(lines) + 1)
     assert len(messages) == len(lines) + 1
@@ -148,7 +149,7 @@ def test_a_har_entry_with_a_malformed_url_is_skipped_and_the_rest_sent(
 
     assert done.returncode == 0, done.stderr
     assert "sent 2 exchanges" in done.stdout
-    assert "skipped 1 HAR entries" in done.stderr
+    assert "skipped 1 entries" in done.stderr
     messages = consume(kafka_bootstrap, kafka_topic, 2)
     assert sorted(m["request"]["pathname"] for m in messages) == ["/a", "/b"]
 
@@ -164,10 +165,10 @@ def test_lines_the_reader_would_refuse_are_skipped_and_counted(
     source = tmp_path / "mixed.jsonl"
     source.write_text(f"{json.dumps(wrong_query)}\n{good}\n")
 
-    exchanges = list(read_json_lines(source))
+    exchanges = list(read_exchanges(source))
 
     assert exchanges == [json.loads(good)]
-    assert "skipped 1 lines" in caplog.text
+    assert "skipped 1 entries" in caplog.text
     assert "wrong_types" in caplog.text
 
 
@@ -176,8 +177,31 @@ def test_a_byte_order_mark_before_the_first_line_is_ignored(tmp_path: Path) -> N
     source = tmp_path / "bom.txt"
     source.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode() + b"\n")
 
-    assert not is_har(source)
     assert list(read_exchanges(source)) == [json.loads(line) for line in lines]
+
+
+def test_what_the_spec_reader_takes_is_read_gzip_and_arrays_too(tmp_path: Path) -> None:
+    lines = SPEC_CASE.read_text().splitlines()[:3]
+    packed = tmp_path / "recordings.jsonl.gz"
+    packed.write_bytes(gzip.compress("\n".join(lines).encode() + b"\n"))
+    array = tmp_path / "export.json"
+    array.write_text(json.dumps([json.loads(line) for line in lines], indent=2))
+
+    expected = [json.loads(line) for line in lines]
+    assert list(read_exchanges(packed)) == expected
+    assert list(read_exchanges(array)) == expected
+
+
+def test_a_file_without_any_exchange_is_a_failure(tmp_path: Path) -> None:
+    source = tmp_path / "junk.jsonl"
+    source.write_text("not json\n{}\n")
+
+    done = run_replay(
+        str(source), "--bootstrap-server", f"127.0.0.1:{free_port()}", "--topic", "t"
+    )
+
+    assert done.returncode == 1
+    assert "replay: no exchange in" in done.stderr
 
 
 @pytest.mark.parametrize("topic", ["", "bad/topic"])

@@ -1,5 +1,6 @@
 """The command line, run as a subprocess the way users run it."""
 
+import gzip
 import json
 import os
 import signal
@@ -101,14 +102,16 @@ def test_json_lines_file_builds_a_valid_document_and_exits(tmp_path):
     assert not (tmp_path / "spec" / ".state").exists()
 
 
-def test_json_lines_from_standard_input_with_a_dash(tmp_path):
+@pytest.mark.parametrize("packed", [False, True], ids=["plain", "gzip"])
+def test_json_lines_from_standard_input_with_a_dash(tmp_path, packed):
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SPEC_")}
+    lines = TUTORIAL.read_bytes()
     done = subprocess.run(
         [sys.executable, "-m", "spec_from_stream", "--input", "-"]
         + ["--out", str(tmp_path / "spec")],
         cwd=ROOT,
         env=clean,
-        input=TUTORIAL.read_bytes(),
+        input=gzip.compress(lines) if packed else lines,
         capture_output=True,
         timeout=120,
     )

@@ -154,6 +154,16 @@ def test_a_gzip_har_is_read_as_it_is(tmp_path, name):
     assert isinstance(second, BadMessage)
 
 
+def test_one_pretty_printed_exchange_is_one_message(tmp_path):
+    exchange = {"request": {"method": "get", "pathname": "/a"}, "response": {}}
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(exchange, indent=4))
+
+    assert list(open_file(path)) == [
+        (json.dumps(exchange).replace(" ", "").encode(), "the whole file")
+    ]
+
+
 def test_har_yields_exchanges_and_the_entries_it_cannot_convert(tmp_path):
     path = tmp_path / "capture.har"
     path.write_text(json.dumps(HAR))
