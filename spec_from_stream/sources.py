@@ -141,6 +141,9 @@ class _KafkaTrouble(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if not self.active:
             return
+        if any(name in record.getMessage() for name in _FATAL_NAMES):
+            # "keeps retrying" would be wrong: the reader stops with one line
+            return
         now = time.monotonic()
         self.troubled = True
         if now - self._last >= self.interval:
@@ -159,6 +162,13 @@ class _KafkaTrouble(logging.Handler):
 
 
 _trouble = _KafkaTrouble()
+# the errors fatal_reason stops the reader for, as kafka-python names them
+_FATAL_NAMES = (
+    UnsupportedCodecError.__name__,
+    InconsistentGroupProtocolError.__name__,
+    FencedInstanceIdError.__name__,
+    "AuthorizationFailed",
+)
 
 
 def quiet_kafka_logging() -> None:

@@ -685,4 +685,5 @@ def test_a_group_of_another_assignment_strategy_stops_the_reader_in_one_line(
     log = reader.log_text()
     assert log.count("spec_from_stream: error:") == 1
     assert "another partition assignment strategy; leave out --group-id" in log
+    assert "keeps retrying" not in log
     assert "Traceback" not in log

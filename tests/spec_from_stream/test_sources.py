@@ -252,6 +252,8 @@ def test_kafka_errors_become_one_warning_until_reading_resumes(caplog):
     try:
         kafka_logger.error("Connection failed before start")
         trouble.active = True
+        # the reader stops with its own line on these: no "keeps retrying"
+        kafka_logger.error("join failed due to fatal error: FencedInstanceIdError")
         for _ in range(5):
             kafka_logger.error("Connection failed: 111 ECONNREFUSED")
         trouble.recovered()
