@@ -105,14 +105,17 @@ def update_user(user_id: str) -> Response:
 
 
 @bp.delete("/users/<user_id>")
-def delete_user(user_id: str) -> tuple[str, int]:
+def delete_user(user_id: str) -> Response:
     """Delete a user.
 
     :raise 404: there is no user with this id.
     """
     if not get_store().delete(user_id):
         raise ApiError(404, "user not found")
-    return "", 204
+    response = Response(status=204)
+    # no content, so no Content-Type (Flask would say text/html)
+    del response.headers["Content-Type"]
+    return response
 
 
 def read_json_object() -> dict[str, Any]:

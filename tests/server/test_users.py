@@ -38,7 +38,9 @@ def test_get_patch_delete_lifecycle(client: FlaskClient) -> None:
     assert patched.status_code == 200
     assert patched.get_json() == {**user, "name": "Ada Lovelace"}
 
-    assert client.delete(path).status_code == 204
+    deleted = client.delete(path)
+    assert deleted.status_code == 204
+    assert deleted.data == b"" and "Content-Type" not in deleted.headers
     assert client.get(path).status_code == 404
     assert client.delete(path).status_code == 404
     assert client.patch(path, json={"name": "x"}).status_code == 404
