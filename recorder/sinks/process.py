@@ -265,9 +265,16 @@ class ProcessKafkaSink(QueueSink):
             self._child_silent = False
         if lost > 0:
             COUNTERS.add("failed", lost)
+            code = child.returncode
+            how = (
+                f"was stopped by signal {-code}"
+                if code is not None and code < 0
+                else f"exited with status {code}"
+            )
             logger.warning(
-                "recorder: the delivery child ended (status %s) holding %d exchanges",
-                child.returncode,
+                "recorder: the delivery child %s holding %d exchanges, counted "
+                "as failed",
+                how,
                 lost,
             )
 
