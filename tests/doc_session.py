@@ -136,6 +136,7 @@ class Session:
         self._provide_inputs(command)
         command = command.replace("localhost:5000", f"127.0.0.1:{self.server_port}")
         command = command.replace("0.0.0.0:5000", f"127.0.0.1:{self.server_port}")
+        command = command.replace("127.0.0.1:5000", f"127.0.0.1:{self.server_port}")
         command = re.sub(r"(^|\s)\.venv/bin/", rf"\g<1>{self.venv}/bin/", command)
         command = command.replace("localhost:8080", f"127.0.0.1:{self.viewer_port}")
         command = command.replace("localhost:9092", self.bootstrap)
