@@ -23,10 +23,15 @@ KINDS = (
     # a HAR entry of a page's own files (har.PAGE_RESOURCE_TYPES)
     "page_asset",
 )
-_UTF8_BOM = b"\xef\xbb\xbf"
+UTF8_BOM = b"\xef\xbb\xbf"
 # meta is free-form, so it is the one part whose nesting needs a bound: its
 # entries nested deeper are dropped (the exchange is kept)
 MAX_META_DEPTH = 8
+
+
+def strip_bom(data: bytes) -> bytes:
+    """Drop the byte order mark some Windows tools put before UTF-8 text."""
+    return data[len(UTF8_BOM) :] if data.startswith(UTF8_BOM) else data
 
 
 class BadMessage(ValueError):
@@ -78,7 +83,7 @@ def _decode_plain(raw: bytes | str) -> dict:
     if isinstance(raw, memoryview):
         # "in" on a memoryview compares items, not bytes
         raw = raw.tobytes()
-    bom = _UTF8_BOM if isinstance(raw, (bytes, bytearray)) else "\ufeff"
+    bom = UTF8_BOM if isinstance(raw, (bytes, bytearray)) else "\ufeff"
     if raw[: len(bom)] == bom:
         # a producer that writes text files (PowerShell, .NET) may put a byte
         # order mark first; JSON Lines files drop one, and so does a message

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import orjson
 
-from spec_from_stream.exchange import METHODS, BadMessage
+from spec_from_stream.exchange import METHODS, BadMessage, strip_bom
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +21,6 @@ class HarError(ValueError):
     """The file is not a HAR document at all (not JSON, no log.entries)."""
 
 
-UTF8_BOM = b"\xef\xbb\xbf"
 # what a browser fetched for the page itself, by the resource type it records
 # (`_resourceType`), not calls of an API: the page, its styles, scripts,
 # pictures and fonts, and the CORS checks before the real requests
@@ -40,11 +39,6 @@ PAGE_RESOURCE_TYPES = frozenset(
 )
 # media types only pages load, for HAR writers that record no resource type
 PAGE_MEDIA_TYPES = ("text/css", "text/javascript", "application/javascript", "font/")
-
-
-def strip_bom(data: bytes) -> bytes:
-    """Drop the byte order mark some Windows tools put before UTF-8 text."""
-    return data[len(UTF8_BOM) :] if data.startswith(UTF8_BOM) else data
 
 
 def load_entries(path: Path, content: bytes | None = None) -> list:

@@ -287,10 +287,9 @@ class ResponseSummary:
     def add_headers(self, headers: dict) -> None:
         """Count the documented headers one response carried."""
         for key, value in headers.items():
-            name = _HEADER_NAMES.get(key)
-            if name is None:
-                name = _header_name(key)
-            if not name:
+            # the recorder writes header names in lower case already
+            name = key if key in DOCUMENTED_HEADERS else key.lower()
+            if name not in DOCUMENTED_HEADERS:
                 continue
             counts = self.headers.get(name)
             if counts is None:
@@ -504,23 +503,6 @@ class Operation:
                 }
         operation.security = dict(state["s"])
         return operation
-
-
-def _header_name(key: str) -> str:
-    """Return the lower-case name of a documented header, else "" (cached)."""
-    name = key.lower()
-    if name not in DOCUMENTED_HEADERS:
-        name = ""
-    # a handful of header names make up all the traffic
-    if len(key) <= _MEDIA_TYPE_CHARS:
-        if len(_HEADER_NAMES) >= _MEDIA_TYPES_SIZE:
-            _HEADER_NAMES.clear()
-        _HEADER_NAMES[key] = name
-    return name
-
-
-# response header name as sent -> its documented lower-case name, or ""
-_HEADER_NAMES: dict[str, str] = {}
 
 
 def _response_state(result: ResponseSummary, caps: SchemaCaps) -> list:

@@ -23,13 +23,8 @@ from kafka.errors import (
     UnsupportedCodecError,
 )
 
-from spec_from_stream.exchange import BadMessage
-from spec_from_stream.har import (
-    HarError,
-    exchange_from_entry,
-    load_entries,
-    strip_bom,
-)
+from spec_from_stream.exchange import BadMessage, strip_bom
+from spec_from_stream.har import HarError, exchange_from_entry, load_entries
 
 logger = logging.getLogger(__name__)
 
