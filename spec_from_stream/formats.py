@@ -104,6 +104,11 @@ def still_matching(value: str, formats: frozenset[str]) -> frozenset[str]:
     return frozenset(kept)
 
 
+# a set of one format name -> the check of that format, for the usual case of a
+# field holding one format: the schema walk calls it in place of still_matching
+ONE_FORMAT_CHECKS = {
+    frozenset((name,)): pattern.fullmatch for name, pattern in _FORMATS
+}
 # a set of format names -> its (name, pattern) pairs in _FORMATS order
 _CHECKS: dict[frozenset[str], tuple[tuple[str, re.Pattern], ...]] = {}
 # there are 64 subsets of the known names; more come only from odd saved state

@@ -284,13 +284,16 @@ class ResponseSummary:
         self.media: dict[str, BodySummary] = {}
         self.headers: dict[str, list[int]] = {}
 
-    def add_headers(self, headers: dict) -> None:
-        """Count the documented headers one response carried."""
-        for key, value in headers.items():
-            # the recorder writes header names in lower case already
-            name = key if key in DOCUMENTED_HEADERS else key.lower()
-            if name not in DOCUMENTED_HEADERS:
-                continue
+    def add_headers(
+        self, headers: dict, documented: tuple[tuple[str, str], ...]
+    ) -> None:
+        """Count the documented headers one response carried.
+
+        ``documented`` holds their (key, lower-case name) pairs, as
+        ``_documented_names`` finds them.
+        """
+        for key, name in documented:
+            value = headers[key]
             counts = self.headers.get(name)
             if counts is None:
                 counts = self.headers[name] = [0, 0]
@@ -299,6 +302,31 @@ class ResponseSummary:
                 value = value[0] if value else ""
             if isinstance(value, str) and value.isdigit():
                 counts[1] += 1
+
+
+def _documented_names(headers: dict) -> tuple[tuple[str, str], ...]:
+    """Return (key, lower-case name) of each documented header among these."""
+    # the same few lists of header names repeat from response to response:
+    # each list is sorted out once
+    names = tuple(headers)
+    found = _DOCUMENTED_BY_NAMES.get(names)
+    if found is None:
+        found = tuple(
+            (key, name) for key in names if (name := key.lower()) in DOCUMENTED_HEADERS
+        )
+        # responses with very many headers are not kept: the cache stays small
+        if len(names) <= _CACHED_NAMES and sum(map(len, names)) <= _CACHED_CHARS:
+            if len(_DOCUMENTED_BY_NAMES) >= _DOCUMENTED_BY_NAMES_SIZE:
+                _DOCUMENTED_BY_NAMES.clear()
+            _DOCUMENTED_BY_NAMES[names] = found
+    return found
+
+
+# header names of a response, in order -> its documented (key, name) pairs
+_DOCUMENTED_BY_NAMES: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
+_DOCUMENTED_BY_NAMES_SIZE = 4096
+_CACHED_NAMES = 64
+_CACHED_CHARS = 2048
 
 
 class QuerySummary:
@@ -369,7 +397,9 @@ class Operation:
         result.count += 1
         response_headers = response.get("headers")
         if response_headers:
-            result.add_headers(response_headers)
+            documented = _documented_names(response_headers)
+            if documented:
+                result.add_headers(response_headers, documented)
         body = response.get("body")
         cut = _body_cut(meta, "response") if meta else False
         if method == "head" or status in NO_BODY_STATUSES or status < 200:
@@ -378,7 +408,7 @@ class Operation:
         if not body and not cut:
             result.empty += 1
             return
-        content_type = header(response.get("headers"), "content-type")
+        content_type = header(response_headers, "content-type")
         media = _media(content_type, body or "")
         if media is None:
             result.empty += 1
@@ -519,7 +549,7 @@ def _response_state(result: ResponseSummary, caps: SchemaCaps) -> list:
 
 def _body_cut(meta: dict | None, side: str) -> bool:
     """Tell whether the recorder marked one side's body truncated or left out."""
-    if not meta:
+    if not meta or ("truncated" not in meta and "bodyOmitted" not in meta):
         return False
     for key in ("truncated", "bodyOmitted"):
         mark = meta.get(key)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from spec_from_stream.formats import (
     NO_FORMATS,
+    ONE_FORMAT_CHECKS,
     segment_kind,
     still_matching,
     string_formats,
@@ -108,6 +109,7 @@ class SchemaSummary:
                 return
             props = self.props
             examples = caps.examples
+            one_format = ONE_FORMAT_CHECKS
             for key, item in value.items():
                 child = props.get(key)
                 if child is None:
@@ -136,7 +138,12 @@ class SchemaSummary:
                     if formats is None:
                         child.formats = string_formats(item)
                     elif formats:
-                        child.formats = still_matching(item, formats)
+                        # one format left, the usual case: checked in place
+                        check = one_format.get(formats)
+                        if check is None:
+                            child.formats = still_matching(item, formats)
+                        elif check(item) is None:
+                            child.formats = NO_FORMATS
                 if examples and child.example is None:
                     child.example = item
         elif kind is list:
@@ -170,7 +177,11 @@ class SchemaSummary:
             if formats is None:
                 self.formats = string_formats(value)
             elif formats:
-                self.formats = still_matching(value, formats)
+                check = ONE_FORMAT_CHECKS.get(formats)
+                if check is None:
+                    self.formats = still_matching(value, formats)
+                elif check(value) is None:
+                    self.formats = NO_FORMATS
             if caps.examples and self.example is None:
                 self.example = value
         elif kind is bool:

@@ -57,7 +57,8 @@ def test_a_long_content_type_is_read_but_not_remembered():
 def test_documented_response_headers_are_counted_without_their_values():
     caps = SchemaCaps(12, 200, False)
     operation = Operation()
-    for headers in (
+    # twice: the second time, each list of names is sorted out from memory
+    for headers in 2 * (
         {"Location": "/orders/1", "Date": "today"},
         {"location": "/orders/2", "retry-after": "30"},
         {"set-cookie": "session=SECRET"},
@@ -65,14 +66,14 @@ def test_documented_response_headers_are_counted_without_their_values():
         response = {"statusCode": 201, "headers": headers}
         operation.add("post", {"headers": {}}, None, response, None, caps)
     result = operation.responses[201]
-    assert result.headers == {"location": [2, 0], "retry-after": [1, 1]}
+    assert result.headers == {"location": [4, 0], "retry-after": [2, 2]}
 
     restored = Operation.from_state(operation.to_state(caps))
     assert restored.responses[201].headers == result.headers
     merged = Operation()
     merged.merge(operation, caps)
     merged.merge(restored, caps)
-    assert merged.responses[201].headers["location"] == [4, 0]
+    assert merged.responses[201].headers["location"] == [8, 0]
     assert "SECRET" not in str(operation.to_state(caps))
 
 

@@ -45,6 +45,26 @@ def test_formats_are_kept_only_while_every_value_matches():
     assert _summary("10.0.0.1").render()["format"] == "ipv4"
 
 
+def test_formats_of_fields_and_items_are_kept_only_while_every_value_matches():
+    uuid = "00005a17-0000-4000-8000-000000000001"
+    when = "2026-01-05T10:00:00+00:00"
+    kept = _summary(
+        {"id": uuid, "at": when, "tags": [uuid, uuid]},
+        {"id": uuid, "at": when, "tags": [uuid]},
+    ).render()["properties"]
+    assert kept["id"]["format"] == "uuid"
+    assert kept["at"]["format"] == "date-time"
+    assert kept["tags"]["items"]["format"] == "uuid"
+    lost = _summary(
+        {"id": uuid, "at": when, "tags": [uuid]},
+        {"id": "plain", "at": "yesterday", "tags": [uuid, "plain"]},
+        {"id": uuid, "at": when, "tags": [uuid]},
+    ).render()["properties"]
+    assert "format" not in lost["id"]
+    assert "format" not in lost["at"]
+    assert "format" not in lost["tags"]["items"]
+
+
 def test_objects_keyed_by_ids_become_maps():
     schema = _summary({"101": {"n": 1}, "102": {"n": 2}}).render()
     assert "properties" not in schema
