@@ -22,8 +22,12 @@ KINDS = (
     "unsupported_method",
     # a HAR entry of a page's own files (har.PAGE_RESOURCE_TYPES)
     "page_asset",
+    # a HAR entry the browser got no answer for (status 0)
+    "no_response",
 )
 UTF8_BOM = b"\xef\xbb\xbf"
+# the magic byte and schema id that Schema Registry serializers put first
+SCHEMA_ID_HEADER = 5
 # meta is free-form, so it is the one part whose nesting needs a bound: its
 # entries nested deeper are dropped (the exchange is kept)
 MAX_META_DEPTH = 8
@@ -83,6 +87,10 @@ def _decode_plain(raw: bytes | str) -> dict:
     if isinstance(raw, memoryview):
         # "in" on a memoryview compares items, not bytes
         raw = raw.tobytes()
+    if isinstance(raw, (bytes, bytearray)) and _schema_registry_json(raw):
+        # Confluent's JSON Schema serializer writes a zero byte and the 4-byte
+        # id of the schema before the JSON: the exchange is what follows
+        raw = raw[SCHEMA_ID_HEADER:]
     bom = UTF8_BOM if isinstance(raw, (bytes, bytearray)) else "\ufeff"
     if raw[: len(bom)] == bom:
         # a producer that writes text files (PowerShell, .NET) may put a byte
@@ -91,12 +99,28 @@ def _decode_plain(raw: bytes | str) -> dict:
     # a raw NUL byte is never valid JSON; named apart, it often means a binary
     # or truncated message
     if (b"\x00" if isinstance(raw, (bytes, bytearray)) else "\x00") in raw:
+        if raw[:1] in (b"\x00", "\x00"):
+            # the wire format of Schema Registry serializers: read only as JSON
+            raise BadMessage(
+                "null_bytes",
+                "starts with a zero byte, as Avro or Protobuf behind "
+                "a Schema Registry header does; only JSON values are read",
+            )
         raise BadMessage("null_bytes")
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise _classify_decode_error(raw, error) from None
     return validate(obj)
+
+
+def _schema_registry_json(raw: bytes | bytearray) -> bool:
+    """Tell whether a message is JSON behind a Schema Registry header."""
+    return (
+        raw[:1] == b"\x00"
+        and len(raw) > SCHEMA_ID_HEADER
+        and raw[SCHEMA_ID_HEADER : SCHEMA_ID_HEADER + 1] in (b"{", b"[")
+    )
 
 
 _TextMap = dict[str, str | list[str]]

@@ -132,7 +132,11 @@ def exchange_from_entry(entry: object) -> dict:
         if isinstance(status, str) and status.strip().isdigit():
             # some HAR writers put the status as text
             status = int(status)
-        # browsers log blocked or aborted requests with status 0: no response
+        if status == 0:
+            # browsers log requests they got no answer for (blocked by the
+            # client, cancelled, failed on the network) with status 0: the
+            # server may never have seen them, so they document nothing
+            raise BadMessage("no_response", "status 0: blocked, cancelled or failed")
         if isinstance(status, int) and 100 <= status <= 599:
             exchange["response"] = _response(
                 response, status, started, entry.get("time")

@@ -47,6 +47,11 @@ START_CHECK = 0.1
 # counters for good: looking for cycles every 50,000 allocations instead of
 # Python's 700 saves about 5 % of the reader's time (bench/README.md)
 GC_THRESHOLD = 50_000
+# skips that browser captures hold by nature, said once at INFO, not as a warning
+_CAPTURE_KINDS = {
+    "page_asset": "the page's own files",
+    "no_response": "requests the browser got no answer for",
+}
 
 
 @dataclass(frozen=True)
@@ -154,11 +159,12 @@ class Reader:
         self.counts.skipped[error.kind] += 1
         if error.kind not in self._logged_kinds:
             self._logged_kinds.add(error.kind)
-            if error.kind == "page_asset":
+            if error.kind in _CAPTURE_KINDS:
                 # a browser capture holds these by nature: nothing is wrong
                 logger.info(
-                    "skipping the page's own files of the capture, such as %s "
-                    "(%s): they are left out of the document",
+                    "skipping %s of the capture, such as %s (%s): they are "
+                    "left out of the document",
+                    _CAPTURE_KINDS[error.kind],
                     where,
                     error,
                 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import re
 import sys
 import threading
 import time
@@ -36,6 +37,10 @@ MAX_PARTITION_FETCH_BYTES = 8 * 1024 * 1024
 FETCH_MAX_BYTES = 64 * 1024 * 1024
 # a first group join normally takes well under a second
 ASSIGNMENT_WAIT = 60.0
+# seconds between two looks for the topic while nothing is assigned, and how
+# long a topic that has just appeared may go unassigned
+TOPIC_CHECK = 2.0
+TOPIC_ASSIGNMENT_WAIT = 10.0
 # seconds the reader waits for a partition's first and last offsets, which it
 # compares with the saved ones when the partition is assigned
 OFFSETS_TIMEOUT = 10.0
@@ -141,12 +146,21 @@ class _KafkaTrouble(logging.Handler):
             return
         now = time.monotonic()
         self.troubled = True
-        if now - self._last >= self.interval:
-            self._last = now
+        if now - self._last < self.interval:
+            return
+        self._last = now
+        missing = _MISSING_TOPIC.fullmatch(record.getMessage())
+        if missing:
             logger.warning(
-                "Kafka connection trouble (%s); kafka-python keeps retrying",
-                record.getMessage()[:200],
+                "topic %s does not exist on the broker: waiting for it to be "
+                "created (is --topic right?)",
+                missing.group(1),
             )
+            return
+        logger.warning(
+            "Kafka connection trouble (%s); kafka-python keeps retrying",
+            record.getMessage()[:200],
+        )
 
     def recovered(self) -> None:
         """Note that messages arrive again after trouble."""
@@ -156,6 +170,20 @@ class _KafkaTrouble(logging.Handler):
             logger.info("reading from Kafka again")
 
 
+def _never_create_topics(consumer: KafkaConsumer) -> None:
+    """Make the consumer's metadata requests ask for no topic creation.
+
+    kafka-python 3.0 takes ``allow_auto_create_topics`` but does not hand it to
+    the cluster metadata that builds the requests, so it is set there too.
+    """
+    cluster = getattr(getattr(consumer, "_client", None), "cluster", None)
+    config = getattr(cluster, "config", None)
+    if isinstance(config, dict):
+        config["allow_auto_create_topics"] = False
+
+
+# what kafka-python logs while a subscribed topic does not exist
+_MISSING_TOPIC = re.compile(r"Topic (\S+) not found in cluster metadata")
 _trouble = _KafkaTrouble()
 # the errors fatal_reason stops the reader for, as kafka-python names them
 _FATAL_NAMES = (
@@ -379,6 +407,9 @@ class KafkaSource:
         self.consumer: KafkaConsumer | None = None
         # since when the first assignment is awaited (None: it came)
         self._waiting_since: float | None = None
+        # whether the topic was found missing, and when that was last looked at
+        self._topic_missing = False
+        self._topic_checked = 0.0
 
     def start(self) -> None:
         """Connect (waiting at most connect_timeout) and join the group.
@@ -396,6 +427,9 @@ class KafkaSource:
                 group_instance_id=self.settings.instance_id,
                 client_id="spec_from_stream",
                 enable_auto_commit=False,
+                # a mistyped --topic must not create a topic on the broker: the
+                # reader waits for it and says so (_KafkaTrouble)
+                allow_auto_create_topics=False,
                 auto_offset_reset="earliest",
                 max_poll_records=MAX_POLL_RECORDS,
                 max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES,
@@ -411,6 +445,7 @@ class KafkaSource:
             ) from None
         except ValueError as error:
             raise SourceError(f"bad bootstrap server address: {error}") from None
+        _never_create_topics(self.consumer)
         try:
             self.consumer.subscribe([self.topic], listener=_Rebalance(self))
         except (TypeError, ValueError) as error:
@@ -439,23 +474,51 @@ class KafkaSource:
         return str(topic_id) if topic_id else None
 
     def _check_first_assignment(self) -> None:
-        """Join again if the group has not assigned anything for a long time.
+        """Join again when the topic appears, or when no assignment comes.
 
         Limitation: on a very busy machine a first join was seen to stall
-        (rarely, cause not found); a new consumer has always recovered. A
-        topic that does not exist yet also gets here, harmlessly.
+        (rarely, cause not found); a new consumer has always recovered.
         """
         assert self.consumer is not None
         if self.consumer.assignment():
             self._waiting_since = None
+            self._topic_missing = False
             return
-        if time.monotonic() - self._waiting_since < ASSIGNMENT_WAIT:
+        now = time.monotonic()
+        if now - self._topic_checked >= TOPIC_CHECK:
+            self._topic_checked = now
+            if not self._topic_known():
+                # _KafkaTrouble says so; joining again would not help
+                self._topic_missing = True
+                self._waiting_since = now
+                return
+            if self._topic_missing:
+                # the topic came: kafka-python joins again by itself, and is
+                # made to if no partition is assigned soon
+                self._topic_missing = False
+                self._waiting_since = now - ASSIGNMENT_WAIT + TOPIC_ASSIGNMENT_WAIT
+        if now - self._waiting_since < ASSIGNMENT_WAIT:
             return
         logger.warning(
-            "no partition of %s assigned after %.0fs; joining the group again",
-            self.topic,
-            ASSIGNMENT_WAIT,
+            "no partition of %s assigned yet; joining the group again", self.topic
         )
+        self._join_again()
+
+    def _topic_known(self) -> bool:
+        """Whether the consumer's metadata holds the topic's partitions.
+
+        Read from the metadata kafka-python refreshes by itself while the
+        topic is missing (its own ``partitions_for_topic`` would fetch and
+        wait in the middle of a group join).
+        """
+        try:
+            partitions = self.consumer._client.cluster.partitions_for_topic(self.topic)
+        except AttributeError:
+            return True
+        return bool(partitions)
+
+    def _join_again(self) -> None:
+        """Replace the consumer by a new one in the same group."""
         self.close(leave=False)
         try:
             self.start()
@@ -507,6 +570,8 @@ class KafkaSource:
     def close(self, leave: bool = True) -> None:
         """Close the connections (bounded wait); leave the group if asked."""
         if self.consumer is not None:
+            # requests cut short by closing are no trouble to report
+            _trouble.active = False
             try:
                 self.consumer.close(autocommit=False, timeout_ms=5000)
             except KafkaError as error:

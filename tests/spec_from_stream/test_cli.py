@@ -175,30 +175,38 @@ def test_har_file_builds_one_document_per_host(tmp_path):
 
 
 def test_a_browser_capture_documents_its_api_calls_only(tmp_path):
-    def entry(path: str, kind: str, media: str) -> dict:
+    def entry(url: str, kind: str, media: str, status: int = 200) -> dict:
         return {
             "_resourceType": kind,
-            "request": {"method": "GET", "url": f"http://a.test{path}"},
-            "response": {"status": 200, "content": {"mimeType": media, "text": "{}"}},
+            "request": {"method": "GET", "url": url},
+            "response": {"status": status, "content": {"mimeType": media}},
         }
 
     har = tmp_path / "browser.har"
     entries = [
-        entry("/", "document", "text/html"),
-        entry("/static/app.js", "script", "text/javascript"),
-        entry("/static/logo.png", "image", "image/png"),
-        entry("/api/items", "xhr", "application/json"),
-        entry("/api/items/7", "fetch", "application/json"),
+        entry("http://a.test/", "document", "text/html"),
+        entry("http://a.test/static/app.js", "script", "text/javascript"),
+        entry("http://a.test/static/logo.png", "image", "image/png"),
+        entry("http://a.test/api/items", "xhr", "application/json"),
+        entry("http://a.test/api/items/7", "fetch", "application/json"),
+        # blocked by the browser, and cancelled before an answer came
+        entry("http://tracker.test/collect", "xhr", "", status=0),
+        entry("http://a.test/api/search", "fetch", "", status=0),
     ]
     har.write_text(json.dumps({"log": {"entries": entries}}))
 
     done = run_cli("--input", str(har), "--out", str(tmp_path / "spec"))
 
     assert done.returncode == 0, done.stderr
+    assert sorted(path.name for path in (tmp_path / "spec").iterdir()) == [
+        "openapi.json",
+        "openapi.yaml",
+    ]
     document = yaml.safe_load((tmp_path / "spec" / "openapi.yaml").read_text())
     assert sorted(document["paths"]) == ["/api/items", "/api/items/{itemId}"]
-    assert "5 messages read, 3 skipped (page_asset 3)" in done.stderr
+    assert "7 messages read, 5 skipped (no_response 2, page_asset 3)" in done.stderr
     assert "skipping the page's own files" in done.stderr
+    assert "skipping requests the browser got no answer for" in done.stderr
     assert "WARNING" not in done.stderr
 
 

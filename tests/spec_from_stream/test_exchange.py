@@ -231,3 +231,24 @@ def test_only_one_byte_order_mark_is_dropped_from_a_message():
     with pytest.raises(BadMessage) as caught:
         decode(b"\xef\xbb\xbf" * 2 + orjson.dumps(_exchange()))
     assert caught.value.kind == "not_utf8"
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_json_behind_a_schema_registry_header_decodes_like_plain_json(kind):
+    raw = orjson.dumps(_exchange(method="GET"))
+    # the magic byte, then schema id 7 as four big-endian bytes
+    framed = kind(b"\x00" + (7).to_bytes(4, "big") + raw)
+    assert decode(framed) == decode(raw)
+
+
+def test_avro_behind_a_schema_registry_header_is_named_as_such():
+    with pytest.raises(BadMessage) as caught:
+        decode(b"\x00\x00\x00\x00\x07\x06get\x0c/users")
+    assert caught.value.kind == "null_bytes"
+    assert "Schema Registry" in caught.value.detail
+
+
+def test_a_zero_byte_before_json_without_a_schema_id_stays_bad():
+    with pytest.raises(BadMessage) as caught:
+        decode(b"\x00" + orjson.dumps(_exchange()))
+    assert caught.value.kind == "null_bytes"

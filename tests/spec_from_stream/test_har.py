@@ -106,11 +106,22 @@ def test_form_params_without_text_are_encoded_back():
     assert exchange_from_entry(form)["request"]["body"] == "a=1+2&b=%26"
 
 
-def test_aborted_request_has_no_response():
+@pytest.mark.parametrize("status", [0, "0"])
+def test_a_request_the_browser_got_no_answer_for_is_skipped(status):
     aborted = entry()
-    aborted["response"] = {"status": 0, "headers": [], "content": {}}
+    aborted["response"] = {"status": status, "headers": [], "content": {}}
 
-    exchange = exchange_from_entry(aborted)
+    with pytest.raises(BadMessage) as raised:
+        exchange_from_entry(aborted)
+
+    assert raised.value.kind == "no_response"
+
+
+def test_an_entry_without_a_response_keeps_its_request():
+    unanswered = entry()
+    del unanswered["response"]
+
+    exchange = exchange_from_entry(unanswered)
 
     jsonschema.validate(exchange, SCHEMA)
     assert "response" not in exchange

@@ -280,6 +280,10 @@ def test_bad_messages_are_skipped_counted_per_kind_and_logged_once(
         len(bad) :
     ]
     mixed += bad  # every kind twice
+    # JSON behind a Schema Registry header (magic byte, schema id 1) is good
+    framed = [b"\x00\x00\x00\x00\x01" + message for message in good[:3]]
+    assert not any(expected_kind(message) for message in framed)
+    mixed += framed
     produce(kafka_bootstrap, kafka_topic, mixed, max_request_size=2_000_000)
     expected: dict[str, int] = {}
     for message in mixed:
@@ -687,3 +691,36 @@ def test_a_group_of_another_assignment_strategy_stops_the_reader_in_one_line(
     assert "another partition assignment strategy; leave out --group-id" in log
     assert "keeps retrying" not in log
     assert "Traceback" not in log
+
+
+def topic_names(bootstrap: str) -> set[str]:
+    """The topics the broker holds."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        return set(admin.list_topics())
+    finally:
+        admin.close()
+
+
+@pytest.mark.parametrize("mode", [(), ("--single-process",)], ids=["child", "one"])
+def test_a_missing_topic_is_waited_for_not_created(
+    kafka_bootstrap, readers, tmp_path, mode
+):
+    topic = f"test_missing_{uuid.uuid4().hex[:12]}"
+    reader = readers(kafka_bootstrap, topic, None, tmp_path / "spec", *mode).start()
+
+    log = wait_for_log(reader, f"topic {topic} does not exist on the broker")
+    assert "(is --topic right?)" in log
+    # a mistyped --topic leaves the broker as it was
+    time.sleep(2)
+    assert topic not in topic_names(kafka_bootstrap)
+    assert reader.alive()
+
+    # created later (here by a producer, as the recorder's first send does)
+    produce(kafka_bootstrap, topic, traffic(12, seed=4))
+    state = reader.wait_for_read(12, deadline=120)
+    assert state["counts"]["skipped"] == {}
+    assert reader.stop() == 0
+    assert "Kafka connection trouble" not in reader.log_text()
