@@ -51,7 +51,12 @@ def load_entries(path: Path, content: bytes | None = None) -> list:
         content = Path(path).read_bytes()
     try:
         data = orjson.loads(strip_bom(content))
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as error:
+        if "UTF-8" in str(error):
+            raise HarError(
+                f"{path} is not UTF-8 text, as HAR files are: convert it first "
+                "(for example with iconv -t UTF-8)"
+            ) from None
         raise HarError(f"{path} is not a HAR file (not JSON)") from None
     log = data.get("log") if isinstance(data, dict) else None
     entries = log.get("entries") if isinstance(log, dict) else None

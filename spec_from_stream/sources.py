@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import logging
 import re
@@ -206,12 +207,17 @@ def quiet_kafka_logging() -> None:
 # the first bytes of a gzip file, and of a zip archive
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
+# the byte order marks of UTF-16, little and big endian
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 # what a broken gzip stream raises part-way
 GZIP_ERRORS = (EOFError, OSError, zlib.error)
 
 
 def _open(path: Path) -> IO[bytes]:
-    """Open a file for reading, decompressing it if it is gzip.
+    """Open a file for reading as UTF-8, decompressing it if it is gzip.
+
+    A file in UTF-16 with its byte order mark (what Windows PowerShell's ``>``
+    writes) is read as UTF-8.
 
     :raise SourceError: the file is a zip archive.
     """
@@ -221,6 +227,9 @@ def _open(path: Path) -> IO[bytes]:
         return gzip.open(path, "rb")
     if magic == ZIP_MAGIC:
         raise SourceError(f"{path} is a zip archive: unpack the file inside first")
+    if magic.startswith(UTF16_BOMS):
+        # a broken character becomes U+FFFD: the rest of its line still counts
+        return codecs.EncodedFile(path.open("rb"), "utf-8", "utf-16", "replace")
     return path.open("rb")
 
 

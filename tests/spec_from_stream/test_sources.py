@@ -118,6 +118,51 @@ def test_a_gzip_file_cut_short_keeps_the_lines_before_and_warns(tmp_path, caplog
     assert "cannot be decompressed" in caplog.text
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("name", ["in.jsonl", "in"])
+def test_utf16_json_lines_are_read_as_utf8(tmp_path, name, encoding):
+    # what Windows PowerShell's `>` writes: UTF-16 after its byte order mark
+    path = tmp_path / name
+    path.write_bytes(('\ufeff{"a": "é"}\n\n{"b": 2}\n').encode(encoding))
+
+    assert list(open_file(path)) == [
+        ('{"a": "é"}\n'.encode(), "line 1"),
+        (b'{"b": 2}\n', "line 3"),
+    ]
+
+
+def test_a_utf16_har_is_read_as_utf8(tmp_path):
+    path = tmp_path / "capture.har"
+    path.write_bytes(("\ufeff" + json.dumps(HAR, indent=2)).encode("utf-16-le"))
+
+    read = list(open_file(path))
+
+    assert read[0][0]["request"]["pathname"] == "/x"
+    assert isinstance(read[1][0], BadMessage)
+
+
+def test_a_broken_utf16_character_is_replaced_and_its_line_kept(tmp_path):
+    path = tmp_path / "broken.jsonl"
+    # a lone high surrogate (0xD800) inside the second line's value
+    head = '\ufeff{"a": 1}\n{"b": "'.encode("utf-16-le")
+    path.write_bytes(head + b"\x00\xd8" + '"}\n'.encode("utf-16-le"))
+
+    assert list(open_file(path)) == [
+        (b'{"a": 1}\n', "line 1"),
+        ('{"b": "\ufffd"}\n'.encode(), "line 2"),
+    ]
+
+
+def test_a_har_that_is_not_utf8_is_named_so(tmp_path):
+    path = tmp_path / "latin1.har"
+    path.write_bytes(
+        json.dumps(HAR, ensure_ascii=False).replace("x", "é").encode("latin-1")
+    )
+
+    with pytest.raises(SourceError, match="is not UTF-8 text, as HAR files are"):
+        open_file(path)
+
+
 def test_a_json_array_of_exchanges_yields_each_item(tmp_path):
     path = tmp_path / "export.json"
     path.write_text(json.dumps([{"a": 1}, {"b": [2]}], indent=2))
