@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 import orjson
 
 from spec_from_stream.exchange import METHODS, BadMessage, strip_bom
+from spec_from_stream.operations import BOUNDARY
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,13 @@ PAGE_RESOURCE_TYPES = frozenset(
         "preflight",
     )
 )
+# bodies saved beside a HAR file (Playwright's `content: "attach"`) are read up
+# to this size; bigger ones are left out, as the builder would not walk them
+MAX_SAVED_BODY = 1024 * 1024
+# what a saved body's `_file` may name: a file in the HAR's own folder
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
+# the boundary of multipart fields written back when the type names none
+MULTIPART_BOUNDARY = "spec-from-stream-boundary"
 # media types only pages load, for HAR writers that record no resource type
 PAGE_MEDIA_TYPES = ("text/css", "text/javascript", "application/javascript", "font/")
 
@@ -72,9 +81,10 @@ def exchanges_from_har(path: Path | str) -> Iterator[dict]:
     """
     skipped = 0
     first_reason = ""
-    for index, entry in enumerate(load_entries(Path(path))):
+    path = Path(path)
+    for index, entry in enumerate(load_entries(path)):
         try:
-            yield exchange_from_entry(entry)
+            yield exchange_from_entry(entry, path.parent)
         except BadMessage as error:
             skipped += 1
             if not first_reason:
@@ -87,8 +97,12 @@ def exchanges_from_har(path: Path | str) -> Iterator[dict]:
         )
 
 
-def exchange_from_entry(entry: object) -> dict:
-    """Convert one HAR entry; raise BadMessage if it is not an HTTP exchange."""
+def exchange_from_entry(entry: object, folder: Path | None = None) -> dict:
+    """Convert one HAR entry; raise BadMessage if it is not an HTTP exchange.
+
+    ``folder`` is the HAR file's folder, where bodies saved beside it are
+    read from (Playwright's ``_file``); without it they are left out.
+    """
     if not isinstance(entry, dict):
         raise BadMessage("not_exchange", "HAR entry is not an object")
     request = entry.get("request")
@@ -123,7 +137,7 @@ def exchange_from_entry(entry: object) -> dict:
         "headers": _headers(request.get("headers")),
     }
     post_data = request.get("postData")
-    body = _request_body(post_data)
+    body = _request_body(post_data, folder, exchange_request["headers"])
     if body is not None:
         exchange_request["body"] = body
         _label(exchange_request["headers"], post_data)
@@ -144,7 +158,7 @@ def exchange_from_entry(entry: object) -> dict:
             raise BadMessage("no_response", "status 0: blocked, cancelled or failed")
         if isinstance(status, int) and 100 <= status <= 599:
             exchange["response"] = _response(
-                response, status, started, entry.get("time")
+                response, status, started, entry.get("time"), folder
             )
     return exchange
 
@@ -205,26 +219,87 @@ def _group(pairs: list[tuple[str, str]]) -> dict:
     return grouped
 
 
-def _request_body(post_data: object) -> str | None:
-    """The request body text; form params are encoded back when text is absent."""
+def _request_body(post_data: object, folder: Path | None, headers: dict) -> str | None:
+    """The request body text; form params are encoded back when text is absent.
+
+    Multipart params written back with a boundary of their own get a
+    Content-Type header naming it.
+    """
     if not isinstance(post_data, dict):
         return None
     text = post_data.get("text")
     if isinstance(text, str):
         return text
+    saved = _saved_body(post_data, folder)
+    if saved is not None:
+        return saved
     params = post_data.get("params")
     if isinstance(params, list):
         pairs = [
-            (item.get("name"), item.get("value", ""))
+            (item.get("name"), item.get("value", ""), item.get("fileName"))
             for item in params
             if isinstance(item, dict) and isinstance(item.get("name"), str)
         ]
-        return urlencode(pairs)
+        media = headers.get("content-type") or post_data.get("mimeType")
+        if isinstance(media, str) and media.lower().startswith("multipart/"):
+            match = BOUNDARY.search(media)
+            if match:
+                return _multipart(pairs, match.group(1))
+            headers["content-type"] = f"{media}; boundary={MULTIPART_BOUNDARY}"
+            return _multipart(pairs, MULTIPART_BOUNDARY)
+        return urlencode([(name, value) for name, value, _ in pairs])
     return None
 
 
+def _multipart(pairs: list[tuple[str, object, object]], boundary: str) -> str:
+    """Multipart fields written back as a body with this boundary.
+
+    HAR writers list a form's fields as ``params`` and may leave its text out;
+    a file field (one with a fileName) has no contents worth keeping.
+    """
+    parts = []
+    for name, value, file_name in pairs:
+        if isinstance(file_name, str):
+            head = f'name="{name}"; filename="{file_name}"'
+            value = ""
+        else:
+            head = f'name="{name}"'
+            value = value if isinstance(value, str) else ""
+        parts.append(
+            f"--{boundary}\r\nContent-Disposition: form-data; {head}\r\n\r\n{value}\r\n"
+        )
+    return "".join(parts) + f"--{boundary}--\r\n"
+
+
+def _saved_body(described: dict, folder: Path | None) -> str | None:
+    """A body saved beside the HAR file (``_file``), if it is UTF-8 text.
+
+    Only a plain file name in the HAR's own folder is read, and only up to
+    MAX_SAVED_BODY bytes: an entry cannot point the reader elsewhere.
+    """
+    name = described.get("_file")
+    if folder is None or not isinstance(name, str) or not _PLAIN_NAME.fullmatch(name):
+        return None
+    try:
+        with (folder / name).open("rb") as saved:
+            data = saved.read(MAX_SAVED_BODY + 1)
+    except OSError:
+        return None
+    if len(data) > MAX_SAVED_BODY:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        # binary content (images, archives) says nothing about a schema
+        return None
+
+
 def _response(
-    response: dict, status: int, started: datetime | None, time_ms: object
+    response: dict,
+    status: int,
+    started: datetime | None,
+    time_ms: object,
+    folder: Path | None,
 ) -> dict:
     """Convert a HAR response (status, headers, text content)."""
     result: dict = {
@@ -232,7 +307,7 @@ def _response(
         "headers": _headers(response.get("headers")),
     }
     content = response.get("content")
-    body = _response_body(content) if isinstance(content, dict) else None
+    body = _response_body(content, folder) if isinstance(content, dict) else None
     if body is not None:
         result["body"] = body
         _label(result["headers"], content)
@@ -259,11 +334,11 @@ def _label(headers: dict, described: object) -> None:
         headers["content-type"] = media.strip()
 
 
-def _response_body(content: dict) -> str | None:
+def _response_body(content: dict, folder: Path | None) -> str | None:
     """Response text; base64 content only when it decodes to UTF-8 text."""
     text = content.get("text")
     if not isinstance(text, str):
-        return None
+        return _saved_body(content, folder)
     if content.get("encoding") != "base64":
         return text
     # some writers wrap base64 in lines or leave its padding out

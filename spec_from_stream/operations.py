@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 PENDING_BODIES = 64
 # bodies longer than this are only counted; walking them costs more than they teach
 MAX_PARSED_BODY = 1024 * 1024
-_BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
+# the boundary a multipart Content-Type names
+BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
 _PART_NAME = re.compile(r'\bname="([^"]*)"', re.IGNORECASE)
 _PART_FILE = re.compile(r'\bfilename\*?="?', re.IGNORECASE)
 NO_BODY_STATUSES = frozenset((204, 205, 304))
@@ -171,7 +172,7 @@ class BodySummary:
 
     def _add_multipart(self, body: str, content_type: str, caps: SchemaCaps) -> None:
         """Count the field names of a multipart body (files as binary)."""
-        match = _BOUNDARY.search(content_type)
+        match = BOUNDARY.search(content_type)
         if not match:
             return
         fields: dict[str, object] = {}

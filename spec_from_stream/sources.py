@@ -305,7 +305,7 @@ def open_file(path: Path) -> Iterator[tuple[object, str]]:
             with _open(path) as stream:
                 content = stream.read()
             try:
-                return _har_messages(load_entries(path, content))
+                return _har_messages(load_entries(path, content), path.parent)
             except HarError:
                 # one exchange, pretty-printed (`python -m json.tool`)
                 single = _one_exchange(content)
@@ -372,11 +372,11 @@ def _array_messages(path: Path) -> Iterator[tuple[object, str]]:
     return ((orjson.dumps(item), f"item {index}") for index, item in enumerate(items))
 
 
-def _har_messages(entries: list) -> Iterator[tuple[object, str]]:
+def _har_messages(entries: list, folder: Path) -> Iterator[tuple[object, str]]:
     """Yield each HAR entry converted, or the reason it could not be."""
     for index, entry in enumerate(entries):
         try:
-            yield exchange_from_entry(entry), f"entry {index}"
+            yield exchange_from_entry(entry, folder), f"entry {index}"
         except BadMessage as error:
             yield error, f"entry {index}"
 

@@ -3,12 +3,14 @@
 import base64
 import json
 import logging
+from pathlib import Path
 
 import jsonschema
 import pytest
 
 from spec_from_stream.exchange import BadMessage
 from spec_from_stream.har import HarError, exchange_from_entry, exchanges_from_har
+from spec_from_stream.sources import open_file
 from tests.conftest import SHARED
 
 SCHEMA = json.loads((SHARED / "http-types" / "http-types-schema.json").read_text())
@@ -332,3 +334,87 @@ def test_a_status_written_as_text_keeps_the_response():
     captured["response"]["status"] = "201"
 
     assert exchange_from_entry(captured)["response"]["statusCode"] == 201
+
+
+def attached(tmp_path, response_file: str, post_file: str | None = None) -> Path:
+    """A HAR as Playwright writes it with content "attach": bodies beside it."""
+    posted = entry()
+    posted["request"]["method"] = "POST"
+    posted["request"]["postData"] = {"mimeType": "application/json"}
+    if post_file is not None:
+        posted["request"]["postData"]["_file"] = post_file
+    posted["response"]["content"] = {
+        "mimeType": "application/json",
+        "_file": response_file,
+    }
+    path = tmp_path / "capture.har"
+    path.write_text(json.dumps({"log": {"entries": [posted]}}))
+    return path
+
+
+@pytest.mark.parametrize("read", ["exchanges_from_har", "open_file"])
+def test_bodies_saved_beside_the_har_are_read(tmp_path, read):
+    (tmp_path / "3f2a.json").write_text('{"id": 7, "name": "Ada"}')
+    (tmp_path / "b01c.json").write_text('{"name": "Ada"}')
+    path = attached(tmp_path, "3f2a.json", "b01c.json")
+
+    if read == "open_file":
+        [(exchange, _)] = list(open_file(path))
+    else:
+        [exchange] = list(exchanges_from_har(path))
+
+    jsonschema.validate(exchange, SCHEMA)
+    assert exchange["request"]["body"] == '{"name": "Ada"}'
+    assert exchange["response"]["body"] == '{"id": 7, "name": "Ada"}'
+
+
+@pytest.mark.parametrize(
+    "name", ["../outside.json", "/etc/hostname", "sub/inner.json", "missing.json"]
+)
+def test_a_saved_body_is_read_only_from_the_hars_own_folder(tmp_path, name):
+    capture = tmp_path / "capture"
+    (capture / "sub").mkdir(parents=True)
+    (tmp_path / "outside.json").write_text('{"secret": 1}')
+    (capture / "sub" / "inner.json").write_text('{"secret": 1}')
+
+    [exchange] = list(exchanges_from_har(attached(capture, name)))
+
+    assert "body" not in exchange["response"]
+    assert exchange["response"]["statusCode"] == 200
+
+
+def test_a_binary_saved_body_is_left_out(tmp_path):
+    (tmp_path / "pic.png").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+
+    [exchange] = list(exchanges_from_har(attached(tmp_path, "pic.png")))
+
+    assert "body" not in exchange["response"]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["multipart/form-data; boundary=----XyZ", "multipart/form-data"],
+    ids=["with-boundary", "without"],
+)
+def test_multipart_params_without_text_keep_their_fields(content_type):
+    from spec_from_stream.builder import SpecBuilder
+
+    upload = entry()
+    upload["request"]["method"] = "POST"
+    upload["request"]["url"] = "https://api.example.test/photos"
+    upload["request"]["postData"] = {
+        "mimeType": content_type,
+        "params": [
+            {"name": "title", "value": "Summer"},
+            {"name": "picture", "fileName": "a.png", "contentType": "image/png"},
+        ],
+    }
+    builder = SpecBuilder()
+
+    builder.add(exchange_from_entry(upload))
+
+    [document] = builder.render().values()
+    body = document["paths"]["/photos"]["post"]["requestBody"]["content"]
+    schema = body["multipart/form-data"]["schema"]
+    assert schema["properties"]["title"] == {"type": "string"}
+    assert schema["properties"]["picture"] == {"type": "string", "format": "binary"}
