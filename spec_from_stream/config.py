@@ -13,8 +13,11 @@ DEFAULT_TOPIC = "http_recordings"
 DEFAULT_OUT_DIR = "spec"
 DEFAULT_SERVE_HOST = "127.0.0.1"
 DEFAULT_CONNECT_TIMEOUT = 30.0
-# the document on disk is refreshed at most this often while traffic flows
+# the document on disk is refreshed at most this often while traffic flows,
+# and this often while the reader is behind the topic, catching up (saving
+# the state and rendering cost the same whatever the backlog)
 WRITE_INTERVAL = 1.0
+BEHIND_WRITE_INTERVAL = 5.0
 # seconds between two INFO progress lines while counts change
 PROGRESS_INTERVAL = 5.0
 # Kafka's own rule for topic names (the broker refuses any other name)

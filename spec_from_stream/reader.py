@@ -20,6 +20,7 @@ from spec_from_stream.builder import Limits, SpecBuilder
 from spec_from_stream.exchange import BadMessage, decode
 from spec_from_stream.fetcher import FetcherProcess
 from spec_from_stream.sources import (
+    MAX_POLL_RECORDS,
     Batch,
     KafkaSettings,
     KafkaSource,
@@ -212,6 +213,11 @@ class Reader:
         return self.counts.describe(self.builder.operation_count())
 
 
+def _record_count(batch: dict) -> int:
+    """How many records one poll handed over."""
+    return sum(len(record_offsets) for record_offsets, _ in batch.values())
+
+
 def collect_less_often() -> None:
     """Raise the garbage collector's first threshold for a reading process."""
     first, second, third = gc.get_threshold()
@@ -383,6 +389,8 @@ class KafkaReader:
                 if batch:
                     with self.lock:
                         reader.add_records(batch)
+                    # a full poll means more records wait: the reader is behind
+                    reader.schedule.pace(_record_count(batch) >= MAX_POLL_RECORDS)
                 now = time.monotonic()
                 if reader.schedule.due(now):
                     with self.lock:

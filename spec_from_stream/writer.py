@@ -13,7 +13,11 @@ from pathlib import Path
 import orjson
 
 from spec_from_stream.atomic import write_atomic
-from spec_from_stream.config import PROGRESS_INTERVAL, WRITE_INTERVAL
+from spec_from_stream.config import (
+    BEHIND_WRITE_INTERVAL,
+    PROGRESS_INTERVAL,
+    WRITE_INTERVAL,
+)
 from spec_from_stream.state import Counts
 from spec_from_stream.yaml_text import to_yaml_text
 
@@ -145,12 +149,25 @@ class SpecWriter:
 
 
 class Schedule:
-    """Says when something is due: at most once per interval, only if changed."""
+    """Says when something is due: at most once per interval, only if changed.
 
-    def __init__(self, interval: float = WRITE_INTERVAL) -> None:
-        self.interval = interval
+    The interval is ``behind_interval`` while ``pace`` says the reader is
+    behind its source.
+    """
+
+    def __init__(
+        self,
+        interval: float = WRITE_INTERVAL,
+        behind_interval: float = BEHIND_WRITE_INTERVAL,
+    ) -> None:
+        self.interval = self.usual_interval = interval
+        self.behind_interval = behind_interval
         self.dirty = False
         self._last: float | None = None
+
+    def pace(self, behind: bool) -> None:
+        """Write less often while the reader is behind, as usual otherwise."""
+        self.interval = self.behind_interval if behind else self.usual_interval
 
     def mark(self) -> None:
         """Note that there is something new to write."""

@@ -10,6 +10,7 @@ import threading
 import orjson
 import pytest
 
+from spec_from_stream.config import BEHIND_WRITE_INTERVAL, WRITE_INTERVAL
 from spec_from_stream.exchange import BadMessage
 from spec_from_stream.reader import (
     GC_THRESHOLD,
@@ -19,6 +20,7 @@ from spec_from_stream.reader import (
     build_from_file,
     instance_id_for,
 )
+from spec_from_stream.sources import MAX_POLL_RECORDS
 from spec_from_stream.state import StateError
 from spec_from_stream.writer import OutputError
 from tests.conftest import SHARED
@@ -30,6 +32,7 @@ def records(first: int, *values) -> tuple[list[int], list]:
 
 
 TUTORIAL = SHARED / "cases" / "spec" / "10-tutorial-users" / "input.jsonl"
+TUTORIAL_LINE = TUTORIAL.read_bytes().splitlines()[0]
 
 
 def exchange_bytes(path: str) -> bytes:
@@ -293,3 +296,49 @@ def test_a_file_build_is_refused_on_a_folder_a_live_reader_uses(tmp_path):
         live.store.release()
     build_from_file(TUTORIAL, tmp_path, BuildOptions())
     assert (tmp_path / "openapi.yaml").exists()
+
+
+class FakeSource:
+    """Hands over the given polls, then sets stop."""
+
+    def __init__(self, polls: list[int], stop: threading.Event) -> None:
+        self.polls = list(polls)
+        self.stop = stop
+        self.offset = 0
+        self.topic_id = None
+
+    def start(self) -> None:
+        pass
+
+    def poll(self, timeout_ms: int) -> dict:
+        if not self.polls:
+            self.stop.set()
+            return {}
+        count = self.polls.pop(0)
+        offsets = list(range(self.offset, self.offset + count))
+        self.offset += count
+        return {0: (offsets, [TUTORIAL_LINE] * count)}
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("polls", "interval"),
+    [
+        ([10, MAX_POLL_RECORDS], BEHIND_WRITE_INTERVAL),
+        ([MAX_POLL_RECORDS, 10], WRITE_INTERVAL),
+        ([MAX_POLL_RECORDS - 1], WRITE_INTERVAL),
+    ],
+)
+def test_the_live_reader_writes_less_often_while_its_polls_come_back_full(
+    tmp_path, polls, interval
+):
+    live = KafkaReader("127.0.0.1:1", "t", "g", tmp_path, BuildOptions())
+    stop = threading.Event()
+    live.source = FakeSource(polls, stop)
+
+    assert live.run(stop)
+
+    assert live.reader.schedule.interval == interval
+    assert live.reader.counts.read == sum(polls)

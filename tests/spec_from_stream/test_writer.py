@@ -105,6 +105,20 @@ def test_schedule_writes_at_most_once_per_interval_and_only_when_changed():
     assert not schedule.due(5.0)
 
 
+def test_schedule_writes_less_often_while_the_reader_is_behind():
+    schedule = Schedule(interval=1.0, behind_interval=5.0)
+    schedule.mark()
+    schedule.done(0.0)
+
+    schedule.pace(behind=True)
+    schedule.mark()
+    assert not schedule.due(4.0)
+    assert schedule.due(5.0)
+
+    schedule.pace(behind=False)
+    assert schedule.due(1.0)
+
+
 def test_progress_logs_when_counts_move_and_interval_passed(caplog):
     progress = Progress(interval=5.0)
     counts = Counts(read=10)
