@@ -62,6 +62,11 @@ def decode(raw: bytes | str, *, max_bytes: int = 4 * 1024 * 1024) -> dict:
     try:
         exchange = _TYPED.decode(raw)
     except Exception:
+        framed = _behind_schema_id(raw)
+        if framed is not None:
+            # Confluent's JSON Schema serializer writes a zero byte and the
+            # 4-byte id of the schema before the JSON: the exchange follows
+            return decode(framed, max_bytes=max_bytes)
         # anything the typed decoder refuses (a wrong type, broken JSON, too
         # deep) is parsed again as plain JSON, which names what is wrong
         return _decode_plain(raw)
@@ -87,10 +92,6 @@ def _decode_plain(raw: bytes | str) -> dict:
     if isinstance(raw, memoryview):
         # "in" on a memoryview compares items, not bytes
         raw = raw.tobytes()
-    if isinstance(raw, (bytes, bytearray)) and _schema_registry_json(raw):
-        # Confluent's JSON Schema serializer writes a zero byte and the 4-byte
-        # id of the schema before the JSON: the exchange is what follows
-        raw = raw[SCHEMA_ID_HEADER:]
     bom = UTF8_BOM if isinstance(raw, (bytes, bytearray)) else "\ufeff"
     if raw[: len(bom)] == bom:
         # a producer that writes text files (PowerShell, .NET) may put a byte
@@ -114,13 +115,14 @@ def _decode_plain(raw: bytes | str) -> dict:
     return validate(obj)
 
 
-def _schema_registry_json(raw: bytes | bytearray) -> bool:
-    """Tell whether a message is JSON behind a Schema Registry header."""
-    return (
-        raw[:1] == b"\x00"
-        and len(raw) > SCHEMA_ID_HEADER
-        and raw[SCHEMA_ID_HEADER : SCHEMA_ID_HEADER + 1] in (b"{", b"[")
-    )
+def _behind_schema_id(raw: object) -> bytes | None:
+    """The JSON of a message behind a Schema Registry header, else None."""
+    if isinstance(raw, memoryview):
+        raw = raw.tobytes()
+    if not isinstance(raw, (bytes, bytearray)) or raw[:1] != b"\x00":
+        return None
+    framed = bytes(raw[SCHEMA_ID_HEADER:])
+    return framed if framed.lstrip()[:1] in (b"{", b"[") else None
 
 
 _TextMap = dict[str, str | list[str]]

@@ -59,6 +59,8 @@ class FetcherProcess:
         self.on_revoke = on_revoke
         # the topic's id as the child last reported it
         self.topic_id = settings.topic_id
+        # records past the last batch in its partitions, as the child saw them
+        self.waiting = 0
         self._process: multiprocessing.process.BaseProcess | None = None
         self._connection: Connection | None = None
         # set by abandon(): no child is started past it; the lock orders the
@@ -106,6 +108,7 @@ class FetcherProcess:
         """Return {partition: (offsets, values)} handed over since the last call."""
         connection = self._connection
         assert connection is not None, "start() first"
+        self.waiting = 0
         try:
             if not connection.poll(timeout_ms / 1000):
                 return {}
@@ -114,7 +117,8 @@ class FetcherProcess:
             self._restart()
             return {}
         if kind == "records":
-            return payload
+            batch, self.waiting = payload
+            return batch
         if kind == "error":
             raise SourceError(payload)
         if kind == "revoked":
@@ -276,4 +280,4 @@ def _forward(
             # advanced first: a rebalance seeks to what was handed over
             for partition, (record_offsets, _) in batch.items():
                 offsets[partition] = record_offsets[-1] + 1
-            connection.send(("records", batch))
+            connection.send(("records", (batch, source.waiting)))

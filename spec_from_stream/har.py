@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import os
 import re
+import stat
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -258,9 +260,11 @@ def _multipart(pairs: list[tuple[str, object, object]], boundary: str) -> str:
     a file field (one with a fileName) has no contents worth keeping.
     """
     parts = []
-    for name, value, file_name in pairs:
+    for raw_name, value, file_name in pairs:
+        # browsers write a quote or a line break in a field name encoded
+        name = _quoted(raw_name)
         if isinstance(file_name, str):
-            head = f'name="{name}"; filename="{file_name}"'
+            head = f'name="{name}"; filename="{_quoted(file_name)}"'
             value = ""
         else:
             head = f'name="{name}"'
@@ -271,20 +275,33 @@ def _multipart(pairs: list[tuple[str, object, object]], boundary: str) -> str:
     return "".join(parts) + f"--{boundary}--\r\n"
 
 
+def _quoted(text: str) -> str:
+    """A name made safe inside the quotes of a Content-Disposition header."""
+    return text.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+
+
 def _saved_body(described: dict, folder: Path | None) -> str | None:
     """A body saved beside the HAR file (``_file``), if it is UTF-8 text.
 
-    Only a plain file name in the HAR's own folder is read, and only up to
-    MAX_SAVED_BODY bytes: an entry cannot point the reader elsewhere.
+    Only a regular file in the HAR's own folder, named plainly, is read, and
+    only up to MAX_SAVED_BODY bytes: an entry cannot point the reader elsewhere.
     """
     name = described.get("_file")
     if folder is None or not isinstance(name, str) or not _PLAIN_NAME.fullmatch(name):
         return None
     try:
-        with (folder / name).open("rb") as saved:
-            data = saved.read(MAX_SAVED_BODY + 1)
+        # no symbolic link (it could lead out of the folder), and no pipe or
+        # device, whose opening or reading could block for ever
+        descriptor = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
+    with os.fdopen(descriptor, "rb") as saved:
+        try:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                return None
+            data = saved.read(MAX_SAVED_BODY + 1)
+        except OSError:
+            return None
     if len(data) > MAX_SAVED_BODY:
         return None
     try:

@@ -163,7 +163,7 @@ class Reader:
             if error.kind in _CAPTURE_KINDS:
                 # a browser capture holds these by nature: nothing is wrong
                 logger.info(
-                    "skipping %s of the capture, such as %s (%s): they are "
+                    "skipping %s in the capture, such as %s (%s): they are "
                     "left out of the document",
                     _CAPTURE_KINDS[error.kind],
                     where,
@@ -211,11 +211,6 @@ class Reader:
     def summary(self) -> str:
         """Describe the counts in one line."""
         return self.counts.describe(self.builder.operation_count())
-
-
-def _record_count(batch: dict) -> int:
-    """How many records one poll handed over."""
-    return sum(len(record_offsets) for record_offsets, _ in batch.values())
 
 
 def collect_less_often() -> None:
@@ -389,8 +384,8 @@ class KafkaReader:
                 if batch:
                     with self.lock:
                         reader.add_records(batch)
-                    # a full poll means more records wait: the reader is behind
-                    reader.schedule.pace(_record_count(batch) >= MAX_POLL_RECORDS)
+                # more than a poll's worth waits in Kafka: the reader is behind
+                reader.schedule.pace(self.source.waiting > MAX_POLL_RECORDS)
                 now = time.monotonic()
                 if reader.schedule.due(now):
                     with self.lock:

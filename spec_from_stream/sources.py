@@ -207,8 +207,14 @@ def quiet_kafka_logging() -> None:
 # the first bytes of a gzip file, and of a zip archive
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
-# the byte order marks of UTF-16, little and big endian
-UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+# byte order marks of the text encodings other than UTF-8 that files come in
+# (UTF-32 first: its little-endian mark starts with UTF-16's)
+TEXT_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 # what a broken gzip stream raises part-way
 GZIP_ERRORS = (EOFError, OSError, zlib.error)
 
@@ -224,13 +230,23 @@ def _open(path: Path) -> IO[bytes]:
     with path.open("rb") as stream:
         magic = stream.read(4)
     if magic.startswith(GZIP_MAGIC):
-        return gzip.open(path, "rb")
+        return _as_utf8(gzip.open(path, "rb"))
     if magic == ZIP_MAGIC:
         raise SourceError(f"{path} is a zip archive: unpack the file inside first")
-    if magic.startswith(UTF16_BOMS):
-        # a broken character becomes U+FFFD: the rest of its line still counts
-        return codecs.EncodedFile(path.open("rb"), "utf-8", "utf-16", "replace")
-    return path.open("rb")
+    return _as_utf8(path.open("rb"))
+
+
+def _as_utf8(stream: IO[bytes]) -> IO[bytes]:
+    """The stream as UTF-8: UTF-32 or UTF-16 after its byte order mark is recoded.
+
+    The stream must have ``peek`` (files, gzip files and standard input do).
+    """
+    start = stream.peek(4)[:4]
+    for mark, encoding in TEXT_BOMS:
+        if start.startswith(mark):
+            # a broken character becomes U+FFFD: the rest of its line counts
+            return codecs.EncodedFile(stream, "utf-8", encoding, "replace")
+    return stream
 
 
 def _suffix(path: Path) -> str:
@@ -295,7 +311,7 @@ def open_file(path: Path) -> Iterator[tuple[object, str]]:
         stream: IO[bytes] = sys.stdin.buffer
         if stream.peek(len(GZIP_MAGIC)).startswith(GZIP_MAGIC):
             stream = gzip.GzipFile(fileobj=stream, mode="rb")
-        return _jsonl_messages(stream, "standard input")
+        return _jsonl_messages(_as_utf8(stream), "standard input")
     path = Path(path)
     if not path.is_file():
         raise SourceError(f"input file not found: {path}")
@@ -416,6 +432,9 @@ class KafkaSource:
         self.consumer: KafkaConsumer | None = None
         # since when the first assignment is awaited (None: it came)
         self._waiting_since: float | None = None
+        # records past the last poll in its partitions (the reader is behind
+        # when they are many)
+        self.waiting = 0
         # whether the topic was found missing, and when that was last looked at
         self._topic_missing = False
         self._topic_checked = 0.0
@@ -566,10 +585,24 @@ class KafkaSource:
             self._check_first_assignment()
         if self._unchecked:
             self._check_ranges()
+        self.waiting = self._waiting(fetched)
         return {
             tp.partition: ([r.offset for r in records], [r.value for r in records])
             for tp, records in fetched.items()
         }
+
+    def _waiting(self, fetched: dict) -> int:
+        """How many records the partitions of this poll hold past it."""
+        waiting = 0
+        for tp, records in fetched.items():
+            try:
+                highwater = self.consumer.highwater(tp)
+            except KafkaError:
+                # revoked meanwhile: not this reader's to read any more
+                continue
+            if highwater is not None and records:
+                waiting += max(0, highwater - records[-1].offset - 1)
+        return waiting
 
     def abandon(self) -> None:
         """Give up on a start() still waiting: the process is about to end."""

@@ -201,6 +201,15 @@ class StateStore:
         except StateError as error:
             raise StateError(f"{self.path}: {error}") from None
         if state.source != source:
+            if not state.counts.read and not state.offsets:
+                # a reader stopped before reading anything (a mistyped
+                # --topic, then Ctrl-C): its state holds nothing to keep
+                logger.info(
+                    "%s held nothing read from %s; starting afresh",
+                    self.path,
+                    _describe(state.source),
+                )
+                return None
             raise StateError(
                 f"{self.path} was saved while reading {_describe(state.source)}, "
                 f"not {_describe(source)}; use another --out folder or remove it"

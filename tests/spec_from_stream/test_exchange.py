@@ -241,6 +241,12 @@ def test_json_behind_a_schema_registry_header_decodes_like_plain_json(kind):
     assert decode(framed) == decode(raw)
 
 
+@pytest.mark.parametrize("between", [b" ", b"\n", b"\r\n  "])
+def test_json_behind_a_schema_registry_header_may_start_with_spaces(between):
+    raw = orjson.dumps(_exchange())
+    assert decode(b"\x00\x00\x00\x00\x07" + between + raw) == decode(raw)
+
+
 def test_avro_behind_a_schema_registry_header_is_named_as_such():
     with pytest.raises(BadMessage) as caught:
         decode(b"\x00\x00\x00\x00\x07\x06get\x0c/users")

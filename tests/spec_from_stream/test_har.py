@@ -3,6 +3,7 @@
 import base64
 import json
 import logging
+import os
 from pathlib import Path
 
 import jsonschema
@@ -418,3 +419,35 @@ def test_multipart_params_without_text_keep_their_fields(content_type):
     schema = body["multipart/form-data"]["schema"]
     assert schema["properties"]["title"] == {"type": "string"}
     assert schema["properties"]["picture"] == {"type": "string", "format": "binary"}
+
+
+def test_a_saved_body_behind_a_link_or_in_a_pipe_is_not_read(tmp_path):
+    capture = tmp_path / "capture"
+    capture.mkdir()
+    (tmp_path / "outside.json").write_text('{"secret": 1}')
+    (capture / "link.json").symlink_to(tmp_path / "outside.json")
+    # a pipe nobody writes to: opening it to read would wait for ever
+    os.mkfifo(capture / "pipe.json")
+
+    for name in ("link.json", "pipe.json"):
+        [exchange] = list(exchanges_from_har(attached(capture, name)))
+        assert "body" not in exchange["response"], name
+
+
+def test_a_quote_in_a_multipart_field_name_keeps_the_whole_name():
+    from spec_from_stream.builder import SpecBuilder
+
+    upload = entry()
+    upload["request"]["method"] = "POST"
+    upload["request"]["url"] = "https://api.example.test/notes"
+    upload["request"]["postData"] = {
+        "mimeType": "multipart/form-data; boundary=b",
+        "params": [{"name": 'odd"name', "value": "1"}],
+    }
+    builder = SpecBuilder()
+
+    builder.add(exchange_from_entry(upload))
+
+    [document] = builder.render().values()
+    body = document["paths"]["/notes"]["post"]["requestBody"]["content"]
+    assert list(body["multipart/form-data"]["schema"]["properties"]) == ["odd%22name"]

@@ -299,22 +299,25 @@ def test_a_file_build_is_refused_on_a_folder_a_live_reader_uses(tmp_path):
 
 
 class FakeSource:
-    """Hands over the given polls, then sets stop."""
+    """Hands over the given polls, (records, records still waiting) each, then
+    sets stop."""
 
-    def __init__(self, polls: list[int], stop: threading.Event) -> None:
+    def __init__(self, polls: list[tuple[int, int]], stop: threading.Event) -> None:
         self.polls = list(polls)
         self.stop = stop
         self.offset = 0
+        self.waiting = 0
         self.topic_id = None
 
     def start(self) -> None:
         pass
 
     def poll(self, timeout_ms: int) -> dict:
+        count, self.waiting = self.polls.pop(0)
         if not self.polls:
             self.stop.set()
+        if not count:
             return {}
-        count = self.polls.pop(0)
         offsets = list(range(self.offset, self.offset + count))
         self.offset += count
         return {0: (offsets, [TUTORIAL_LINE] * count)}
@@ -323,15 +326,22 @@ class FakeSource:
         pass
 
 
+BEHIND = (MAX_POLL_RECORDS, 4 * MAX_POLL_RECORDS)
+
+
 @pytest.mark.parametrize(
     ("polls", "interval"),
     [
-        ([10, MAX_POLL_RECORDS], BEHIND_WRITE_INTERVAL),
-        ([MAX_POLL_RECORDS, 10], WRITE_INTERVAL),
-        ([MAX_POLL_RECORDS - 1], WRITE_INTERVAL),
+        ([(10, 0), BEHIND], BEHIND_WRITE_INTERVAL),
+        ([BEHIND, (10, 0)], WRITE_INTERVAL),
+        # caught up exactly: the next poll is empty
+        ([BEHIND, (0, 0)], WRITE_INTERVAL),
+        # records bigger than a fetch's worth make shorter polls, still behind
+        ([BEHIND, (3750, 4 * MAX_POLL_RECORDS)], BEHIND_WRITE_INTERVAL),
+        ([(MAX_POLL_RECORDS, MAX_POLL_RECORDS)], WRITE_INTERVAL),
     ],
 )
-def test_the_live_reader_writes_less_often_while_its_polls_come_back_full(
+def test_the_live_reader_writes_less_often_while_it_is_behind(
     tmp_path, polls, interval
 ):
     live = KafkaReader("127.0.0.1:1", "t", "g", tmp_path, BuildOptions())
@@ -341,4 +351,4 @@ def test_the_live_reader_writes_less_often_while_its_polls_come_back_full(
     assert live.run(stop)
 
     assert live.reader.schedule.interval == interval
-    assert live.reader.counts.read == sum(polls)
+    assert live.reader.counts.read == sum(count for count, _ in polls)

@@ -3,6 +3,8 @@
 import gzip
 import json
 import logging
+import subprocess
+import sys
 import threading
 import time
 
@@ -18,6 +20,7 @@ from kafka.errors import (
 )
 
 from spec_from_stream.exchange import BadMessage
+from spec_from_stream.fetcher import FetcherProcess
 from spec_from_stream.sources import (
     KafkaSettings,
     KafkaSource,
@@ -28,7 +31,7 @@ from spec_from_stream.sources import (
     fatal_reason,
     open_file,
 )
-from tests.conftest import create_topic, free_port
+from tests.conftest import ROOT, create_topic, free_port
 
 HAR = {
     "log": {
@@ -129,6 +132,35 @@ def test_utf16_json_lines_are_read_as_utf8(tmp_path, name, encoding):
         ('{"a": "é"}\n'.encode(), "line 1"),
         (b'{"b": 2}\n', "line 3"),
     ]
+
+
+@pytest.mark.parametrize("encoding", ["utf-32-le", "utf-32-be", "utf-16-le"])
+def test_gzip_of_utf32_or_utf16_json_lines_is_read_as_utf8(tmp_path, encoding):
+    path = tmp_path / "in.jsonl.gz"
+    text = '\ufeff{"a": "é"}\n{"b": 2}\n'
+    path.write_bytes(gzip.compress(text.encode(encoding)))
+
+    assert list(open_file(path)) == [
+        ('{"a": "é"}\n'.encode(), "line 1"),
+        (b'{"b": 2}\n', "line 2"),
+    ]
+
+
+def test_utf16_json_lines_from_standard_input_are_read_as_utf8():
+    text = '\ufeff{"a": "é"}\n'.encode("utf-16-le")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from spec_from_stream.sources import open_file; "
+            "print(list(open_file('-')))",
+        ],
+        input=text,
+        capture_output=True,
+        cwd=ROOT,
+        check=True,
+    )
+    assert done.stdout.decode().strip() == repr([('{"a": "é"}\n'.encode(), "line 1")])
 
 
 def test_a_utf16_har_is_read_as_utf8(tmp_path):
@@ -286,6 +318,40 @@ def test_assigned_partitions_start_at_saved_offsets_or_the_beginning(kafka_boots
     assert seen == {0: [6, 7, 8, 9], 1: list(range(10))}
     # leaving the group gives the partitions back: the reader saves first
     assert revoked
+
+
+@pytest.mark.parametrize("in_child", [False, True], ids=["one", "child"])
+def test_each_poll_says_how_many_records_wait_past_it(kafka_bootstrap, in_child):
+    topic = create_topic(kafka_bootstrap, f"sources_{free_port()}", partitions=1)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=50)
+    for number in range(12_000):
+        producer.send(topic, b"%d" % number)
+    producer.flush()
+    producer.close()
+
+    settings = KafkaSettings(kafka_bootstrap, topic, f"group_{topic}", 30)
+    lock = threading.Lock()
+    source_class = FetcherProcess if in_child else KafkaSource
+    source = source_class(settings, {}, lock, lambda: None)
+    source.start()
+    read = 0
+    polls: list[tuple[int, int]] = []
+    deadline = time.monotonic() + 120
+    try:
+        while read < 12_000:
+            assert time.monotonic() < deadline, f"only read {read}: {polls}"
+            batch = source.poll(500)
+            if batch:
+                [(offsets, _)] = batch.values()
+                read += len(offsets)
+                polls.append((offsets[-1], source.waiting))
+    finally:
+        source.close()
+
+    # what the partition holds past each poll's last record, and nothing at the end
+    assert all(waiting == 12_000 - last - 1 for last, waiting in polls), polls
+    assert polls[0][1] > 0
+    assert polls[-1][1] == 0
 
 
 def test_kafka_errors_become_one_warning_until_reading_resumes(caplog):

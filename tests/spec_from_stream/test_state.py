@@ -48,6 +48,17 @@ def test_state_of_another_topic_is_refused(tmp_path):
         store.load({"kind": "kafka", "topic": "other"})
 
 
+def test_an_empty_state_of_another_topic_gives_way(tmp_path, caplog):
+    # a mistyped --topic, then Ctrl-C before anything was read
+    store = StateStore(tmp_path)
+    empty = ReaderState(source=SOURCE, offsets={}, counts=Counts(), builder={})
+    store.save(empty)
+
+    with caplog.at_level("INFO"):
+        assert store.load({"kind": "kafka", "topic": "other"}) is None
+    assert "held nothing read from topic http_recordings" in caplog.text
+
+
 @pytest.mark.parametrize(
     "content",
     [b"", b"{not json", b"[]", b'{"format": 99}', b'{"format": 1, "source": {}}'],
