@@ -88,15 +88,16 @@ def still_matching(value: str, formats: frozenset[str]) -> frozenset[str]:
     """Return the subset of formats that value also matches."""
     if not formats:
         return formats
+    check = ONE_FORMAT_CHECKS.get(formats)
+    if check is not None:
+        # one format left, the usual case: keep the same set while it matches
+        return formats if check(value) else NO_FORMATS
     checks = _CHECKS.get(formats)
     if checks is None:
         checks = tuple((name, pattern) for name, pattern in _FORMATS if name in formats)
         if len(_CHECKS) >= _CHECKS_SIZE:
             _CHECKS.clear()
         _CHECKS[formats] = checks
-    if len(checks) == 1 and len(formats) == 1:
-        # one format left, the usual case: keep the same set while it matches
-        return formats if checks[0][1].fullmatch(value) else NO_FORMATS
     kept = [name for name, pattern in checks if pattern.fullmatch(value)]
     # the usual answer is "all still match": the same set, no new one
     if len(kept) == len(formats):
@@ -105,7 +106,7 @@ def still_matching(value: str, formats: frozenset[str]) -> frozenset[str]:
 
 
 # a set of one format name -> the check of that format, for the usual case of a
-# field holding one format: the schema walk calls it in place of still_matching
+# field holding one format (the schema walk of object fields calls it in place)
 ONE_FORMAT_CHECKS = {
     frozenset((name,)): pattern.fullmatch for name, pattern in _FORMATS
 }

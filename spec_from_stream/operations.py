@@ -550,7 +550,7 @@ def _response_state(result: ResponseSummary, caps: SchemaCaps) -> list:
 
 def _body_cut(meta: dict | None, side: str) -> bool:
     """Tell whether the recorder marked one side's body truncated or left out."""
-    if not meta or ("truncated" not in meta and "bodyOmitted" not in meta):
+    if not meta:
         return False
     for key in ("truncated", "bodyOmitted"):
         mark = meta.get(key)

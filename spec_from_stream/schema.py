@@ -177,11 +177,7 @@ class SchemaSummary:
             if formats is None:
                 self.formats = string_formats(value)
             elif formats:
-                check = ONE_FORMAT_CHECKS.get(formats)
-                if check is None:
-                    self.formats = still_matching(value, formats)
-                elif check(value) is None:
-                    self.formats = NO_FORMATS
+                self.formats = still_matching(value, formats)
             if caps.examples and self.example is None:
                 self.example = value
         elif kind is bool:

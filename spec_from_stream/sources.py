@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import orjson
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
@@ -171,14 +171,22 @@ class _KafkaTrouble(logging.Handler):
             logger.info("reading from Kafka again")
 
 
+def _cluster(consumer: KafkaConsumer) -> Any:
+    """kafka-python's cluster metadata of a consumer, None if it has none.
+
+    Limitation: the consumer does not expose it; its topic ids, its cached
+    partitions and its request settings are read there (kafka-python 3.0).
+    """
+    return getattr(getattr(consumer, "_client", None), "cluster", None)
+
+
 def _never_create_topics(consumer: KafkaConsumer) -> None:
     """Make the consumer's metadata requests ask for no topic creation.
 
     kafka-python 3.0 takes ``allow_auto_create_topics`` but does not hand it to
     the cluster metadata that builds the requests, so it is set there too.
     """
-    cluster = getattr(getattr(consumer, "_client", None), "cluster", None)
-    config = getattr(cluster, "config", None)
+    config = getattr(_cluster(consumer), "config", None)
     if isinstance(config, dict):
         config["allow_auto_create_topics"] = False
 
@@ -222,8 +230,8 @@ GZIP_ERRORS = (EOFError, OSError, zlib.error)
 def _open(path: Path) -> IO[bytes]:
     """Open a file for reading as UTF-8, decompressing it if it is gzip.
 
-    A file in UTF-16 with its byte order mark (what Windows PowerShell's ``>``
-    writes) is read as UTF-8.
+    UTF-16 or UTF-32 after its byte order mark (what Windows PowerShell's
+    ``>`` writes) is recoded (``_as_utf8``).
 
     :raise SourceError: the file is a zip archive.
     """
@@ -496,7 +504,7 @@ class KafkaSource:
         broker) a topic created again goes unnoticed, as before.
         """
         try:
-            topic_id = self.consumer._client.cluster.topic_id(self.topic)
+            topic_id = _cluster(self.consumer).topic_id(self.topic)
         except AttributeError:
             return None
         return str(topic_id) if topic_id else None
@@ -540,7 +548,7 @@ class KafkaSource:
         wait in the middle of a group join).
         """
         try:
-            partitions = self.consumer._client.cluster.partitions_for_topic(self.topic)
+            partitions = _cluster(self.consumer).partitions_for_topic(self.topic)
         except AttributeError:
             return True
         return bool(partitions)
