@@ -224,8 +224,8 @@ def _group(pairs: list[tuple[str, str]]) -> dict:
 def _request_body(post_data: object, folder: Path | None, headers: dict) -> str | None:
     """The request body text; form params are encoded back when text is absent.
 
-    Multipart params written back with a boundary of their own get a
-    Content-Type header naming it.
+    Multipart params are written back with a boundary no value holds: the
+    declared one, else one of their own, named in the Content-Type header.
     """
     if not isinstance(post_data, dict):
         return None
@@ -245,10 +245,15 @@ def _request_body(post_data: object, folder: Path | None, headers: dict) -> str 
         media = headers.get("content-type") or post_data.get("mimeType")
         if isinstance(media, str) and media.lower().startswith("multipart/"):
             match = BOUNDARY.search(media)
-            if match:
+            if match and _unused(match.group(1), pairs):
                 return _multipart(pairs, match.group(1))
-            headers["content-type"] = f"{media}; boundary={MULTIPART_BOUNDARY}"
-            return _multipart(pairs, MULTIPART_BOUNDARY)
+            boundary = MULTIPART_BOUNDARY
+            while not _unused(boundary, pairs):
+                boundary += "-"
+            if match:
+                media = media[: match.start()].rstrip("; ")
+            headers["content-type"] = f"{media}; boundary={boundary}"
+            return _multipart(pairs, boundary)
         return urlencode([(name, value) for name, value, _ in pairs])
     return None
 
@@ -273,6 +278,13 @@ def _multipart(pairs: list[tuple[str, object, object]], boundary: str) -> str:
             f"--{boundary}\r\nContent-Disposition: form-data; {head}\r\n\r\n{value}\r\n"
         )
     return "".join(parts) + f"--{boundary}--\r\n"
+
+
+def _unused(boundary: str, pairs: list[tuple[str, object, object]]) -> bool:
+    """Tell whether no field value holds the boundary (which would split it)."""
+    return not any(
+        isinstance(value, str) and boundary in value for _, value, _ in pairs
+    )
 
 
 def _quoted(text: str) -> str:

@@ -451,3 +451,34 @@ def test_a_quote_in_a_multipart_field_name_keeps_the_whole_name():
     [document] = builder.render().values()
     body = document["paths"]["/notes"]["post"]["requestBody"]["content"]
     assert list(body["multipart/form-data"]["schema"]["properties"]) == ["odd%22name"]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["multipart/form-data; boundary=XyZ", "multipart/form-data"],
+    ids=["given-boundary", "made-up-boundary"],
+)
+def test_a_multipart_value_holding_the_boundary_stays_one_field(content_type):
+    from spec_from_stream.builder import SpecBuilder
+    from spec_from_stream.har import MULTIPART_BOUNDARY
+
+    upload = entry()
+    upload["request"]["method"] = "POST"
+    upload["request"]["url"] = "https://api.example.test/notes"
+    # a note quoting a multipart body, with both boundaries on lines of their own
+    quoted = f"--XyZ\r\nx\r\n--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data"
+    upload["request"]["postData"] = {
+        "mimeType": content_type,
+        "params": [
+            {"name": "note", "value": quoted + '; name="injected"\r\n\r\n1\r\n'},
+            {"name": "title", "value": "t"},
+        ],
+    }
+    builder = SpecBuilder()
+
+    builder.add(exchange_from_entry(upload))
+
+    [document] = builder.render().values()
+    body = document["paths"]["/notes"]["post"]["requestBody"]["content"]
+    properties = body["multipart/form-data"]["schema"]["properties"]
+    assert sorted(properties) == ["note", "title"]
