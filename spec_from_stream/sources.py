@@ -223,6 +223,14 @@ TEXT_BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+# JSON begins with an ASCII character, so without a byte order mark the zero
+# bytes among the first four tell UTF-16 and UTF-32 apart (RFC 4627, 3)
+BOMLESS_ZEROS = {
+    (True, True, True, False): "utf-32-be",
+    (False, True, True, True): "utf-32-le",
+    (True, False, True, False): "utf-16-be",
+    (False, True, False, True): "utf-16-le",
+}
 # what a broken gzip stream raises part-way
 GZIP_ERRORS = (EOFError, OSError, zlib.error)
 
@@ -230,8 +238,8 @@ GZIP_ERRORS = (EOFError, OSError, zlib.error)
 def _open(path: Path) -> IO[bytes]:
     """Open a file for reading as UTF-8, decompressing it if it is gzip.
 
-    UTF-16 or UTF-32 after its byte order mark (what Windows PowerShell's
-    ``>`` writes) is recoded (``_as_utf8``).
+    UTF-16 or UTF-32 (what Windows PowerShell's ``>`` writes) is recoded
+    (``_as_utf8``).
 
     :raise SourceError: the file is a zip archive.
     """
@@ -245,16 +253,22 @@ def _open(path: Path) -> IO[bytes]:
 
 
 def _as_utf8(stream: IO[bytes]) -> IO[bytes]:
-    """The stream as UTF-8: UTF-32 or UTF-16 after its byte order mark is recoded.
+    """The stream as UTF-8: UTF-32 or UTF-16 is recoded.
 
-    The stream must have ``peek`` (files, gzip files and standard input do).
+    Either is known by its byte order mark, or without one by where the zero
+    bytes fall in the first character, which JSON makes ASCII. The stream must
+    have ``peek`` (files, gzip files and standard input do).
     """
     start = stream.peek(4)[:4]
-    for mark, encoding in TEXT_BOMS:
+    encoding = BOMLESS_ZEROS.get(tuple(byte == 0 for byte in start))
+    for mark, marked in TEXT_BOMS:
         if start.startswith(mark):
-            # a broken character becomes U+FFFD: the rest of its line counts
-            return codecs.EncodedFile(stream, "utf-8", encoding, "replace")
-    return stream
+            encoding = marked
+            break
+    if encoding is None:
+        return stream
+    # a broken character becomes U+FFFD: the rest of its line counts
+    return codecs.EncodedFile(stream, "utf-8", encoding, "replace")
 
 
 def _suffix(path: Path) -> str:

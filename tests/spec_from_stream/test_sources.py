@@ -134,6 +134,21 @@ def test_utf16_json_lines_are_read_as_utf8(tmp_path, name, encoding):
     ]
 
 
+@pytest.mark.parametrize(
+    "encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"]
+)
+def test_utf16_or_utf32_json_lines_without_a_byte_order_mark_are_read(
+    tmp_path, encoding
+):
+    path = tmp_path / "in.jsonl"
+    path.write_bytes('{"a": "é"}\n{"b": 2}\n'.encode(encoding))
+
+    assert list(open_file(path)) == [
+        ('{"a": "é"}\n'.encode(), "line 1"),
+        (b'{"b": 2}\n', "line 2"),
+    ]
+
+
 @pytest.mark.parametrize("encoding", ["utf-32-le", "utf-32-be", "utf-16-le"])
 def test_gzip_of_utf32_or_utf16_json_lines_is_read_as_utf8(tmp_path, encoding):
     path = tmp_path / "in.jsonl.gz"
