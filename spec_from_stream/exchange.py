@@ -33,6 +33,12 @@ SCHEMA_ID_HEADER = 5
 MAX_META_DEPTH = 8
 
 
+_SCHEMA_REGISTRY_HINT = (
+    "starts with a zero byte, as Avro or Protobuf behind a Schema Registry "
+    "header does; only JSON values are read"
+)
+
+
 def strip_bom(data: bytes) -> bytes:
     """Drop the byte order mark some Windows tools put before UTF-8 text."""
     return data[len(UTF8_BOM) :] if data.startswith(UTF8_BOM) else data
@@ -66,7 +72,14 @@ def decode(raw: bytes | str, *, max_bytes: int = 4 * 1024 * 1024) -> dict:
         if framed is not None:
             # Confluent's JSON Schema serializer writes a zero byte and the
             # 4-byte id of the schema before the JSON: the exchange follows
-            return decode(framed, max_bytes=max_bytes)
+            try:
+                return decode(framed, max_bytes=max_bytes)
+            except BadMessage as error:
+                if error.kind not in ("not_json", "not_utf8", "null_bytes"):
+                    raise
+                # Avro whose first byte happens to be "{" (a string of 61
+                # characters, for one): not JSON after all
+                raise BadMessage("null_bytes", _SCHEMA_REGISTRY_HINT) from None
         # anything the typed decoder refuses (a wrong type, broken JSON, too
         # deep) is parsed again as plain JSON, which names what is wrong
         return _decode_plain(raw)
@@ -102,11 +115,7 @@ def _decode_plain(raw: bytes | str) -> dict:
     if (b"\x00" if isinstance(raw, (bytes, bytearray)) else "\x00") in raw:
         if raw[:1] in (b"\x00", "\x00"):
             # the wire format of Schema Registry serializers: read only as JSON
-            raise BadMessage(
-                "null_bytes",
-                "starts with a zero byte, as Avro or Protobuf behind "
-                "a Schema Registry header does; only JSON values are read",
-            )
+            raise BadMessage("null_bytes", _SCHEMA_REGISTRY_HINT)
         raise BadMessage("null_bytes")
     try:
         obj = orjson.loads(raw)

@@ -258,3 +258,18 @@ def test_a_zero_byte_before_json_without_a_schema_id_stays_bad():
     with pytest.raises(BadMessage) as caught:
         decode(b"\x00" + orjson.dumps(_exchange()))
     assert caught.value.kind == "null_bytes"
+
+
+def test_avro_starting_with_a_brace_behind_a_schema_registry_header_is_named():
+    # Avro writes a string's length first: 61 characters make the byte "{"
+    avro = b"{" + b"/users/" + b"a" * 54 + b"\x06get"
+    with pytest.raises(BadMessage) as caught:
+        decode(b"\x00\x00\x00\x00\x07" + avro)
+    assert caught.value.kind == "null_bytes"
+    assert "Schema Registry" in caught.value.detail
+
+
+def test_json_not_an_exchange_behind_a_schema_registry_header_says_so():
+    with pytest.raises(BadMessage) as caught:
+        decode(b"\x00\x00\x00\x00\x07" + b'{"order": 1}')
+    assert caught.value.kind == "not_exchange"
