@@ -3,6 +3,7 @@
     python -m spec_from_stream --bootstrap-server localhost:9092 \\
         --topic http_recordings --out spec/
     python -m spec_from_stream --input exchanges.jsonl --out spec/
+    python -m spec_from_stream --input recordings.jsonl --follow --out spec/
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from spec_from_stream.config import (
     defaults_from_env,
     topic_problem,
 )
+from spec_from_stream.follow import follow_file
 from spec_from_stream.reader import BuildOptions, KafkaReader, build_from_file
 from spec_from_stream.sources import SourceError, quiet_kafka_logging
 from spec_from_stream.state import StateError
@@ -106,6 +108,13 @@ def build_parser(defaults: Defaults) -> argparse.ArgumentParser:
         help="build from a JSON Lines, HAR or JSON array file instead of Kafka, "
         "then exit (the format is told by extension or content; gzip is read "
         "as it is; - reads JSON Lines, gzip too, from standard input)",
+    )
+    source.add_argument(
+        "--follow",
+        action="store_true",
+        help="with --input: keep reading the JSON Lines file as it grows (as "
+        "`tail -F` does, through truncation and rotation) and keep the document "
+        "up to date until SIGINT or SIGTERM",
     )
     output = parser.add_argument_group("document")
     output.add_argument(
@@ -407,6 +416,14 @@ def run(args: argparse.Namespace) -> int:
             ) from None
         viewer.start()
     try:
+        if args.follow:
+            if args.input is None or str(args.input) == "-":
+                raise UsageError("--follow needs --input FILE (a JSON Lines file)")
+            return (
+                0
+                if follow_file(args.input, args.out, options, stop, store.update)
+                else 1
+            )
         if args.input is not None:
             reader = build_from_file(args.input, args.out, options, store.update, stop)
             if stop.is_set():

@@ -68,6 +68,10 @@ class Session:
                 ),
                 self._live_reader,
             ),
+            (
+                re.compile(rf"^{venv}python -m spec_from_stream .*--follow\b"),
+                self._following_reader,
+            ),
             (re.compile(rf"^{venv}python -m bench\.perf\b"), self._benchmark),
             (
                 re.compile(
@@ -224,6 +228,11 @@ class Session:
         self._stop("spec")
         port = self.viewer_port if "--serve" in command else None
         self._start("spec", self.rewrite(command), port)
+        return ""
+
+    def _following_reader(self, command: str) -> str:
+        self._stop("follow")
+        self._start("follow", self.rewrite(command), None)
         return ""
 
     def _docker_compose(self, command: str) -> str:

@@ -62,6 +62,7 @@ def test_help_explains_every_option_and_environment_variable():
         "--topic",
         "--group-id",
         "--input",
+        "--follow",
         "--out",
         "--openapi-version",
         "--initial-spec",

@@ -1,0 +1,269 @@
+"""Following a JSON Lines file as it grows, like ``tail -F``.
+
+The recorder's file sink appends one exchange per line; ``follow_file`` keeps
+the document up to date from such a file the way the live reader does from
+Kafka: it writes at most once a second while lines arrive, and once more when
+it is stopped. It keeps no state: started again, it reads the file from its
+first line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+from spec_from_stream.exchange import BadMessage, strip_bom
+from spec_from_stream.reader import BuildOptions, Reader, collect_less_often
+from spec_from_stream.sources import (
+    BOMLESS_ZEROS,
+    GZIP_MAGIC,
+    TEXT_BOMS,
+    ZIP_MAGIC,
+    SourceError,
+)
+from spec_from_stream.state import StateStore
+from spec_from_stream.writer import Listener, check_out_dir
+
+logger = logging.getLogger(__name__)
+
+# lines read between two looks at the stop request and the write schedule
+FOLLOW_BATCH = 4096
+# seconds to wait for the file to grow once its end is reached
+FOLLOW_WAIT = 0.2
+# a line longer than this is skipped as too_large without being kept whole, so
+# a file that never writes a line break cannot fill the memory
+MAX_LINE_BYTES = 8 * 1024 * 1024
+# seconds between two warnings about a document that cannot be written
+WARNING_INTERVAL = 30.0
+
+
+class FollowedFile:
+    """The lines of a JSON Lines file, then the lines appended to it.
+
+    Only whole lines are handed over: a line still being written waits for
+    its line break. A file cut shorter than what was read (truncated in
+    place) is read again from its start, and a path that names a new file
+    (rotated: renamed away and made again) is followed to the new file once
+    the old one is read to its end. A missing file is waited for.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.line = 0
+        self._stream: IO[bytes] | None = None
+        self._inode: tuple[int, int] | None = None
+        self._partial: list[bytes] = []
+        self._partial_bytes = 0
+        self._skipping = False
+        self._said_missing = False
+        # the file's change time at the last end reached, and whether nothing
+        # was read since: a change without new bytes means it was rewritten
+        self._end_mtime: int | None = None
+        self._quiet = False
+
+    def read(self, limit: int = FOLLOW_BATCH) -> list[tuple[object, str]]:
+        """Return up to limit (message, position) pairs read since the last call.
+
+        A message is the bytes of a line, or a BadMessage for a line too long
+        to keep. An empty list means nothing new for now.
+
+        :raise SourceError: the file is not plain JSON Lines.
+        """
+        if self._stream is None and not self.start():
+            return []
+        messages: list[tuple[object, str]] = []
+        while len(messages) < limit:
+            # not kept in a variable: a rotation opens another file
+            chunk = self._stream.readline(MAX_LINE_BYTES + 1)
+            if not chunk:
+                if self._check_replaced():
+                    continue
+                break
+            self._quiet = False
+            if not chunk.endswith(b"\n"):
+                self._keep_partial(chunk)
+                if not self._skipping:
+                    # the end of the file, in the middle of a line being written
+                    break
+                continue
+            if self._skipping:
+                self._skipping = False
+                self.line += 1
+                messages.append((_too_long(), f"line {self.line}"))
+                continue
+            if self._partial:
+                chunk = b"".join(self._partial) + chunk
+                self._partial, self._partial_bytes = [], 0
+            self.line += 1
+            if chunk.strip():
+                # files joined with `cat` may carry a byte order mark inside
+                messages.append((strip_bom(chunk), f"line {self.line}"))
+        return messages
+
+    def close(self) -> None:
+        """Close the file being read."""
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+    def _keep_partial(self, chunk: bytes) -> None:
+        """Keep the start of a line, or drop it once the line is too long."""
+        if self._skipping:
+            return
+        self._partial.append(chunk)
+        self._partial_bytes += len(chunk)
+        if self._partial_bytes > MAX_LINE_BYTES:
+            self._partial, self._partial_bytes = [], 0
+            self._skipping = True
+
+    def start(self) -> bool:
+        """Open the file if it exists; tell whether it is open.
+
+        :raise SourceError: the file is not plain JSON Lines.
+        """
+        try:
+            stream = self.path.open("rb")
+        except FileNotFoundError:
+            if not self._said_missing:
+                self._said_missing = True
+                logger.info("waiting for %s to be created", self.path)
+            return False
+        except OSError as error:
+            raise SourceError(
+                f"cannot read {self.path}: {error.strerror or error}"
+            ) from None
+        status = os.fstat(stream.fileno())
+        self._stream = stream
+        self._inode = (status.st_dev, status.st_ino)
+        self.line = 0
+        self._partial, self._partial_bytes, self._skipping = [], 0, False
+        self._end_mtime, self._quiet = None, False
+        self._check_format(stream)
+        return True
+
+    def _check_format(self, stream: IO[bytes]) -> None:
+        """Refuse what is not plain JSON Lines: it cannot be read as it grows."""
+        start = stream.read(4)
+        stream.seek(0)
+        if self.path.suffix.lower() == ".har":
+            problem = "a HAR file"
+        elif start.startswith(GZIP_MAGIC) or start == ZIP_MAGIC:
+            problem = "compressed"
+        elif any(start.startswith(mark) for mark, _ in TEXT_BOMS) or (
+            len(start) == 4 and tuple(byte == 0 for byte in start) in BOMLESS_ZEROS
+        ):
+            problem = "UTF-16 or UTF-32"
+        elif start.lstrip()[:1] == b"[":
+            problem = "a JSON array"
+        else:
+            return
+        self.close()
+        raise SourceError(
+            f"{self.path} is {problem}: --follow reads JSON Lines in UTF-8 "
+            "(build from it without --follow)"
+        )
+
+    def _check_replaced(self) -> bool:
+        """At the end of the file: tell whether to read on, as the file was
+        cut or replaced."""
+        stream = self._stream
+        assert stream is not None
+        try:
+            status = os.stat(self.path)
+        except FileNotFoundError:
+            # renamed away and not made again yet: the old file may still grow
+            return False
+        if (status.st_dev, status.st_ino) != self._inode:
+            logger.info("%s was replaced: reading the new file", self.path)
+            self.close()
+            return self.start()
+        rewritten = self._quiet and status.st_mtime_ns != self._end_mtime
+        self._end_mtime = status.st_mtime_ns
+        self._quiet = True
+        if status.st_size < stream.tell() or rewritten:
+            # truncated in place (copytruncate), maybe written again since
+            logger.info("%s was truncated: reading it from its start", self.path)
+            stream.seek(0)
+            self.line = 0
+            self._partial, self._partial_bytes, self._skipping = [], 0, False
+            return True
+        return False
+
+
+def _too_long() -> BadMessage:
+    """The skip reason of a line over MAX_LINE_BYTES."""
+    return BadMessage("too_large", f"a line over {MAX_LINE_BYTES} bytes")
+
+
+def follow_file(
+    path: Path,
+    out_dir: Path,
+    options: BuildOptions,
+    stop: threading.Event,
+    listener: Listener | None = None,
+) -> bool:
+    """Build from a JSON Lines file and keep building as it grows, until stop.
+
+    The document is written at most once a second while lines arrive, and
+    once more at the end; a failed write is logged and tried again. Return
+    whether the last write (if one was due) succeeded.
+
+    :raise SourceError: the file is not plain JSON Lines, or cannot be read.
+    :raise OutputError: out_dir cannot hold the document.
+    :raise StateError: another reader is writing out_dir.
+    """
+    check_out_dir(out_dir)
+    store = StateStore(out_dir)
+    # the document is rewritten as it goes, as a live reader's is: one at a time
+    store.claim()
+    lines = FollowedFile(path)
+    try:
+        # a file that cannot be followed is refused before anything starts
+        lines.start()
+    except SourceError:
+        store.release()
+        raise
+    collect_less_often()
+    reader = Reader(out_dir, options, listener=listener)
+    logger.info("following %s (until interrupted)", path)
+    written = True
+    last_warning: float | None = None
+    try:
+        while True:
+            messages = lines.read()
+            for message, where in messages:
+                reader.add_message(message, where)
+            now = time.monotonic()
+            stopping = stop.is_set()
+            if reader.schedule.due(now) or (stopping and reader.schedule.dirty):
+                try:
+                    reader.write_documents()
+                    written = True
+                except OSError as error:
+                    written = False
+                    if last_warning is None or now - last_warning >= WARNING_INTERVAL:
+                        last_warning = now
+                        logger.warning(
+                            "cannot write the document (%s); trying again",
+                            error.strerror or error,
+                        )
+                reader.schedule.done(now)
+                if not written:
+                    # try again after the interval, not on every read
+                    reader.schedule.mark()
+            if stopping:
+                break
+            reader.progress.maybe_log(
+                now, reader.counts, reader.builder.operation_count
+            )
+            if not messages:
+                stop.wait(FOLLOW_WAIT)
+    finally:
+        lines.close()
+        store.release()
+    logger.info("stopped: %s", reader.summary())
+    return written
