@@ -88,6 +88,17 @@ DEFAULT_FIELD_WORDS = frozenset(
         "samlresponse",
         "securityanswer",
         "connectionstring",
+        "authentication",
+        "hmac",
+        "sid",
+        "sessid",
+        "privatekey",
+        "privkey",
+        "authkey",
+        "accesskey",
+        "signingkey",
+        "masterkey",
+        "secretkey",
     }
 )
 # query and form parameters secret by their exact name, although the name is
@@ -97,23 +108,86 @@ DEFAULT_FIELD_WORDS = frozenset(
 # is an anti-forgery nonce, not a credential, and stays too.
 DEFAULT_PARAMETERS = frozenset({"code"})
 # names written as one lower-case word ("accesstoken") are caught by the
-# longer words as suffixes; short ones ("key", "pin") would match "monkey"
+# longer words as suffixes or prefixes ("secretkey"); short ones ("key",
+# "pin") would match "monkey"
 MIN_SUFFIX_LENGTH = 5
+# short words that still end a one-word secret name ("dbpass", "userpwd",
+# "phpsessid")
+SHORT_SUFFIXES = ("pass", "pwd", "sessid", "hmac")
+# Authorization schemes that are not a plain word (RFC 7235 allows digits)
+WORDLESS_SCHEMES = frozenset({"aws4-hmac-sha256", "ssws", "hoba"})
+# headers whose values hold no secret by their grammar (media types, sizes,
+# dates, tokens of HTTP itself): passed over without a search
+PLAIN_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "cache-control",
+        "connection",
+        "content-encoding",
+        "content-length",
+        "content-type",
+        "date",
+        "etag",
+        "expires",
+        "keep-alive",
+        "last-modified",
+        "transfer-encoding",
+        "vary",
+    }
+)
 # headers whose value is a URL that may carry secrets in its query or fragment
+# (any other text is searched for "?name=value" pairs too: IN_TEXT_PARAMETER)
 URL_HEADERS = frozenset(
     {
         "referer",
         "location",
         "content-location",
         "x-original-url",
+        "x-original-uri",
         "x-forwarded-uri",
         "x-rewrite-url",
     }
 )
 
+# an Authorization scheme as a word: "Bearer", "Digest", "GoogleLogin"; a
+# long all-capitals word is more likely a token than a scheme
+SCHEME_WORD = re.compile(r"[A-Za-z][a-z][A-Za-z-]{0,18}|[A-Z]{1,8}")
+# the start of the next cookie in a folded Set-Cookie header ("a=1, b=2"),
+# not the comma inside an Expires date ("Wed, 21 Oct 2026")
+FOLDED_COOKIE = re.compile(r",\s*(?=[^;,=\s]+=)")
+# media types whose bodies may be JSON or form text all the same
+LOOSE_TYPES = frozenset({"", "text/plain", "text/json", "application/octet-stream"})
+# text that is a whole form: name=value pairs, nothing else
+FORM_TEXT = re.compile(r"[^=&\s]+=[^&\s]*(?:&[^=&\s]+=[^&\s]*)*")
 # three base64url parts, the first two encoding JSON objects ('{"' is "eyJ")
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+# a parameter inside any text: a URL's query in an HTML page or a Link or
+# Refresh header, a path parameter (";jsessionid=..."); its value ends where
+# a URL, an attribute or a sentence would end it
+IN_TEXT_PARAMETER = re.compile(
+    r"([?&]|&amp;)([A-Za-z0-9_.\-\[\]%]{1,100})=[^&;#\s\"'<>]+"
+    # a path parameter's value ends with its segment
+    r"|(;)([A-Za-z0-9_.\-\[\]%]{1,100})=[^&;#/?\s\"'<>]+"
+)
+# digits of a payment card, maybe grouped by spaces or dashes, starting as
+# the card networks' numbers do (Visa 4, Mastercard 2 and 5, American Express
+# 34 and 37, Diners 30, 36 and 38, Discover and others 6); the Luhn check
+# follows, so timestamps and most ids are not taken for one
+CARD_NUMBER = re.compile(r"(?:4|5[1-5]|2[2-7]|3[0478]|6)(?:[ -]?[0-9]){11,18}")
+# text holding none of these words (nor a secret word) is not searched for
+# card numbers: scanning every body for digits would cost more than all the
+# rest of its redaction
+CARD_WORDS = ("card",)
+# JSON members that name the field another member holds the value of:
+# [{"name": "password", "value": "..."}]
+NAME_MEMBERS = ("name", "key", "field", "param", "parameter")
+VALUE_MEMBERS = ("value", "values", "val")
+# an object key under a secret member kept as a name: lower-case words,
+# joined by "_" or "-" or in camelCase; any other key (a token) is replaced
+ORDINARY_KEY = re.compile(r"[a-z]+(?:[_-]?[a-z]+|[A-Z][a-z]+)*")
 # the user information of a URL ("https://user:password@host"), also with
 # the slashes escaped as in JSON text ("https:\/\/user:pw@host")
 USERINFO = re.compile(r"(:(?:\\?/){2})[^/?#@\s\"'<>\\\[\]]+@")
@@ -135,7 +209,7 @@ FORM_SEPARATORS = re.compile(r"([&;])")
 _SEPARATORS = ("_", "-", " ", ".", "+")
 # one multipart part: its headers naming the field, then its content
 MULTIPART_FIELD = re.compile(
-    rb'(content-disposition:[^\r\n]*?\bname="([^"]*)"[^\r\n]*\r?\n'
+    rb"(content-disposition:[^\r\n]*?;\s*name\*?=([^\r\n;]*)[^\r\n]*\r?\n"
     rb"(?:[^\r\n]+\r?\n)*\r?\n)(.*?)(?=\r?\n--|\Z)",
     re.IGNORECASE | re.DOTALL,
 )
@@ -161,23 +235,31 @@ class Redactor:
         self.headers = frozenset(name.lower() for name in headers)
         self.field_words = frozenset(word.lower() for word in field_words)
         self.parameters = frozenset(name.lower() for name in parameters)
-        self._suffixes = tuple(
+        self._affixes = tuple(
             word for word in self.field_words if len(word) >= MIN_SUFFIX_LENGTH
         )
+        self._suffixes = self._affixes + SHORT_SUFFIXES
         # a cheap first test: text without any of the words needs no parsing;
         # a word holding another one ("password", "pass") adds nothing to it
-        self._hint_words = tuple(
-            word
-            for word in sorted(self.field_words)
-            if not any(other in word for other in self.field_words if other != word)
-        ) + tuple(f"{name}=" for name in sorted(self.parameters))
+        self._hint_words = (
+            tuple(
+                word
+                for word in sorted(self.field_words)
+                if not any(other in word for other in self.field_words if other != word)
+            )
+            + tuple(f"{name}=" for name in sorted(self.parameters))
+            + CARD_WORDS
+        )
         self.is_secret_name = functools.lru_cache(maxsize=4096)(self._is_secret_name)
 
     def _is_secret_name(self, name: str) -> bool:
         words = [word.lower() for word in WORDS.findall(name)]
+        # a number after the word changes nothing: "password2", "token_1"
+        bare = [word.rstrip("0123456789") or word for word in words]
         # plurals name secrets too: "tokens", "apiKeys", "refresh_tokens"
-        return self._has_secret_word(words) or self._has_secret_word(
-            [_singular(word) for word in words]
+        return any(
+            self._has_secret_word(candidate)
+            for candidate in (words, [_singular(word) for word in words], bare)
         )
 
     def _has_secret_word(self, words: list[str]) -> bool:
@@ -188,14 +270,16 @@ class Redactor:
             for end in range(start + 2, len(words) + 1):
                 if "".join(words[start:end]) in self.field_words:
                     return True
-        return "".join(words).endswith(self._suffixes)
+        joined = "".join(words)
+        return joined.endswith(self._suffixes) or joined.startswith(self._affixes)
 
     def is_secret_parameter(self, name: str) -> bool:
         """Whether a query or form parameter name marks a secret."""
         return name.lower() in self.parameters or self.is_secret_name(name)
 
     def might_hold_secrets(self, text: str) -> bool:
-        """False when no secret word and no JWT occurs in the text (fast)."""
+        """False when no secret word, no JWT and no "card" occurs in the text
+        (fast)."""
         if "eyJ" in text or ("\\u" in text and ESCAPED_ASCII.search(text)):
             # a JWT, or JSON escapes of ASCII that may spell a name
             # ("p\u0061ssword"); other escapes (of "é", of CJK) spell none
@@ -217,6 +301,8 @@ class Redactor:
 
     def header(self, name: str, value: str) -> str:
         """Return a header value with secrets replaced (name in lower case)."""
+        if name in PLAIN_HEADERS and name not in self.headers:
+            return value
         if name in self.headers or self.is_secret_name(name):
             # Authorization, Proxy-Authorization, X-Forwarded-Authorization
             if "authorization" in name:
@@ -245,6 +331,8 @@ class Redactor:
                 query[name] = (
                     [REDACTED] * len(value) if isinstance(value, list) else REDACTED
                 )
+            elif isinstance(value, str) and _card_number(value):
+                query[name] = REDACTED
             elif isinstance(value, list):
                 query[name] = [self._query_value(item) for item in value]
             else:
@@ -258,14 +346,28 @@ class Redactor:
         return self.text(self.url(value))
 
     def text(self, value: str) -> str:
-        """Replace JWTs and the credentials of URLs inside any string."""
+        """Replace JWTs, the credentials of URLs and secret-named parameters
+        ("?token=...", ";jsessionid=...") inside any string."""
         if "eyJ" in value:
             value = JWT.sub(REDACTED, value)
+        if "%" in value and "yJ" in (decoded := unquote_plus(value)):
+            # a JWT percent-encoded (in a path): that text is kept decoded
+            redacted = JWT.sub(REDACTED, decoded)
+            if redacted != decoded:
+                value = redacted
         if "@" in value and "/" in value:
             value = USERINFO.sub(rf"\1{REDACTED}@", value)
         if "%40" in value:
             value = ENCODED_USERINFO.sub(rf"\1{REDACTED}%40", value)
+        if "=" in value and ("?" in value or ";" in value or "&" in value):
+            value = IN_TEXT_PARAMETER.sub(self._in_text_parameter, value)
         return value
+
+    def _in_text_parameter(self, match: re.Match[str]) -> str:
+        mark, name = match.group(1, 2) if match.group(1) else match.group(3, 4)
+        if self.is_secret_parameter(unquote_plus(name)):
+            return f"{mark}{name}={REDACTED}"
+        return match.group(0)
 
     def url(self, value: str) -> str:
         """Redact secret-named parameters in a URL's query and fragment."""
@@ -287,7 +389,10 @@ class Redactor:
         for index in range(0, len(pieces), 2):
             piece = pieces[index]
             name, sep, value = piece.partition("=")
-            if sep and self.is_secret_parameter(unquote_plus(name)):
+            if sep and (
+                self.is_secret_parameter(unquote_plus(name))
+                or _card_number(unquote_plus(value))
+            ):
                 pieces[index] = f"{name}={REDACTED}"
             elif "%3F" in value or "%3f" in value:
                 # a URL as a value (`?next=/a%3Ftoken%3Dx`) with secrets of its own
@@ -301,27 +406,58 @@ class Redactor:
         """Redact a text body of a media type; `complete` is False if cut short."""
         if not self.might_hold_secrets(text):
             return self.text(text)
-        if media_type == "application/json" or media_type.endswith("+json"):
+        if (
+            media_type == "application/json"
+            or media_type.endswith("+json")
+            # JSON sent as text, or with no type at all, is JSON all the same
+            or (media_type in LOOSE_TYPES and text.lstrip()[:1] in ("{", "["))
+        ):
             return self.text(self._json_text(text, complete))
-        if media_type == "application/x-www-form-urlencoded":
+        if media_type == "application/x-www-form-urlencoded" or (
+            media_type in LOOSE_TYPES and FORM_TEXT.fullmatch(text)
+        ):
             return self.form(text)
         if media_type.startswith("multipart/"):
             return self.text(self._multipart(text))
         return self.text(text)
 
     def json_value(self, value: Any) -> Any:
-        """Return a JSON value with every secret-named member blanked."""
+        """Return a JSON value with every secret-named member blanked.
+
+        So are card numbers, the value beside a secret name in a name/value
+        pair, and secrets in JSON text held in a string.
+        """
         if isinstance(value, dict):
+            blank_values = any(
+                isinstance(value.get(name), str) and self.is_secret_name(value[name])
+                for name in NAME_MEMBERS
+            )
             return {
-                key: _blank(item) if self.is_secret_name(key) else self.json_value(item)
+                key: _blank(item)
+                if self.is_secret_name(key) or (blank_values and key in VALUE_MEMBERS)
+                else self.json_value(item)
                 for key, item in value.items()
             }
         if isinstance(value, list):
             return [self.json_value(item) for item in value]
         if isinstance(value, str):
+            if _card_number(value):
+                return REDACTED
+            if value[:1] in ("{", "[") and self.might_hold_secrets(value):
+                return self._json_in_string(value)
             # links and redirect targets carry tokens in their query
             return self.text(self.url(value))
+        if isinstance(value, int) and not isinstance(value, bool):
+            return 0 if _card_number(str(value)) else value
         return value
+
+    def _json_in_string(self, value: str) -> str:
+        """A string holding JSON text (GraphQL variables), redacted as JSON."""
+        try:
+            inner = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return self.text(self.url(value))
+        return orjson.dumps(self.json_value(inner)).decode()
 
     def _json_text(self, text: str, complete: bool) -> str:
         if complete:
@@ -369,7 +505,7 @@ class Redactor:
 
     def _multipart_field(self, match: re.Match[bytes]) -> bytes:
         headers, name, _content = match.groups()
-        if self.is_secret_parameter(name.decode("utf-8", "replace")):
+        if self.is_secret_parameter(_part_name(name.decode("utf-8", "replace"))):
             return headers + REDACTED.encode()
         return match.group(0)
 
@@ -398,6 +534,33 @@ class Redactor:
                 media_type = _media_type(message.get("headers"))
                 message["body"] = self.body(message["body"], media_type, not cut)
         return exchange
+
+
+def _part_name(raw: str) -> str:
+    """A multipart field name as written after `name=`: quoted or not, or in
+    RFC 2231's `name*=utf-8''...` form."""
+    name = raw.strip().strip("\"'")
+    charset, quotes, encoded = name.partition("''")
+    if quotes and charset.replace("-", "").isalnum():
+        name = unquote_plus(encoded)
+    return name
+
+
+def _card_number(text: str) -> bool:
+    """Whether a string is a payment card number (13 to 19 digits, Luhn)."""
+    if not 13 <= len(text) <= 23 or not text[:1].isdigit():
+        return False
+    if not CARD_NUMBER.fullmatch(text):
+        return False
+    digits = [int(char) for char in text if char.isdigit()]
+    total = 0
+    for index, digit in enumerate(reversed(digits)):
+        if index % 2:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return total % 10 == 0
 
 
 def _singular(word: str) -> str:
@@ -454,7 +617,10 @@ def _media_type(headers: Any) -> str:
 
 
 def _blank(value: Any) -> Any:
-    """Replace every scalar inside a value, keeping its structure and types."""
+    """Replace every scalar inside a value, keeping its structure and types.
+
+    Object keys that are not plain names (tokens used as keys) are replaced.
+    """
     if isinstance(value, str):
         return REDACTED
     if isinstance(value, bool) or value is None:
@@ -464,28 +630,48 @@ def _blank(value: Any) -> Any:
     if isinstance(value, float):
         return 0.0
     if isinstance(value, dict):
-        return {key: _blank(item) for key, item in value.items()}
+        return {
+            key if ORDINARY_KEY.fullmatch(key) else REDACTED: _blank(item)
+            for key, item in value.items()
+        }
     if isinstance(value, list):
         return [_blank(item) for item in value]
     return REDACTED
 
 
 def _keep_scheme(value: str) -> str:
-    """`Bearer abc` -> `Bearer [REDACTED]`; a bare credential -> `[REDACTED]`."""
+    """`Bearer abc` -> `Bearer [REDACTED]`; a bare credential -> `[REDACTED]`.
+
+    A scheme is a word (letters, maybe a dash) or one of WORDLESS_SCHEMES; a
+    token followed by a space is not taken for one.
+    """
     scheme, sep, _ = value.strip().partition(" ")
-    if sep and scheme.isalnum() and len(scheme) <= 20:
+    if sep and (scheme.lower() in WORDLESS_SCHEMES or SCHEME_WORD.fullmatch(scheme)):
         return f"{scheme} {REDACTED}"
     return REDACTED
 
 
 def _redact_cookies(value: str) -> str:
-    """`a=1; b=2` -> `a=[REDACTED]; b=[REDACTED]` (cookie names stay)."""
-    names = [part.split("=", 1)[0].strip() for part in value.split(";")]
-    return "; ".join(f"{name}={REDACTED}" for name in names if name)
+    """`a=1; b=2` -> `a=[REDACTED]; b=[REDACTED]` (cookie names stay); a
+    cookie without a name is all value."""
+    pairs = [part.strip() for part in value.split(";")]
+    return "; ".join(
+        f"{pair.split('=', 1)[0].strip()}={REDACTED}" if "=" in pair else REDACTED
+        for pair in pairs
+        if pair
+    )
 
 
 def _redact_set_cookie(value: str) -> str:
-    """Redact the cookie's value; attributes such as Path or HttpOnly stay."""
+    """Redact the cookie's value; attributes such as Path or HttpOnly stay.
+
+    Cookies folded into one header with commas are redacted each.
+    """
+    cookies = FOLDED_COOKIE.split(value)
+    if len(cookies) > 1:
+        return ", ".join(_redact_set_cookie(cookie) for cookie in cookies)
     first, sep, attributes = value.partition(";")
+    if "=" not in first:
+        return f"{REDACTED}{sep}{attributes}"
     name = first.split("=", 1)[0].strip()
     return f"{name}={REDACTED}{sep}{attributes}"

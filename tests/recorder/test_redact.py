@@ -389,3 +389,195 @@ def test_only_escapes_of_ascii_send_a_body_the_slow_way(redactor: Redactor) -> N
     body = '{"card\\u002dnumber": "hunter2"}'
     assert redactor.might_hold_secrets(body)
     assert "hunter2" not in redactor.body(body, "application/json", True)
+
+
+# -- the leaks H23 found: each kind, not only its example ---------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "password1",
+        "password2",
+        "token2",
+        "api_key2",
+        "pwd2",
+        "Password2",
+        "apiKey2",
+        "PHPSESSID",
+        "sessid",
+        "sid",
+        "hmac",
+        "secretkey",
+        "privatekey",
+        "authkey",
+        "dbpass",
+        "userpwd",
+        "jsessionid",
+        "Authentication",
+        "x-authentication",
+        "x-shopify-hmac-sha256",
+        "x-secretkey",
+    ],
+)
+def test_secret_names_with_numbers_or_written_as_one_word(
+    redactor: Redactor, name: str
+) -> None:
+    assert redactor.is_secret_name(name)
+
+
+@pytest.mark.parametrize("name", ["sidebar", "inside", "side", "keyboard", "pincode"])
+def test_names_holding_short_secret_words_by_chance_stay(
+    redactor: Redactor, name: str
+) -> None:
+    assert not redactor.is_secret_name(name)
+
+
+@pytest.mark.parametrize("media_type", ["text/plain", "text/json", ""])
+def test_json_under_another_media_type_is_redacted_as_json(
+    redactor: Redactor, media_type: str
+) -> None:
+    body = '{"user": "ada", "password": "hunter2"}'
+    redacted = json.loads(redactor.body(body, media_type, complete=True))
+    assert redacted == {"user": "ada", "password": REDACTED}
+
+
+def test_form_text_without_its_media_type_is_redacted_as_a_form(
+    redactor: Redactor,
+) -> None:
+    body = "username=u&password1=hunter2&password2=hunter2"
+    redacted = redactor.body(body, "", complete=True)
+    assert redacted == "username=u&password1=[REDACTED]&password2=[REDACTED]"
+
+
+def test_urls_inside_html_and_headers_lose_their_secret_parameters(
+    redactor: Redactor,
+) -> None:
+    page = '<a href="/cb?access_token=tok1&amp;state=s">Redirecting</a>'
+    assert redactor.body(page, "text/html", True) == (
+        '<a href="/cb?access_token=[REDACTED]&amp;state=s">Redirecting</a>'
+    )
+    headers = {
+        "link": '</next?page=2&access_token=tok2>; rel="next"',
+        "refresh": "0; url=/cb?token=tok3",
+        "x-original-uri": "/cb?api_key=tok4",
+    }
+    redactor.headers_in(headers)
+    assert not any(f"tok{n}" in str(headers) for n in (2, 3, 4))
+    assert headers["link"] == '</next?page=2&access_token=[REDACTED]>; rel="next"'
+
+
+def test_a_url_in_a_form_value_loses_its_secret_parameters(redactor: Redactor) -> None:
+    body = "next=https://x.test/cb?token=tok1&user=ada"
+    redacted = redactor.body(body, "application/x-www-form-urlencoded", True)
+    assert redacted == "next=https://x.test/cb?token=[REDACTED]&user=ada"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("cookie", "session=a; nameless-secret", "session=[REDACTED]; [REDACTED]"),
+        ("set-cookie", "nameless-secret; Path=/", "[REDACTED]; Path=/"),
+        (
+            "set-cookie",
+            "lang=en; Expires=Wed, 21 Oct 2026 07:28:00 GMT, sid=s1; Path=/",
+            "lang=[REDACTED]; Expires=Wed, 21 Oct 2026 07:28:00 GMT, "
+            "sid=[REDACTED]; Path=/",
+        ),
+        ("authorization", "Bearer abc", "Bearer [REDACTED]"),
+        ("authorization", "GoogleLogin auth=abc", "GoogleLogin [REDACTED]"),
+        (
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/2026",
+            "AWS4-HMAC-SHA256 [REDACTED]",
+        ),
+        ("authorization", "SECRETBARETOKEN12345 x", REDACTED),
+        ("authorization", "s3cr3tT0ken x", REDACTED),
+        ("x-sid", "s1", REDACTED),
+    ],
+)
+def test_cookies_and_schemes_keep_no_value(
+    redactor: Redactor, name: str, value: str, expected: str
+) -> None:
+    assert redactor.header(name, value) == expected
+
+
+def test_keys_that_are_tokens_under_a_secret_member_are_replaced(
+    redactor: Redactor,
+) -> None:
+    body = '{"api_keys": {"sk_live_51HqLyjWDarjtT1zdp7dc": {"created": 1}}}'
+    redacted = json.loads(redactor.body(body, "application/json", True))
+    assert redacted == {"api_keys": {REDACTED: {"created": 0}}}
+    body = '{"credentials": {"userName": "u", "access_token": "t"}}'
+    redacted = json.loads(redactor.body(body, "application/json", True))
+    assert redacted == {"credentials": {"userName": REDACTED, "access_token": REDACTED}}
+
+
+def test_card_numbers_are_found_without_a_secret_name(redactor: Redactor) -> None:
+    body = json.dumps(
+        {
+            "card": {"number": "4111 1111 1111 1111", "brand": "visa"},
+            "backup": 5555555555554444,
+            "createdAtMs": 1733400000000,
+            "orderId": "123456789012345678",
+        }
+    )
+    redacted = json.loads(redactor.body(body, "application/json", True))
+    assert redacted == {
+        "card": {"number": REDACTED, "brand": "visa"},
+        "backup": 0,
+        "createdAtMs": 1733400000000,
+        "orderId": "123456789012345678",
+    }
+    # a form is searched when it names a card, a query value always
+    form = redactor.body(
+        "pan=4111111111111111&card_type=visa", "application/x-www-form-urlencoded", True
+    )
+    assert form == "pan=[REDACTED]&card_type=visa"
+    query = {"pan": "4111111111111111", "page": "4111111111111112"}
+    redactor.query_in(query)
+    assert query == {"pan": REDACTED, "page": "4111111111111112"}
+
+
+def test_name_value_pairs_and_json_inside_strings(redactor: Redactor) -> None:
+    body = json.dumps(
+        {
+            "fields": [
+                {"name": "password", "value": "hunter2"},
+                {"field": "api_token", "values": ["t1"]},
+                {"name": "city", "value": "Oslo"},
+            ],
+            "variables": json.dumps({"input": {"password": "hunter3"}}),
+        }
+    )
+    redacted = json.loads(redactor.body(body, "application/json", True))
+    assert redacted["fields"] == [
+        {"name": "password", "value": REDACTED},
+        {"field": "api_token", "values": [REDACTED]},
+        {"name": "city", "value": "Oslo"},
+    ]
+    assert json.loads(redacted["variables"]) == {"input": {"password": REDACTED}}
+
+
+@pytest.mark.parametrize(
+    "disposition",
+    [
+        "form-data; name=password",
+        "form-data; name*=utf-8''password",
+        "form-data; name='token'",
+        'form-data; filename="a.txt"; name="secret"',
+    ],
+)
+def test_multipart_names_however_written(redactor: Redactor, disposition: str) -> None:
+    body = (
+        f"--b\r\nContent-Disposition: {disposition}\r\n\r\nhunter2\r\n"
+        '--b\r\nContent-Disposition: form-data; name="user"\r\n\r\nada\r\n--b--\r\n'
+    )
+    redacted = redactor.body(body, "multipart/form-data; boundary=b", True)
+    assert "hunter2" not in redacted and "ada" in redacted
+
+
+def test_path_parameters_and_encoded_jwts_in_paths(redactor: Redactor) -> None:
+    assert redactor.text("/p;jsessionid=abc123/x") == "/p;jsessionid=[REDACTED]/x"
+    encoded = "/p/%65yJ" + JWT[3:].replace(".", "%2E") + "/x"
+    assert redactor.text(encoded) == "/p/[REDACTED]/x"

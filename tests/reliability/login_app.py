@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, redirect, request
 
 from recorder.flask import init_app
 
@@ -33,6 +33,20 @@ def login():
     response.set_cookie("session", os.environ["LOGIN_SESSION_COOKIE"], httponly=True)
     response.set_cookie("remember", os.environ["LOGIN_REMEMBER_COOKIE"])
     return response
+
+
+@app.get("/authorize")
+def authorize():
+    """Send the client on with a token in the URL, as OAuth's implicit flow does
+    (Flask writes the URL into the HTML body of the redirect too)."""
+    return redirect(f"/done?access_token={os.environ['LOGIN_REDIRECT_TOKEN']}")
+
+
+@app.post("/signup")
+def signup():
+    """Take a sign-up in any media type (JSON sent as text/plain, for one)."""
+    request.get_data()
+    return jsonify({"created": True}), 201
 
 
 @app.get("/healthz")

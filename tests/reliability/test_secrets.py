@@ -131,6 +131,7 @@ def test_planted_secrets_never_leave_the_process(
     session_cookie = planted.new("Set-Cookie session")
     remember_cookie = planted.new("Set-Cookie remember")
     access_token = planted.new("access_token in a JSON response body")
+    redirect_token = planted.new("access_token in a redirect (Location, HTML)")
     login = start_server(
         bootstrap=kafka_bootstrap,
         topic=kafka_topic,
@@ -139,6 +140,7 @@ def test_planted_secrets_never_leave_the_process(
             "LOGIN_SESSION_COOKIE": session_cookie,
             "LOGIN_REMEMBER_COOKIE": remember_cookie,
             "LOGIN_ACCESS_TOKEN": access_token,
+            "LOGIN_REDIRECT_TOKEN": redirect_token,
         },
     )
 
@@ -161,6 +163,25 @@ def test_planted_secrets_never_leave_the_process(
         timeout=30,
     )
     assert answer.status_code == 200
+    redirected = requests.get(
+        f"{login.base_url}/authorize", allow_redirects=False, timeout=30
+    )
+    assert redirect_token in redirected.text
+    signup = orjson.dumps(
+        {
+            "user": "ada",
+            "password1": planted.new("password1 of a JSON sign-up sent as text"),
+            "password2": planted.new("password2 of a JSON sign-up sent as text"),
+        }
+    )
+    signed_up = requests.post(
+        f"{login.base_url}/signup",
+        data=signup,
+        headers={"Content-Type": "text/plain"},
+        timeout=30,
+    )
+    assert signed_up.status_code == 201
+    responses += [redirected, signed_up]
     # the client got the real secrets: the recorder changes nothing it sees
     assert answer.cookies["session"] == session_cookie
     assert answer.json()["access_token"] == access_token
