@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Any
 
-from werkzeug.serving import ThreadedWSGIServer
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from server.app import create_app
 from server.config import DEFAULTS
@@ -70,6 +70,27 @@ def _exit(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
+class WithheldRequestHandler(WSGIRequestHandler):
+    """Werkzeug's request handler, logging each request by its method and
+    status only: a path or a query can hold personal data or secrets, and
+    so can the text of a malformed request, which is left out too."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Log one answered request without its target."""
+        code = getattr(code, "value", code)
+        self.log("info", "%s %s (path withheld)", self.command or "-", code)
+
+    def log_error(self, format: str, *args: Any) -> None:
+        """Log a refused request; the standard message would quote its text."""
+        self.log("error", "refused a malformed request (request text withheld)")
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        """Log a line without the client's address."""
+        logging.getLogger("werkzeug").log(
+            logging.ERROR if type == "error" else logging.INFO, message, *args
+        )
+
+
 class DrainingServer(ThreadedWSGIServer):
     """Werkzeug's threaded server, counting the connections it serves.
 
@@ -79,7 +100,7 @@ class DrainingServer(ThreadedWSGIServer):
     """
 
     def __init__(self, host: str, port: int, app: Any) -> None:
-        super().__init__(host, port, app)
+        super().__init__(host, port, app, handler=WithheldRequestHandler)
         self._count = 0
         self._idle = threading.Condition()
 

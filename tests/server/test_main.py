@@ -126,3 +126,26 @@ def test_sigterm_waits_for_a_request_being_served_and_records_it(tmp_path):
         "post",
     ]
     assert "recorded=2 delivered=2 dropped=0 failed=0" in log
+
+
+def test_the_log_names_requests_without_their_path_query_or_text(tmp_path):
+    port = free_port()
+    server = start_server(port, tmp_path / "rec.jsonl")
+    try:
+        requests.get(
+            f"http://127.0.0.1:{port}/users/ada@example.org?access_token=tok1",
+            timeout=5,
+        )
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+            client.sendall(b"GET /users?token=tok2 HTTP/1.1 extra\r\n\r\n")
+            client.makefile("rb").read()
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+        log = server.stderr.read()
+    finally:
+        server.kill()
+        server.wait()
+    assert "GET 404 (path withheld)" in log
+    assert "refused a malformed request (request text withheld)" in log
+    for value in ("ada@example.org", "tok1", "tok2", "127.0.0.1 - -"):
+        assert value not in log
