@@ -8,11 +8,14 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+def write_atomic(
+    path: Path, data: bytes, *, durable: bool = True, mode: int = 0o644
+) -> None:
     """Replace path with data through a temporary file and a rename.
 
     With durable=True the data and the rename are flushed to disk first, so a
-    power cut leaves the old or the new content, not an empty file.
+    power cut leaves the old or the new content, not an empty file. The file
+    gets the permissions of mode.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     # the temporary file lives in the same folder: rename is atomic only there
@@ -25,7 +28,7 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
             if durable:
                 temp.flush()
                 os.fsync(temp.fileno())
-        os.chmod(temp_name, 0o644)
+        os.chmod(temp_name, mode)
         os.replace(temp_name, path)
     except BaseException as error:
         with contextlib.suppress(OSError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 
@@ -18,6 +19,22 @@ _VERSION = re.compile(r"\d+(\.\d+){1,3}([-+][0-9A-Za-z.-]+)?")
 _DIGIT_GROUPS = re.compile(r"\d+([-_]\d+)*")
 # a phone number as E.164 writes it (+4915112345678): personal data
 _PHONE_NUMBER = re.compile(r"\+\d{7,15}")
+# a number written with punctuation: a phone number ("(415)555-0100",
+# "+49-151-1234-5678"), coordinates ("52.5200,13.4050"); NUMERIC_DIGITS or more
+_NUMERIC_TEXT = re.compile(r"[-+(]?\d[\d.,;_()+ -]*")
+NUMERIC_DIGITS = 4
+# a MAC address (00:1A:2B:3C:4D:5E, 00-1a-2b-3c-4d-5e)
+_MAC = re.compile(r"[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}")
+# what an IPv6 address is written with
+_IPV6_CHARS = frozenset("0123456789abcdefABCDEF:.")
+# letters in both cases with this many small letters standing alone, and one
+# in RANDOM_ALONE_SHARE at least: a generated key (kQzTrwPmLxVbNhYs), not
+# camelCase words (readOnlyAccess)
+RANDOM_ALONE = 3
+RANDOM_ALONE_SHARE = 5
+RANDOM_MIN_LENGTH = 12
+# an access key in capitals and digits (AKIAIOSFODNN7EXAMPLE)
+UPPER_KEY_MIN_LENGTH = 16
 # a language tag with its region or script as BCP 47 writes them (en-US,
 # es-419, zh-Hant-TW); a bare language (en) is a plain word
 _LOCALE = re.compile(r"[a-z]{2,3}((-[A-Z][a-z]{3})?-([A-Z]{2}|\d{3})|-[A-Z][a-z]{3})")
@@ -62,6 +79,9 @@ MACHINE_KINDS = frozenset(
         "month",
         "version",
         "phone",
+        "ip",
+        "mac",
+        "random",
     )
 )
 # a method named after a colon at the end of a segment, as resource-oriented
@@ -119,12 +139,16 @@ _CHECKS_SIZE = 256
 def segment_kind(segment: str) -> str | None:
     """Classify a decoded path segment that looks like a value, else None.
 
-    Kinds: integer, digits (``0042``, ``2024-001-0042``), uuid, hex, date,
+    Kinds: integer, digits (``0042``, ``2024-001-0042``, and numbers with
+    punctuation: ``(415)555-0100``, ``52.52,13.40``), uuid, hex, date,
     datetime, month (``2025-01``), version (``1.2.3``), phone
-    (``+4915112345678``), email, locale (``en-US``), token (long mixes of
-    letters and digits such as ``acc_5vWThLbE5nyO18``) and slug (words ending
-    in a number, such as ``green-263``). Plain words return None: whether
-    they are values is decided later from how their siblings behave.
+    (``+4915112345678``), email, ip (IPv6; IPv4 reads as a version), mac,
+    locale (``en-US``), token (long mixes of letters and digits such as
+    ``acc_5vWThLbE5nyO18``, also before a colon: ``123456:AAHdqTcv``), random
+    (generated keys without digits or in capitals: ``kQzTrwPmLxVbNhYs``,
+    ``AKIAIOSFODNN7EXAMPLE``) and slug (words ending in a number, such as
+    ``green-263``). Plain words return None: whether they are values is
+    decided later from how their siblings behave.
     """
     if not segment:
         return None
@@ -148,14 +172,30 @@ def segment_kind(segment: str) -> str | None:
             return "digits"
         if _DATE_TIME.fullmatch(segment):
             return "datetime"
+    if (
+        (first.isdigit() or first in "+(-")
+        and _NUMERIC_TEXT.fullmatch(segment)
+        and sum(map(str.isdigit, segment)) >= NUMERIC_DIGITS
+    ):
+        return "digits"
+    if ":" in segment:
+        colon_kind = _colon_kind(segment)
+        if colon_kind is not None:
+            return colon_kind
+    elif "-" in segment and _MAC.fullmatch(segment):
+        return "mac"
     if "@" in segment and _EMAIL.fullmatch(segment):
         return "email"
     if "-" in segment and _LOCALE.fullmatch(segment):
         return "locale"
     if _ANY_DIGIT.search(segment) is None:
+        if _random_letters(segment):
+            return "random"
         # Limitation: a literal of three hyphenated words (/forgot-my-password)
         # is taken for a value
         return "slug" if _WORD_SLUG.fullmatch(segment) else None
+    if len(segment) >= UPPER_KEY_MIN_LENGTH and segment.isalnum() and segment.isupper():
+        return "random"
     digits = sum(map(str.isdigit, segment))
     if len(segment) >= 8 and _HEX.fullmatch(segment) and digits < len(segment):
         return "hex"
@@ -166,6 +206,44 @@ def segment_kind(segment: str) -> str | None:
     if mixed and len(segment) >= 8 and _TOKEN.fullmatch(segment):
         return "token" if any(char.isalpha() for char in segment) else None
     return None
+
+
+def _colon_kind(segment: str) -> str | None:
+    """The kind of a segment holding a colon: an IPv6 or MAC address, or a
+    token after an id (a bot token: ``123456:AAHdqTcvCH1vGWJxfSeofSAs0K5``)."""
+    if _MAC.fullmatch(segment):
+        return "mac"
+    if set(segment) <= _IPV6_CHARS:
+        try:
+            ipaddress.IPv6Address(segment)
+        except ValueError:
+            pass
+        else:
+            return "ip"
+    head, _, tail = segment.rpartition(":")
+    if head and tail and segment_kind(tail) in ("token", "random", "hex"):
+        return "token"
+    return None
+
+
+def _random_letters(text: str) -> bool:
+    """Tell whether letters change case as a generated key's do, not as words'.
+
+    camelCase and PascalCase words follow a capital with two or more small
+    letters; a generated key has many small letters standing alone.
+    """
+    if len(text) < RANDOM_MIN_LENGTH or not text.isalpha():
+        return False
+    alone = 0
+    run = 0
+    for char in text + "A":
+        if char.islower():
+            run += 1
+            continue
+        if run == 1:
+            alone += 1
+        run = 0
+    return alone >= max(RANDOM_ALONE, len(text) // RANDOM_ALONE_SHARE)
 
 
 def split_suffix(segment: str) -> tuple[str, str]:

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import re
 
-from spec_from_stream.formats import segment_kind
+from spec_from_stream.formats import segment_kind, string_formats
 
 # value kinds (see formats.segment_kind) a parameter or property name never
 # has: such a name is data, often personal (an email, a user's uuid)
-VALUE_KINDS = frozenset(("integer", "uuid", "hex", "date", "email"))
+VALUE_KINDS = frozenset(
+    (
+        "integer",
+        "digits",
+        "uuid",
+        "hex",
+        "date",
+        "datetime",
+        "email",
+        "phone",
+        "ip",
+        "mac",
+        "random",
+    )
+)
 # a generated token has many digits; a name such as ipv4Address or sha256sum few
 TOKEN_DIGITS = 4
 # a phone number: an optional plus, then digits with spaces, dots or hyphens
@@ -60,10 +74,16 @@ def camel_case(text: str) -> str:
 
 
 def looks_like_value(name: str) -> bool:
-    """Tell whether a name is a value (an email, a uuid, a number, a phone)."""
+    """Tell whether a name is a value (an email, a uuid, a number, a phone, an
+    address, a generated key, words with spaces such as a person's name)."""
+    if any(char.isspace() for char in name):
+        return True
     kind = segment_kind(name)
     if kind in VALUE_KINDS:
         return True
+    if kind == "version":
+        # an IPv4 address reads as a version number
+        return "ipv4" in string_formats(name)
     if kind == "token":
         return sum(map(str.isdigit, name)) >= TOKEN_DIGITS
     return _PHONE.fullmatch(name) is not None

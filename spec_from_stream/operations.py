@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from spec_from_stream.formats import typed_text
+from spec_from_stream.names import looks_like_value
 from spec_from_stream.schema import MAX_NAME_LENGTH, SchemaCaps, SchemaSummary
 from spec_from_stream.security import is_query_key, schemes_in_request
 
@@ -433,6 +434,10 @@ class Operation:
             if param is None:
                 if len(name) > MAX_NAME_LENGTH:
                     caps.hits["name_length"] += 1
+                    continue
+                if looks_like_value(name):
+                    # data sent as a name (an email, a phone number): never
+                    # documented, so not kept in the counters either
                     continue
                 if len(params) >= caps.max_properties:
                     caps.hits["query_params"] += 1

@@ -217,7 +217,7 @@ def _operation(
             # a name that is data (an email sent as a key) is personal data
             continue
         query = operation.query[name]
-        schema = query.schema.render(version, examples)
+        schema = query.schema.render(version, examples, None, name)
         parameter: dict = {"name": name, "in": "query"}
         if query.count >= operation.count:
             parameter["required"] = True

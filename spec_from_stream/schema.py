@@ -11,6 +11,8 @@ from spec_from_stream.formats import (
     still_matching,
     string_formats,
 )
+from spec_from_stream.names import looks_like_value
+from spec_from_stream.security import is_secret_name
 
 if TYPE_CHECKING:
     from spec_from_stream.evidence import RequestEvidence
@@ -311,15 +313,10 @@ class SchemaSummary:
         if self.extra is not None:
             return True
         if len(self.props) < MIN_MAP_KEYS:
-            # one key that is an id, a date or an email is data (often personal),
-            # never a field name: a map even alone
-            return len(self.props) == 1 and segment_kind(next(iter(self.props))) in (
-                "integer",
-                "uuid",
-                "hex",
-                "date",
-                "email",
-            )
+            # one key that is an id, a date, an email, a phone number, an
+            # address or a generated key is data (often personal), never a
+            # field name: a map even alone
+            return len(self.props) == 1 and looks_like_value(next(iter(self.props)))
         if all(segment_kind(key) is not None for key in self.props):
             return True
         return self._keys_vary() or self._keys_sparse()
@@ -434,7 +431,7 @@ class SchemaSummary:
             )
         elif kind == "string" and self.formats:
             schema["format"] = _pick_format(self.formats)
-        if examples and _example_fits(kind, self.example):
+        if examples and _example_fits(kind, self.example) and not is_secret_name(name):
             schema["example"] = self.example
         return schema
 

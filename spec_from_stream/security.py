@@ -19,6 +19,22 @@ _QUERY_KEYS = frozenset(
 )
 
 
+# what marks a field or parameter name as holding a secret: with --examples,
+# its sample value is left out of the document (traffic recorded without the
+# recorder's redaction, a HAR file, may hold the secret itself)
+_SECRET_NAME = re.compile(
+    r"pass|pwd|secret|token|key|auth|credential|session|cookie|signature|^sig|sig$"
+    r"|otp|pin$|cvv|cvc|ssn|card|jwt|sid$|hmac|^code$",
+    re.IGNORECASE,
+)
+
+
+def is_secret_name(name: str) -> bool:
+    """Tell whether a field or parameter name marks a secret (broadly: a few
+    innocent names such as "monkey" are caught too)."""
+    return _SECRET_NAME.search(name) is not None
+
+
 def is_key_name(name: str) -> bool:
     """Tell whether a header name carries an API key or token."""
     lowered = name.lower()

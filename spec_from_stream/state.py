@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 STATE_FORMAT = 1
 STATE_DIR = ".state"
 STATE_FILE = "state.json"
+# readable by its owner only (the document, meant to be shared, is 0644)
+STATE_FILE_MODE = 0o600
 # held (flock) by the live reader that owns the folder, for as long as it runs
 LOCK_FILE = "lock"
 
@@ -218,7 +220,9 @@ class StateStore:
 
     def save(self, state: ReaderState) -> None:
         """Write the state atomically (temporary file, fsync, rename)."""
-        write_atomic(self.path, state.to_bytes())
+        # the counters hold names from the traffic the document leaves out
+        # (query names that are values, map keys): for this user only
+        write_atomic(self.path, state.to_bytes(), mode=STATE_FILE_MODE)
 
 
 def _describe(source: dict) -> str:

@@ -78,3 +78,32 @@ def test_typed_text_keeps_numbers_json_cannot_hold_as_text():
 )
 def test_split_suffix_takes_methods_and_extensions_after_ids(segment, parts):
     assert split_suffix(segment) == parts
+
+
+@pytest.mark.parametrize(
+    ("segment", "kind"),
+    [
+        ("123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw", "token"),
+        ("bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw", "token"),
+        ("sha256:e3b0c44298fc1c149afbf4c8996fb924", "token"),
+        ("kQzTrwPmLxVbNhYs", "random"),
+        ("AKIAIOSFODNN7EXAMPLE", "random"),
+        ("+49-151-1234-5678", "digits"),
+        ("(415)555-0100", "digits"),
+        ("52.5200,13.4050", "digits"),
+        ("2001:db8::5", "ip"),
+        ("00:1A:2B:3C:4D:5E", "mac"),
+        ("00-1a-2b-3c-4d-5e", "mac"),
+        # words stay words, however they are cased or joined
+        ("getMe", None),
+        ("sendMessage", None),
+        ("readOnlyAccess", None),
+        ("TheQuickBrownFoxJumps", None),
+        ("XMLHttpRequest", None),
+        ("HTTPSConnectionPool", None),
+        ("UPPERCASEWORDS", None),
+        ("jobs", None),
+    ],
+)
+def test_keys_addresses_and_written_numbers_are_values(segment, kind):
+    assert segment_kind(segment) == kind

@@ -117,3 +117,16 @@ def test_a_byte_order_mark_before_a_form_body_is_ignored():
 
 def test_unlabelled_json_after_a_byte_order_mark_is_sniffed_as_json():
     assert media_of({}, '\ufeff {"a": 1}') == "application/json"
+
+
+def test_query_names_that_are_values_are_not_even_counted():
+    from spec_from_stream.operations import Operation
+    from spec_from_stream.schema import SchemaCaps
+
+    operation = Operation()
+    caps = SchemaCaps(12, 200, False)
+    operation._add_query(
+        {"joe.private@corp.example": "1", "+14155550100": "", "page": "2"}, caps
+    )
+
+    assert list(operation.query) == ["page"]

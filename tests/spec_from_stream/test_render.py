@@ -464,3 +464,55 @@ def test_location_and_retry_after_are_documented_response_headers():
             "Location": {"schema": {"type": "string", "format": "uri-reference"}}
         }
         assert "/orders/1" not in json.dumps(document)
+
+
+def test_generated_keys_numbers_and_addresses_never_show_as_literals():
+    secrets = [
+        "bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
+        "kQzTrwPmLxVbNhYs",
+        "AKIAIOSFODNN7EXAMPLE",
+        "+49-151-1234-5678",
+        "2001:db8::5",
+        "52.5200,13.4050",
+    ]
+    (document,) = _document(
+        *[_exchange("get", f"/things/{secret}/getMe") for secret in secrets],
+        _exchange(
+            "get",
+            "/search",
+            query={"Joe Private": "", "2001:db8::5": "", "AKIAIOSFODNN7EXAMPLE": ""},
+        ),
+        _exchange("get", "/search", query={"198.51.100.7": "", "page": "1"}),
+        _exchange("get", "/peers", response={"peers": {"198.51.100.7": {"up": 1}}}),
+        _exchange("get", "/phones", response={"+14155550100": {"verified": True}}),
+    ).values()
+    text = json.dumps(document)
+    for value in [*secrets, "Joe Private", "198.51.100.7", "+14155550100"]:
+        assert value not in text, value
+    assert list(document["paths"]) == [
+        "/peers",
+        "/phones",
+        "/search",
+        "/things/{thingId}/getMe",
+    ]
+    parameters = document["paths"]["/search"]["get"]["parameters"]
+    assert [parameter["name"] for parameter in parameters] == ["page"]
+
+
+def test_examples_leave_out_the_values_of_secret_names():
+    (document,) = _document(
+        _exchange(
+            "post",
+            "/login",
+            query={"access_token": "tok1", "page": "2"},
+            body=json.dumps(
+                {"user": "grace", "password": "hunter2", "mfa": {"otp": "123456"}}
+            ),
+            response={"session_token": "tok2", "name": "Grace"},
+        ),
+        examples=True,
+    ).values()
+    text = json.dumps(document)
+    for secret in ("tok1", "hunter2", "123456", "tok2"):
+        assert secret not in text, secret
+    assert "grace" in text and "Grace" in text

@@ -146,3 +146,11 @@ def test_counts_describe_themselves_with_agreeing_nouns():
         "1 message read, 3 skipped (bad_exchange 1, not_json 2), 1 operation"
     )
     assert Counts(read=2).describe(0) == "2 messages read, 0 skipped, 0 operations"
+
+
+def test_the_state_is_readable_by_its_owner_only(tmp_path):
+    store = StateStore(tmp_path)
+    store.save(make_state())
+    store.save(make_state(read=6))
+
+    assert oct(store.path.stat().st_mode & 0o777) == oct(0o600)
