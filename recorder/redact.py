@@ -153,7 +153,7 @@ URL_HEADERS = frozenset(
 
 # an Authorization scheme as a word: "Bearer", "Digest", "GoogleLogin"; a
 # long all-capitals word is more likely a token than a scheme
-SCHEME_WORD = re.compile(r"[A-Za-z][a-z][A-Za-z-]{0,18}|[A-Z]{1,8}")
+SCHEME_WORD = re.compile(r"[A-Za-z]{1,2}[a-z][A-Za-z-]{0,17}|[A-Z]{1,8}")
 # the start of the next cookie in a folded Set-Cookie header ("a=1, b=2"),
 # not the comma inside an Expires date ("Wed, 21 Oct 2026")
 FOLDED_COOKIE = re.compile(r",\s*(?=[^;,=\s]+=)")

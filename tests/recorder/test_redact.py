@@ -486,6 +486,8 @@ def test_a_url_in_a_form_value_loses_its_secret_parameters(redactor: Redactor) -
         ),
         ("authorization", "Bearer abc", "Bearer [REDACTED]"),
         ("authorization", "GoogleLogin auth=abc", "GoogleLogin [REDACTED]"),
+        ("authorization", 'OAuth oauth_token="abc"', "OAuth [REDACTED]"),
+        ("authorization", "DPoP abc", "DPoP [REDACTED]"),
         (
             "authorization",
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/2026",
