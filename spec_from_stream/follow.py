@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 import time
 from pathlib import Path
@@ -39,6 +40,8 @@ FOLLOW_WAIT = 0.2
 MAX_LINE_BYTES = 8 * 1024 * 1024
 # seconds between two warnings about a document that cannot be written
 WARNING_INTERVAL = 30.0
+# the first bytes of the file, kept to tell a rewritten file from a touched one
+HEAD_BYTES = 256
 
 
 class FollowedFile:
@@ -64,6 +67,7 @@ class FollowedFile:
         # was read since: a change without new bytes means it was rewritten
         self._end_mtime: int | None = None
         self._quiet = False
+        self._head = b""
 
     def read(self, limit: int = FOLLOW_BATCH) -> list[tuple[object, str]]:
         """Return up to limit (message, position) pairs read since the last call.
@@ -123,9 +127,15 @@ class FollowedFile:
     def start(self) -> bool:
         """Open the file if it exists; tell whether it is open.
 
-        :raise SourceError: the file is not plain JSON Lines.
+        :raise SourceError: the file is not a regular file of plain JSON Lines.
         """
         try:
+            if not stat.S_ISREG(os.stat(self.path).st_mode):
+                # a pipe would block the opening, a folder has no lines
+                raise SourceError(
+                    f"{self.path} is not a regular file: --follow reads a file "
+                    "that grows"
+                )
             stream = self.path.open("rb")
         except FileNotFoundError:
             if not self._said_missing:
@@ -147,8 +157,9 @@ class FollowedFile:
 
     def _check_format(self, stream: IO[bytes]) -> None:
         """Refuse what is not plain JSON Lines: it cannot be read as it grows."""
-        start = stream.read(4)
+        self._head = stream.read(HEAD_BYTES)
         stream.seek(0)
+        start = self._head[:4]
         if self.path.suffix.lower() == ".har":
             problem = "a HAR file"
         elif start.startswith(GZIP_MAGIC) or start == ZIP_MAGIC:
@@ -181,7 +192,13 @@ class FollowedFile:
             logger.info("%s was replaced: reading the new file", self.path)
             self.close()
             return self.start()
-        rewritten = self._quiet and status.st_mtime_ns != self._end_mtime
+        rewritten = False
+        if self._quiet and status.st_mtime_ns != self._end_mtime:
+            # changed without growing: rewritten, unless only touched
+            head = os.pread(stream.fileno(), HEAD_BYTES, 0)
+            rewritten = not head.startswith(self._head)
+            if not rewritten:
+                self._head = head
         self._end_mtime = status.st_mtime_ns
         self._quiet = True
         if status.st_size < stream.tell() or rewritten:
@@ -190,6 +207,7 @@ class FollowedFile:
             stream.seek(0)
             self.line = 0
             self._partial, self._partial_bytes, self._skipping = [], 0, False
+            self._head = os.pread(stream.fileno(), HEAD_BYTES, 0)
             return True
         return False
 
@@ -208,9 +226,10 @@ def follow_file(
 ) -> bool:
     """Build from a JSON Lines file and keep building as it grows, until stop.
 
-    The document is written at most once a second while lines arrive, and
-    once more at the end; a failed write is logged and tried again. Return
-    whether the last write (if one was due) succeeded.
+    The document is written at most once a second while lines arrive (every
+    5 s while a long file is caught up with), and once more at the end; a
+    failed write is logged and tried again. Return whether the last write
+    (if one was due) succeeded.
 
     :raise SourceError: the file is not plain JSON Lines, or cannot be read.
     :raise OutputError: out_dir cannot hold the document.
@@ -230,31 +249,24 @@ def follow_file(
     collect_less_often()
     reader = Reader(out_dir, options, listener=listener)
     logger.info("following %s (until interrupted)", path)
-    written = True
-    last_warning: float | None = None
+    writes = _Writes(reader)
     try:
         while True:
-            messages = lines.read()
+            try:
+                messages = lines.read(FOLLOW_BATCH)
+            except SourceError:
+                # the file became something else: what was read is written
+                writes.write(time.monotonic())
+                raise
             for message, where in messages:
                 reader.add_message(message, where)
             now = time.monotonic()
+            # a full batch: the file holds more than was read, so write less
+            # often while catching up, as a live reader behind Kafka does
+            reader.schedule.pace(len(messages) >= FOLLOW_BATCH)
             stopping = stop.is_set()
             if reader.schedule.due(now) or (stopping and reader.schedule.dirty):
-                try:
-                    reader.write_documents()
-                    written = True
-                except OSError as error:
-                    written = False
-                    if last_warning is None or now - last_warning >= WARNING_INTERVAL:
-                        last_warning = now
-                        logger.warning(
-                            "cannot write the document (%s); trying again",
-                            error.strerror or error,
-                        )
-                reader.schedule.done(now)
-                if not written:
-                    # try again after the interval, not on every read
-                    reader.schedule.mark()
+                writes.write(now)
             if stopping:
                 break
             reader.progress.maybe_log(
@@ -266,4 +278,36 @@ def follow_file(
         lines.close()
         store.release()
     logger.info("stopped: %s", reader.summary())
-    return written
+    return writes.ok
+
+
+class _Writes:
+    """Writes the document; a failure is logged (at most every 30 s) and the
+    write tried again after the usual interval."""
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+        self.ok = True
+        self._last_warning: float | None = None
+
+    def write(self, now: float) -> None:
+        """Write the document if anything changed since the last write."""
+        reader = self.reader
+        if not reader.schedule.dirty:
+            return
+        try:
+            reader.write_documents()
+            self.ok = True
+        except OSError as error:
+            self.ok = False
+            last = self._last_warning
+            if last is None or now - last >= WARNING_INTERVAL:
+                self._last_warning = now
+                logger.warning(
+                    "cannot write the document (%s); trying again",
+                    error.strerror or error,
+                )
+        reader.schedule.done(now)
+        if not self.ok:
+            # tried again after the interval, not on every read
+            reader.schedule.mark()

@@ -245,3 +245,65 @@ def test_following_a_compressed_file_is_one_line(tmp_path):
     done = run_cli("--input", str(recording), "--follow", "--out", str(tmp_path / "s"))
 
     assert_one_line_error(done, "compressed", "without --follow")
+
+
+def test_a_touched_file_is_not_read_again(tmp_path):
+    path = tmp_path / "rec.jsonl"
+    path.write_bytes(line("/a"))
+    lines = FollowedFile(path)
+    assert paths_of(lines.read()) == ["/a"]
+    assert lines.read() == []
+    later = path.stat().st_mtime_ns + 10**9
+
+    os.utime(path, ns=(later, later))
+
+    assert lines.read() == []
+    lines.close()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_what_is_not_a_regular_file_is_refused_without_blocking(tmp_path, kind):
+    path = tmp_path / "rec.jsonl"
+    if kind == "fifo":
+        # nobody writes to it: opening it to read would wait for ever
+        os.mkfifo(path)
+    else:
+        path.mkdir()
+
+    with pytest.raises(SourceError, match="not a regular file"):
+        FollowedFile(path).read()
+
+
+def test_a_long_file_is_caught_up_with_fewer_writes(tmp_path, monkeypatch):
+    import threading
+
+    from spec_from_stream.reader import BuildOptions
+    from spec_from_stream.writer import Schedule
+
+    monkeypatch.setattr(follow, "FOLLOW_BATCH", 2)
+    paced: list[bool] = []
+    pace = Schedule.pace
+    monkeypatch.setattr(
+        Schedule,
+        "pace",
+        lambda self, behind: paced.append(behind) or pace(self, behind),
+    )
+    recording = tmp_path / "rec.jsonl"
+    recording.write_bytes(b"".join(line(f"/p{n}") for n in range(5)))
+    stop = threading.Event()
+    written: list[dict] = []
+    runner = threading.Thread(
+        target=follow.follow_file,
+        args=(recording, tmp_path / "spec", BuildOptions(), stop, written.append),
+    )
+    runner.start()
+    try:
+        deadline = time.monotonic() + 60
+        while False not in paced and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        runner.join(60)
+    # two full batches, then the last line and the quiet reads after it
+    assert paced[:3] == [True, True, False]
+    assert not runner.is_alive()
