@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import re
 
-from spec_from_stream.formats import segment_kind, string_formats
+from spec_from_stream.formats import MACHINE_KINDS, segment_kind, string_formats
 
 # value kinds (see formats.segment_kind) a parameter or property name never
-# has: such a name is data, often personal (an email, a user's uuid)
-VALUE_KINDS = frozenset(
-    (
-        "integer",
-        "digits",
-        "uuid",
-        "hex",
-        "date",
-        "datetime",
-        "email",
-        "phone",
-        "ip",
-        "mac",
-        "random",
-    )
-)
+# has: such a name is data, often personal (an email, a user's uuid); a name
+# like a release number is a value only as an IPv4 address (below)
+VALUE_KINDS = (MACHINE_KINDS - {"version"}) | {"email"}
 # a generated token has many digits; a name such as ipv4Address or sha256sum few
 TOKEN_DIGITS = 4
 # a phone number: an optional plus, then digits with spaces, dots or hyphens

@@ -1,6 +1,7 @@
 """Fixtures shared by every test folder: the real Kafka broker and free ports."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -106,3 +107,10 @@ def own_kafka(tmp_path: Path):
     broker = LocalKafka(tmp_path / "kafka-run")
     yield broker
     broker.stop()
+
+
+def sigterm_log(process: subprocess.Popen) -> str:
+    """Stop a process with SIGTERM, check it exits 0 within 60 s, return its stderr."""
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+    return process.stderr.read()

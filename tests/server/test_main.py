@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import ROOT, free_port, run_module
+from tests.conftest import ROOT, free_port, run_module, sigterm_log
 
 
 def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -82,9 +82,7 @@ def test_sigterm_delivers_what_the_recorder_holds_and_logs_the_counts(tmp_path):
         for number in range(30):
             session.get(f"http://127.0.0.1:{port}/users/{number}", timeout=5)
         session.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
-        server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=60) == 0
-        log = server.stderr.read()
+        log = sigterm_log(server)
     finally:
         server.kill()
         server.wait()
@@ -139,9 +137,7 @@ def test_the_log_names_requests_without_their_path_query_or_text(tmp_path):
         with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
             client.sendall(b"GET /users?token=tok2 HTTP/1.1 extra\r\n\r\n")
             client.makefile("rb").read()
-        server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=60) == 0
-        log = server.stderr.read()
+        log = sigterm_log(server)
     finally:
         server.kill()
         server.wait()

@@ -13,7 +13,7 @@ from spec_from_stream import follow
 from spec_from_stream.exchange import BadMessage
 from spec_from_stream.follow import FollowedFile
 from spec_from_stream.sources import SourceError
-from tests.conftest import free_port
+from tests.conftest import free_port, sigterm_log
 from tests.server.test_main import start_server
 from tests.spec_from_stream.test_cli import assert_one_line_error, run_cli, start_cli
 
@@ -183,9 +183,7 @@ def test_the_command_line_follows_a_file_until_sigterm(tmp_path):
         append(recording, line("/b") + b"not json\n")
         wait_for_paths(out / "openapi.yaml", {"/a", "/b"}, process)
 
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=60) == 0
-        log = process.stderr.read()
+        log = sigterm_log(process)
     finally:
         process.kill()
         process.wait()
