@@ -18,6 +18,10 @@ logger = logging.getLogger(__name__)
 # seconds a stop (Ctrl-C, SIGTERM) waits for the requests being served, so
 # their exchanges are recorded (docker stop allows 10 s in all)
 DRAIN_TIMEOUT = 5.0
+# request methods logged by name; any other is logged as "other"
+HTTP_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT")
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,9 +80,11 @@ class WithheldRequestHandler(WSGIRequestHandler):
     so can the text of a malformed request, which is left out too."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Log one answered request without its target."""
+        """Log one answered request without its target (a method HTTP does not
+        define is text of the client's too)."""
         code = getattr(code, "value", code)
-        self.log("info", "%s %s (path withheld)", self.command or "-", code)
+        method = self.command if self.command in HTTP_METHODS else "other"
+        self.log("info", "%s %s (path withheld)", method, code)
 
     def log_error(self, format: str, *args: Any) -> None:
         """Log a refused request; the standard message would quote its text."""

@@ -42,6 +42,9 @@ MAX_LINE_BYTES = 8 * 1024 * 1024
 WARNING_INTERVAL = 30.0
 # the first bytes of the file, kept to tell a rewritten file from a touched one
 HEAD_BYTES = 256
+# bytes read at most per batch: bounds its memory, and how long a huge line
+# keeps the stop request waiting
+READ_BYTES = 16 * 1024 * 1024
 
 
 class FollowedFile:
@@ -63,36 +66,44 @@ class FollowedFile:
         self._partial_bytes = 0
         self._skipping = False
         self._said_missing = False
-        # the file's change time at the last end reached, and whether nothing
-        # was read since: a change without new bytes means it was rewritten
+        # whether the last read reached the end of the file, and the file's
+        # change time then: a change since, with other first bytes, means
+        # the file was rewritten
+        self.at_end = False
         self._end_mtime: int | None = None
-        self._quiet = False
         self._head = b""
 
     def read(self, limit: int = FOLLOW_BATCH) -> list[tuple[object, str]]:
         """Return up to limit (message, position) pairs read since the last call.
 
         A message is the bytes of a line, or a BadMessage for a line too long
-        to keep. An empty list means nothing new for now.
+        to keep. An empty list with ``at_end`` set means nothing new for now;
+        at most READ_BYTES are read per call.
 
         :raise SourceError: the file is not plain JSON Lines.
         """
         if self._stream is None and not self.start():
             return []
+        if self.at_end:
+            # before reading on from the old end, see whether the file was
+            # replaced, cut or rewritten meanwhile
+            self._check_replaced()
+            if self._stream is None:
+                return []
         messages: list[tuple[object, str]] = []
-        while len(messages) < limit:
+        budget = READ_BYTES
+        while len(messages) < limit and budget > 0:
             # not kept in a variable: a rotation opens another file
-            chunk = self._stream.readline(MAX_LINE_BYTES + 1)
+            stream = self._stream
+            chunk = stream.readline(MAX_LINE_BYTES + 1)
             if not chunk:
-                if self._check_replaced():
-                    continue
+                self.at_end = True
+                self._end_mtime = os.fstat(stream.fileno()).st_mtime_ns
                 break
-            self._quiet = False
+            self.at_end = False
+            budget -= len(chunk)
             if not chunk.endswith(b"\n"):
                 self._keep_partial(chunk)
-                if not self._skipping:
-                    # the end of the file, in the middle of a line being written
-                    break
                 continue
             if self._skipping:
                 self._skipping = False
@@ -151,7 +162,7 @@ class FollowedFile:
         self._inode = (status.st_dev, status.st_ino)
         self.line = 0
         self._partial, self._partial_bytes, self._skipping = [], 0, False
-        self._end_mtime, self._quiet = None, False
+        self.at_end, self._end_mtime = False, None
         self._check_format(stream)
         return True
 
@@ -178,29 +189,32 @@ class FollowedFile:
             "(build from it without --follow)"
         )
 
-    def _check_replaced(self) -> bool:
-        """At the end of the file: tell whether to read on, as the file was
-        cut or replaced."""
+    def _check_replaced(self) -> None:
+        """Move to where reading goes on when the file at the path was replaced
+        (the old one read to its end first), cut, or rewritten in place."""
         stream = self._stream
         assert stream is not None
         try:
             status = os.stat(self.path)
         except FileNotFoundError:
             # renamed away and not made again yet: the old file may still grow
-            return False
+            return
         if (status.st_dev, status.st_ino) != self._inode:
+            if os.fstat(stream.fileno()).st_size > stream.tell():
+                # written to after the rename: read that first
+                return
             logger.info("%s was replaced: reading the new file", self.path)
             self.close()
-            return self.start()
+            self.start()
+            return
         rewritten = False
-        if self._quiet and status.st_mtime_ns != self._end_mtime:
-            # changed without growing: rewritten, unless only touched
+        if status.st_mtime_ns != self._end_mtime:
+            # changed since the end was reached: grown, or rewritten if its
+            # first bytes changed (a touch changes neither)
             head = os.pread(stream.fileno(), HEAD_BYTES, 0)
             rewritten = not head.startswith(self._head)
             if not rewritten:
                 self._head = head
-        self._end_mtime = status.st_mtime_ns
-        self._quiet = True
         if status.st_size < stream.tell() or rewritten:
             # truncated in place (copytruncate), maybe written again since
             logger.info("%s was truncated: reading it from its start", self.path)
@@ -208,8 +222,6 @@ class FollowedFile:
             self.line = 0
             self._partial, self._partial_bytes, self._skipping = [], 0, False
             self._head = os.pread(stream.fileno(), HEAD_BYTES, 0)
-            return True
-        return False
 
 
 def _too_long() -> BadMessage:
@@ -272,11 +284,13 @@ def follow_file(
             reader.progress.maybe_log(
                 now, reader.counts, reader.builder.operation_count
             )
-            if not messages:
+            if not messages and lines.at_end:
                 stop.wait(FOLLOW_WAIT)
     finally:
         lines.close()
         store.release()
+    if not writes.ok:
+        logger.error("the last document could not be written")
     logger.info("stopped: %s", reader.summary())
     return writes.ok
 

@@ -336,6 +336,10 @@ def open_file(path: Path) -> Iterator[tuple[object, str]]:
         return _jsonl_messages(_as_utf8(stream), "standard input")
     path = Path(path)
     if not path.is_file():
+        if path.exists():
+            raise SourceError(
+                f"{path} is not a regular file (use - for standard input)"
+            )
         raise SourceError(f"input file not found: {path}")
     try:
         kind = detect_format(path)

@@ -137,11 +137,15 @@ def test_the_log_names_requests_without_their_path_query_or_text(tmp_path):
         with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
             client.sendall(b"GET /users?token=tok2 HTTP/1.1 extra\r\n\r\n")
             client.makefile("rb").read()
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+            client.sendall(b"TOK3 /users HTTP/1.1\r\nHost: x\r\n\r\n")
+            client.makefile("rb").read()
         log = sigterm_log(server)
     finally:
         server.kill()
         server.wait()
     assert "GET 404 (path withheld)" in log
     assert "refused a malformed request (request text withheld)" in log
-    for value in ("ada@example.org", "tok1", "tok2", "127.0.0.1 - -"):
+    assert "other 405 (path withheld)" in log
+    for value in ("ada@example.org", "tok1", "tok2", "TOK3", "127.0.0.1 - -"):
         assert value not in log

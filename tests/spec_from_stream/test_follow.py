@@ -305,3 +305,50 @@ def test_a_long_file_is_caught_up_with_fewer_writes(tmp_path, monkeypatch):
     # two full batches, then the last line and the quiet reads after it
     assert paced[:3] == [True, True, False]
     assert not runner.is_alive()
+
+
+def test_a_file_cut_and_refilled_beyond_the_old_end_is_read_from_its_start(tmp_path):
+    path = tmp_path / "rec.jsonl"
+    path.write_bytes(line("/a"))
+    lines = FollowedFile(path)
+    assert paths_of(lines.read()) == ["/a"]
+    assert lines.read() == []
+
+    # in one go, between two reads: longer than what was read before
+    path.write_bytes(b"".join(line(f"/new{n}") for n in range(3)))
+
+    assert paths_of(lines.read()) == ["/new0", "/new1", "/new2"]
+    lines.close()
+
+
+def test_lines_written_to_the_renamed_file_are_read_before_the_new_file(tmp_path):
+    path = tmp_path / "rec.jsonl"
+    path.write_bytes(line("/a"))
+    lines = FollowedFile(path)
+    assert paths_of(lines.read()) == ["/a"]
+
+    path.rename(tmp_path / "rec.jsonl.1")
+    path.write_bytes(line("/new"))
+    # the writer had not reopened yet
+    append(tmp_path / "rec.jsonl.1", line("/late"))
+
+    assert paths_of(lines.read()) == ["/late"]
+    assert paths_of(lines.read()) == ["/new"]
+    lines.close()
+
+
+def test_a_huge_line_is_read_in_bounded_steps(tmp_path, monkeypatch):
+    monkeypatch.setattr(follow, "MAX_LINE_BYTES", 200)
+    monkeypatch.setattr(follow, "READ_BYTES", 1000)
+    path = tmp_path / "rec.jsonl"
+    path.write_bytes(b"x" * 5000 + b"\n" + line("/a"))
+    lines = FollowedFile(path)
+
+    # each call stops after its byte budget, so a stop request is seen between
+    calls = [lines.read()]
+    assert calls[0] == [] and not lines.at_end
+    calls += [lines.read() for _ in range(10)]
+    skipped = [message for batch in calls for message, _ in batch]
+    assert skipped[0].kind == "too_large"
+    assert skipped[1] == line("/a")
+    lines.close()

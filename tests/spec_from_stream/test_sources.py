@@ -3,10 +3,12 @@
 import gzip
 import json
 import logging
+import os
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from kafka import KafkaProducer
@@ -477,3 +479,9 @@ def test_failed_polls_are_warned_at_once_then_every_interval(caplog, monkeypatch
         "polling Kafka failed, retrying (9 more since the last warning): "
         "KafkaConnectionError: down",
     ]
+
+
+def test_a_device_or_folder_is_not_a_missing_file(tmp_path):
+    for path in (Path(os.devnull), tmp_path):
+        with pytest.raises(SourceError, match="is not a regular file"):
+            open_file(path)
