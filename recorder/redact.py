@@ -6,6 +6,7 @@ traffic still shows which fields exist and what type they have: strings become
 `Bearer [REDACTED]` (the scheme word documents the security scheme).
 """
 
+import base64
 import functools
 import logging
 import re
@@ -161,6 +162,24 @@ FOLDED_COOKIE = re.compile(r",\s*(?=[^;,=\s]+=)")
 LOOSE_TYPES = frozenset({"", "text/plain", "text/json", "application/octet-stream"})
 # text that is a whole form: name=value pairs, nothing else
 FORM_TEXT = re.compile(r"[^=&\s]+=[^&\s]*(?:&[^=&\s]+=[^&\s]*)*")
+# an element holding text only (<password>x</password>, <ns:token>x</ns:token>);
+# the match ends before the closing tag's name
+MARKUP_ELEMENT = re.compile(r"<([A-Za-z_][\w:.-]{0,100})(\s[^<>]*)?>([^<]{1,4096})</")
+# an opening tag with attributes
+MARKUP_TAG = re.compile(r"<[A-Za-z][\w:.-]*\s[^<>]{1,4096}>")
+# one attribute of a tag, its value quoted or not
+MARKUP_ATTRIBUTE = re.compile(
+    r"([A-Za-z_:][\w:.-]*)\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+)"
+)
+# attributes whose names are never secret, whatever words they hold
+MARKUP_PLAIN_ATTRIBUTES = frozenset(
+    {"name", "id", "type", "class", "for", "autocomplete", "placeholder", "property"}
+)
+# a credential after its scheme word in free text ("Authorization: Bearer x"),
+# if it looks like one (_credential_like: "Basic understanding" stays)
+SCHEMED_CREDENTIAL = re.compile(
+    r"\b(Bearer|bearer|Basic|Token|Digest)\s+([A-Za-z0-9._~+/=-]{8,})"
+)
 # three base64url parts, the first two encoding JSON objects ('{"' is "eyJ")
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
@@ -219,8 +238,9 @@ class Redactor:
     """Replaces secrets in headers, query parameters and bodies.
 
     Limitation: secrets are found by field names and token shapes; a secret
-    under an innocent name, in a path segment or in another text format
-    (XML, plain text; JWTs and URL credentials excepted) stays.
+    under an innocent name, in a path segment or in plain text (JWTs, URL
+    parameters and credentials, and credentials after their scheme
+    excepted) stays.
 
     >>> Redactor().header("authorization", "Bearer abc")
     'Bearer [REDACTED]'
@@ -361,6 +381,14 @@ class Redactor:
             value = ENCODED_USERINFO.sub(rf"\1{REDACTED}%40", value)
         if "=" in value and ("?" in value or ";" in value or "&" in value):
             value = IN_TEXT_PARAMETER.sub(self._in_text_parameter, value)
+        if " " in value and (
+            "earer " in value
+            or "asic " in value
+            or "oken " in value
+            or "igest " in value
+        ):
+            # a credential quoted in free text, after its scheme word
+            value = SCHEMED_CREDENTIAL.sub(_schemed_credential, value)
         return value
 
     def _in_text_parameter(self, match: re.Match[str]) -> str:
@@ -419,7 +447,41 @@ class Redactor:
             return self.form(text)
         if media_type.startswith("multipart/"):
             return self.text(self._multipart(text))
+        if "<" in text:
+            # HTML or XML, whatever the type says: secret-named elements and
+            # attributes (<password>, <input name="csrf_token" value=...>)
+            text = MARKUP_ELEMENT.sub(self._markup_element, text)
+            text = MARKUP_TAG.sub(self._markup_tag, text)
         return self.text(text)
+
+    def _markup_element(self, match: re.Match[str]) -> str:
+        """`<password>x</password>` -> `<password>[REDACTED]</password>`."""
+        name = match.group(1).rpartition(":")[2]
+        if match.group(3).strip() and self.is_secret_name(name):
+            return f"{match.group(0)[: match.start(3) - match.start(0)]}{REDACTED}</"
+        return match.group(0)
+
+    def _markup_tag(self, match: re.Match[str]) -> str:
+        """Blank the attribute values of a tag that are secret: by their own
+        name (`token="..."`), or the value or content of a tag whose name or id
+        is secret (`<input name="password" value="...">`)."""
+        tag = match.group(0)
+        attributes = MARKUP_ATTRIBUTE.findall(tag)
+        named = any(
+            name.lower() in ("name", "id", "property")
+            and self.is_secret_name(_attribute_value(quoted))
+            for name, quoted in attributes
+        )
+        for name, quoted in attributes:
+            lowered = name.lower()
+            if (named and lowered in ("value", "content")) or (
+                lowered not in MARKUP_PLAIN_ATTRIBUTES and self.is_secret_name(name)
+            ):
+                quote = quoted[0] if quoted[:1] in ("'", '"') else ""
+                tag = tag.replace(
+                    f"{name}={quoted}", f"{name}={quote}{REDACTED}{quote}", 1
+                )
+        return tag
 
     def json_value(self, value: Any) -> Any:
         """Return a JSON value with every secret-named member blanked.
@@ -534,6 +596,30 @@ class Redactor:
                 media_type = _media_type(message.get("headers"))
                 message["body"] = self.body(message["body"], media_type, not cut)
         return exchange
+
+
+def _schemed_credential(match: re.Match[str]) -> str:
+    """`Bearer abc123...` -> `Bearer [REDACTED]` when the word after the scheme
+    is a credential: 16 characters or more, or a digit or "=" in it, or
+    base64 of `user:password` after Basic."""
+    scheme, word = match.groups()
+    if len(word) >= 16 or "=" in word or any(char.isdigit() for char in word):
+        return f"{scheme} {REDACTED}"
+    if scheme == "Basic":
+        try:
+            decoded = base64.b64decode(word + "=" * (-len(word) % 4), validate=True)
+        except ValueError:
+            return match.group(0)
+        if b":" in decoded:
+            return f"{scheme} {REDACTED}"
+    return match.group(0)
+
+
+def _attribute_value(quoted: str) -> str:
+    """An attribute's value without its quotes."""
+    if quoted[:1] in ("'", '"'):
+        return quoted[1:-1]
+    return quoted
 
 
 def _part_name(raw: str) -> str:

@@ -583,3 +583,33 @@ def test_path_parameters_and_encoded_jwts_in_paths(redactor: Redactor) -> None:
     assert redactor.text("/p;jsessionid=abc123/x") == "/p;jsessionid=[REDACTED]/x"
     encoded = "/p/%65yJ" + JWT[3:].replace(".", "%2E") + "/x"
     assert redactor.text(encoded) == "/p/[REDACTED]/x"
+
+
+def test_secret_elements_and_attributes_in_html_and_xml(redactor: Redactor) -> None:
+    page = (
+        '<form><input type="hidden" name="csrf_token" value="tok1">'
+        "<input name=password value=tok2>"
+        '<meta name="csrf-token" content="tok3">'
+        '<input name="user" value="ada"><a data-token=\'tok4\' href="/x">x</a></form>'
+    )
+    redacted = redactor.body(page, "text/html", True)
+    assert not any(f"tok{n}" in redacted for n in range(1, 5)), redacted
+    assert 'name="user" value="ada"' in redacted and 'type="hidden"' in redacted
+    document = (
+        "<login><user>ada</user><password>tok5</password>"
+        '<ns:token a="1">tok6</ns:token><auth><key>tok7</key></auth></login>'
+    )
+    redacted = redactor.body(document, "application/soap+xml", True)
+    assert not any(f"tok{n}" in redacted for n in range(5, 8)), redacted
+    assert (
+        "<user>ada</user>" in redacted and "<password>[REDACTED]</password>" in redacted
+    )
+
+
+def test_credentials_quoted_in_free_text_after_their_scheme(redactor: Redactor) -> None:
+    text = redactor.text(
+        "curl -H 'Authorization: Bearer abcdefgh12345' or Basic dXNlcjpwYXNz"
+    )
+    assert text == ("curl -H 'Authorization: Bearer [REDACTED]' or Basic [REDACTED]")
+    prose = "a Basic understanding of Token validation"
+    assert redactor.text(prose) == prose
