@@ -33,6 +33,15 @@ def paths_of(messages: list) -> list[str]:
     ]
 
 
+def read_a(tmp_path) -> tuple:
+    """A followed file that held one line, /a, read already."""
+    path = tmp_path / "rec.jsonl"
+    path.write_bytes(line("/a"))
+    lines = FollowedFile(path)
+    assert paths_of(lines.read()) == ["/a"]
+    return path, lines
+
+
 def append(path, data: bytes) -> None:
     with path.open("ab") as stream:
         stream.write(data)
@@ -80,10 +89,7 @@ def test_a_truncated_file_is_read_again_from_its_start(tmp_path):
 
 
 def test_a_file_rewritten_to_the_same_size_is_read_again(tmp_path):
-    path = tmp_path / "rec.jsonl"
-    path.write_bytes(line("/a"))
-    lines = FollowedFile(path)
-    assert paths_of(lines.read()) == ["/a"]
+    path, lines = read_a(tmp_path)
     assert lines.read() == []
     before = path.stat().st_mtime_ns
 
@@ -98,10 +104,7 @@ def test_a_file_rewritten_to_the_same_size_is_read_again(tmp_path):
 
 
 def test_a_rotated_file_is_read_to_its_end_then_the_new_one(tmp_path):
-    path = tmp_path / "rec.jsonl"
-    path.write_bytes(line("/a"))
-    lines = FollowedFile(path)
-    assert paths_of(lines.read()) == ["/a"]
+    path, lines = read_a(tmp_path)
 
     # the writer still appends to the old file after it was renamed
     path.rename(tmp_path / "rec.jsonl.1")
@@ -246,10 +249,7 @@ def test_following_a_compressed_file_is_one_line(tmp_path):
 
 
 def test_a_touched_file_is_not_read_again(tmp_path):
-    path = tmp_path / "rec.jsonl"
-    path.write_bytes(line("/a"))
-    lines = FollowedFile(path)
-    assert paths_of(lines.read()) == ["/a"]
+    path, lines = read_a(tmp_path)
     assert lines.read() == []
     later = path.stat().st_mtime_ns + 10**9
 
@@ -308,10 +308,7 @@ def test_a_long_file_is_caught_up_with_fewer_writes(tmp_path, monkeypatch):
 
 
 def test_a_file_cut_and_refilled_beyond_the_old_end_is_read_from_its_start(tmp_path):
-    path = tmp_path / "rec.jsonl"
-    path.write_bytes(line("/a"))
-    lines = FollowedFile(path)
-    assert paths_of(lines.read()) == ["/a"]
+    path, lines = read_a(tmp_path)
     assert lines.read() == []
 
     # in one go, between two reads: longer than what was read before
@@ -322,10 +319,7 @@ def test_a_file_cut_and_refilled_beyond_the_old_end_is_read_from_its_start(tmp_p
 
 
 def test_lines_written_to_the_renamed_file_are_read_before_the_new_file(tmp_path):
-    path = tmp_path / "rec.jsonl"
-    path.write_bytes(line("/a"))
-    lines = FollowedFile(path)
-    assert paths_of(lines.read()) == ["/a"]
+    path, lines = read_a(tmp_path)
 
     path.rename(tmp_path / "rec.jsonl.1")
     path.write_bytes(line("/new"))
