@@ -18,13 +18,17 @@ from pathlib import Path
 from typing import IO
 
 from spec_from_stream.exchange import BadMessage, strip_bom
-from spec_from_stream.reader import BuildOptions, Reader, collect_less_often
+from spec_from_stream.reader import (
+    BuildOptions,
+    Reader,
+    WriteTrouble,
+    collect_less_often,
+)
 from spec_from_stream.sources import (
-    BOMLESS_ZEROS,
     GZIP_MAGIC,
-    TEXT_BOMS,
     ZIP_MAGIC,
     SourceError,
+    wide_encoding,
 )
 from spec_from_stream.state import StateStore
 from spec_from_stream.writer import Listener, check_out_dir
@@ -38,8 +42,6 @@ FOLLOW_WAIT = 0.2
 # a line longer than this is skipped as too_large without being kept whole, so
 # a file that never writes a line break cannot fill the memory
 MAX_LINE_BYTES = 8 * 1024 * 1024
-# seconds between two warnings about a document that cannot be written
-WARNING_INTERVAL = 30.0
 # the first bytes of the file, kept to tell a rewritten file from a touched one
 HEAD_BYTES = 256
 # bytes read at most per batch: bounds its memory, and how long a huge line
@@ -175,9 +177,7 @@ class FollowedFile:
             problem = "a HAR file"
         elif start.startswith(GZIP_MAGIC) or start == ZIP_MAGIC:
             problem = "compressed"
-        elif any(start.startswith(mark) for mark, _ in TEXT_BOMS) or (
-            len(start) == 4 and tuple(byte == 0 for byte in start) in BOMLESS_ZEROS
-        ):
+        elif wide_encoding(start) is not None:
             problem = "UTF-16 or UTF-32"
         elif start.lstrip()[:1] == b"[":
             problem = "a JSON array"
@@ -296,13 +296,13 @@ def follow_file(
 
 
 class _Writes:
-    """Writes the document; a failure is logged (at most every 30 s) and the
-    write tried again after the usual interval."""
+    """Writes the document; a failure is warned about once (WriteTrouble) and
+    the write tried again after the usual interval."""
 
     def __init__(self, reader: Reader) -> None:
         self.reader = reader
         self.ok = True
-        self._last_warning: float | None = None
+        self._trouble = WriteTrouble()
 
     def write(self, now: float) -> None:
         """Write the document if anything changed since the last write."""
@@ -312,15 +312,10 @@ class _Writes:
         try:
             reader.write_documents()
             self.ok = True
+            self._trouble.worked("writing the document works again")
         except OSError as error:
             self.ok = False
-            last = self._last_warning
-            if last is None or now - last >= WARNING_INTERVAL:
-                self._last_warning = now
-                logger.warning(
-                    "cannot write the document (%s); trying again",
-                    error.strerror or error,
-                )
+            self._trouble.failed("writing the document", error)
         reader.schedule.done(now)
         if not self.ok:
             # tried again after the interval, not on every read

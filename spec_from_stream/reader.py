@@ -213,6 +213,30 @@ class Reader:
         return self.counts.describe(self.builder.operation_count())
 
 
+class WriteTrouble:
+    """Warns once when saving or writing starts failing (it is retried every
+    second), and says when it works again."""
+
+    def __init__(self) -> None:
+        self.failing = False
+
+    def failed(self, what: str, error: OSError) -> None:
+        """Note a failed save or write; warn if it is the first in a row."""
+        if not self.failing:
+            logger.warning(
+                "%s failed, retrying every second (warned once until it works): %s",
+                what,
+                error,
+            )
+        self.failing = True
+
+    def worked(self, message: str) -> None:
+        """Note a success; log message if it ends a run of failures."""
+        if self.failing:
+            self.failing = False
+            logger.info(message)
+
+
 def collect_less_often() -> None:
     """Raise the garbage collector's first threshold for a reading process."""
     first, second, third = gc.get_threshold()
@@ -324,7 +348,7 @@ class KafkaReader:
         # guards the builder and the offsets against the rebalance callbacks
         self.lock = threading.Lock()
         # a failing save or write is retried every second but warned about once
-        self._failing = False
+        self._trouble = WriteTrouble()
         self._poll_warnings = RetryWarnings()
         # with two cores, fetching in a child process runs beside the builder
         if fetch_process is None:
@@ -463,27 +487,15 @@ class KafkaReader:
         try:
             self.store.save(state)
         except OSError as error:
-            self._warn_failing("saving the state", error)
+            self._trouble.failed("saving the state", error)
             return False
         try:
             reader.write_documents()
         except OSError as error:
-            self._warn_failing("writing the document", error)
+            self._trouble.failed("writing the document", error)
             return False
-        if self._failing:
-            self._failing = False
-            logger.info("saving the state and writing the document work again")
+        self._trouble.worked("saving the state and writing the document work again")
         return True
-
-    def _warn_failing(self, what: str, error: OSError) -> None:
-        """Warn once about a failing save or write; it is retried every second."""
-        if not self._failing:
-            logger.warning(
-                "%s failed, retrying every second (warned once until it works): %s",
-                what,
-                error,
-            )
-        self._failing = True
 
     def _save_on_revoke(self) -> None:
         """Save before partitions move, so their next owner starts exactly."""

@@ -259,16 +259,20 @@ def _as_utf8(stream: IO[bytes]) -> IO[bytes]:
     bytes fall in the first character, which JSON makes ASCII. The stream must
     have ``peek`` (files, gzip files and standard input do).
     """
-    start = stream.peek(4)[:4]
-    encoding = BOMLESS_ZEROS.get(tuple(byte == 0 for byte in start))
-    for mark, marked in TEXT_BOMS:
-        if start.startswith(mark):
-            encoding = marked
-            break
+    encoding = wide_encoding(stream.peek(4)[:4])
     if encoding is None:
         return stream
     # a broken character becomes U+FFFD: the rest of its line counts
     return codecs.EncodedFile(stream, "utf-8", encoding, "replace")
+
+
+def wide_encoding(start: bytes) -> str | None:
+    """The UTF-16 or UTF-32 encoding of JSON text starting with these four
+    bytes (by its byte order mark, else by its zero bytes), None for UTF-8."""
+    for mark, encoding in TEXT_BOMS:
+        if start.startswith(mark):
+            return encoding
+    return BOMLESS_ZEROS.get(tuple(byte == 0 for byte in start))
 
 
 def _suffix(path: Path) -> str:
