@@ -120,7 +120,7 @@ class ExchangeEncoder:
             "method": capture.method.lower(),
             "protocol": "https" if capture.scheme == "https" else "http",
             "host": host,
-            "pathname": redactor.text(raw_pathname(capture)),
+            "pathname": redactor.pathname(raw_pathname(capture)),
             "query": query,
             "headers": request_headers,
             "timestamp": _timestamp(capture.started),

@@ -11,13 +11,14 @@ import functools
 import logging
 import re
 from typing import Any
-from urllib.parse import quote_plus, unquote_plus
+from urllib.parse import quote_plus, unquote, unquote_plus, urlsplit
 
 import orjson
 
+from spec_from_stream.formats import REDACTED, segment_kind
+
 logger = logging.getLogger(__name__)
 
-REDACTED = "[REDACTED]"
 
 # headers whose values are secret whatever they look like
 DEFAULT_HEADERS = frozenset(
@@ -180,6 +181,35 @@ MARKUP_PLAIN_ATTRIBUTES = frozenset(
 SCHEMED_CREDENTIAL = re.compile(
     r"\b(Bearer|bearer|Basic|Token|Digest)\s+([A-Za-z0-9._~+/=-]{8,})"
 )
+# a vendor's secret key, told by its prefix (Stripe, GitHub, GitLab, Slack,
+# Google, Hugging Face, npm, Shopify) and long enough not to be a word
+KEY_SHAPE = re.compile(
+    r"(?:[sr]k_(?:live|test)_|gh[pousr]_|github_pat_|glpat-|xox[abeprs]-|AIza"
+    r"|hf_|npm_|shp(?:at|ca|pa|ss)_)[A-Za-z0-9_-]{16,}"
+)
+# the first letters of KEY_SHAPE's prefixes
+KEY_STARTS = frozenset("srgxAhn")
+_ANY_DIGIT = re.compile(r"[0-9]")
+# words of a path segment that hands out a credential in the next one
+# (`/verify-email/<token>`, `/invitations/<token>`), though as field names
+# they are innocent; the secret words count too
+PATH_WORDS = frozenset(
+    {
+        "reset",
+        "verify",
+        "verification",
+        "confirm",
+        "confirmation",
+        "activate",
+        "activation",
+        "invite",
+        "invitation",
+        "magic",
+        "unsubscribe",
+        "recover",
+        "recovery",
+    }
+)
 # three base64url parts, the first two encoding JSON objects ('{"' is "eyJ")
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
@@ -238,9 +268,9 @@ class Redactor:
     """Replaces secrets in headers, query parameters and bodies.
 
     Limitation: secrets are found by field names and token shapes; a secret
-    under an innocent name, in a path segment or in plain text (JWTs, URL
-    parameters and credentials, and credentials after their scheme
-    excepted) stays.
+    under an innocent name, in a path segment after an innocent one, or in
+    plain text (JWTs, vendor keys in paths, URL parameters and credentials,
+    and credentials after their scheme excepted) stays.
 
     >>> Redactor().header("authorization", "Bearer abc")
     'Bearer [REDACTED]'
@@ -271,6 +301,9 @@ class Redactor:
             + CARD_WORDS
         )
         self.is_secret_name = functools.lru_cache(maxsize=4096)(self._is_secret_name)
+        self._hands_out_secret = functools.lru_cache(maxsize=4096)(
+            self._names_path_secret
+        )
 
     def _is_secret_name(self, name: str) -> bool:
         words = [word.lower() for word in WORDS.findall(name)]
@@ -281,6 +314,11 @@ class Redactor:
             self._has_secret_word(candidate)
             for candidate in (words, [_singular(word) for word in words], bare)
         )
+
+    def _names_path_secret(self, segment: str) -> bool:
+        """Whether the path segment after this one may be a credential."""
+        words = [_singular(word.lower()) for word in WORDS.findall(segment)]
+        return any(word in PATH_WORDS for word in words) or self.is_secret_name(segment)
 
     def _has_secret_word(self, words: list[str]) -> bool:
         if any(word in self.field_words for word in words):
@@ -390,6 +428,43 @@ class Redactor:
             # a credential quoted in free text, after its scheme word
             value = SCHEMED_CREDENTIAL.sub(_schemed_credential, value)
         return value
+
+    def pathname(self, value: str) -> str:
+        """Return a path with its credentials replaced.
+
+        Besides what `text` finds, a segment is replaced when it is a vendor's
+        key (`/hooks/ghp_...`), or when it looks like a value (a token, a hex
+        string, a number: what the spec builder takes for one) right after a
+        segment whose name has a secret word or one of PATH_WORDS
+        (`/reset-password/8f4c2a9b...`, `/api/tokens/tok_7Hq2...`,
+        `/verify-email/...`). Words stay (`/password/reset`), so the
+        path keeps its shape and the builder makes the replaced segment a
+        parameter.
+        """
+        value = self.text(value)
+        segments = value.split("/")
+        after_secret = changed = False
+        for index, segment in enumerate(segments):
+            if "%" in segment or ";" in segment:
+                # a path parameter (";v=1") is no part of the segment's name
+                segment = unquote(segment.partition(";")[0])
+            if not segment or segment == REDACTED:
+                after_secret = False
+            elif (after_secret and segment_kind(segment) is not None) or (
+                segment[0] in KEY_STARTS and KEY_SHAPE.fullmatch(segment)
+            ):
+                segments[index] = REDACTED
+                after_secret = False
+                changed = True
+            else:
+                # segments with digits are ids and versions, not names: they
+                # would only crowd the cache
+                after_secret = _ANY_DIGIT.search(segment) is None and (
+                    self._hands_out_secret(segment)
+                )
+        if not changed:
+            return value
+        return "/".join(segments)
 
     def _in_text_parameter(self, match: re.Match[str]) -> str:
         mark, name = match.group(1, 2) if match.group(1) else match.group(3, 4)
@@ -588,14 +663,31 @@ class Redactor:
                 self.query_in(message["query"])
             for key in ("url", "path"):
                 if isinstance(message.get(key), str):
-                    message[key] = self.text(self.url(message[key]))
+                    message[key] = self._target(self.url(message[key]))
             if isinstance(message.get("pathname"), str):
-                message["pathname"] = self.text(message["pathname"])
+                message["pathname"] = self.pathname(message["pathname"])
             if isinstance(message.get("body"), str):
                 cut = isinstance(truncated, dict) and bool(truncated.get(side))
                 media_type = _media_type(message.get("headers"))
                 message["body"] = self.body(message["body"], media_type, not cut)
         return exchange
+
+    def _target(self, target: str) -> str:
+        """A request target or URL with its path's credentials replaced."""
+        target = self.text(target)
+        if target.startswith("/"):
+            path, mark, rest = target.partition("?")
+            return self.pathname(path) + mark + rest
+        try:
+            parts = urlsplit(target)
+        except ValueError:
+            # not a URL (a bracket left open): searched as text only
+            return target
+        if not parts.path:
+            return target
+        start = target.index(parts.netloc) + len(parts.netloc) if parts.netloc else 0
+        end = start + len(parts.path)
+        return target[:start] + self.pathname(parts.path) + target[end:]
 
 
 def _schemed_credential(match: re.Match[str]) -> str:

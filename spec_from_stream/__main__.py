@@ -67,22 +67,23 @@ def build_parser(defaults: Defaults) -> argparse.ArgumentParser:
         ),
     )
     source = parser.add_argument_group("source (Kafka unless --input is given)")
+    # the Kafka options default to None, so that one given with --input is
+    # told from one left alone (see _kafka_defaults)
+    parser.set_defaults(kafka_defaults=defaults)
     source.add_argument(
         "--bootstrap-server",
-        default=defaults.bootstrap_servers,
         metavar="HOST:PORT",
         help="Kafka broker(s) to start from, comma-separated "
-        "(env KAFKA_BOOTSTRAP_SERVERS; default %(default)s)",
+        f"(env KAFKA_BOOTSTRAP_SERVERS; default {defaults.bootstrap_servers})",
     )
     source.add_argument(
         "--topic",
         type=_topic,
-        default=defaults.topic,
-        help="topic holding the exchanges (env RECORDING_TOPIC; default %(default)s)",
+        help=f"topic holding the exchanges (env RECORDING_TOPIC; default "
+        f"{defaults.topic})",
     )
     source.add_argument(
         "--group-id",
-        default=defaults.group_id,
         help="consumer group used for partition assignment; offsets are kept "
         "in OUT/.state/, not in Kafka (env SPEC_GROUP_ID; default: a group of "
         "its own per --out folder, so every reader gets every partition)",
@@ -90,10 +91,9 @@ def build_parser(defaults: Defaults) -> argparse.ArgumentParser:
     source.add_argument(
         "--connect-timeout",
         type=_positive_float,
-        default=DEFAULT_CONNECT_TIMEOUT,
         metavar="SECONDS",
         help="how long to wait for the broker at start before giving up "
-        "(default %(default)g); later outages are waited out",
+        f"(default {DEFAULT_CONNECT_TIMEOUT:g}); later outages are waited out",
     )
     source.add_argument(
         "--single-process",
@@ -103,7 +103,7 @@ def build_parser(defaults: Defaults) -> argparse.ArgumentParser:
     )
     source.add_argument(
         "--input",
-        type=Path,
+        type=_input_path,
         metavar="FILE",
         help="build from a JSON Lines, HAR or JSON array file instead of Kafka, "
         "then exit (the format is told by extension or content; gzip is read "
@@ -165,6 +165,70 @@ def build_parser(defaults: Defaults) -> argparse.ArgumentParser:
         help="logging threshold (default %(default)s)",
     )
     return parser
+
+
+def parse_args(argv: list[str] | None, defaults: Defaults) -> argparse.Namespace:
+    """Parse the command line, every default filled in.
+
+    :raise UsageError: options that do not go together.
+    """
+    args = build_parser(defaults).parse_args(argv)
+    _kafka_defaults(args)
+    return args
+
+
+# options that only mean something when reading Kafka
+KAFKA_OPTIONS = (
+    ("bootstrap_server", "--bootstrap-server"),
+    ("topic", "--topic"),
+    ("group_id", "--group-id"),
+    ("connect_timeout", "--connect-timeout"),
+    ("single_process", "--single-process"),
+)
+
+
+def _kafka_defaults(args: argparse.Namespace) -> None:
+    """Refuse Kafka options given with --input, then fill in their defaults.
+
+    Defaults from the environment are no mistake (compose sets them for every
+    mode), so only options on the command line are refused.
+
+    :raise UsageError: a Kafka option was given together with --input.
+    """
+    if args.input is not None:
+        given = [
+            flag
+            for name, flag in KAFKA_OPTIONS
+            if getattr(args, name) not in (None, False)
+        ]
+        if given:
+            verb = "applies" if len(given) == 1 else "apply"
+            raise UsageError(
+                f"{', '.join(given)} {verb} only to reading Kafka, not to --input"
+            )
+    defaults = args.kafka_defaults
+    if args.bootstrap_server is None:
+        args.bootstrap_server = defaults.bootstrap_servers
+    if args.topic is None:
+        problem = topic_problem(defaults.topic)
+        if problem is not None and args.input is None:
+            raise UsageError(f"RECORDING_TOPIC: {problem}")
+        args.topic = defaults.topic
+    if args.group_id is None:
+        args.group_id = defaults.group_id
+    if args.connect_timeout is None:
+        args.connect_timeout = DEFAULT_CONNECT_TIMEOUT
+
+
+def _input_path(text: str) -> Path:
+    """The --input path; only a bare `-` means standard input.
+
+    Path("./-") is Path("-"), so a file named `-` is kept as an absolute path.
+    """
+    path = Path(text)
+    if text != "-" and str(path) == "-":
+        return path.absolute()
+    return path
 
 
 def _positive_float(text: str) -> float:
@@ -457,8 +521,7 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Parse the options and run; user errors print one line and return 2."""
     try:
-        parser = build_parser(defaults_from_env())
-        args = parser.parse_args(argv)
+        args = parse_args(argv, defaults_from_env())
         logging.basicConfig(
             level=args.log_level,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -82,8 +82,12 @@ MACHINE_KINDS = frozenset(
         "ip",
         "mac",
         "random",
+        "redacted",
     )
 )
+# what the recorder writes in place of a secret (recorder.redact.REDACTED): a
+# path segment it replaced held a value
+REDACTED = "[REDACTED]"
 # a method named after a colon at the end of a segment, as resource-oriented
 # APIs write actions on a resource (jobs/nightly:cancel, jobs:batchGet)
 _CUSTOM_METHOD = re.compile(r"(.*[^:]):([A-Za-z][A-Za-z0-9]*)")
@@ -147,12 +151,15 @@ def segment_kind(segment: str) -> str | None:
     ``acc_5vWThLbE5nyO18``, also before a colon: ``123456:AAHdqTcv``), random
     (generated keys without digits or in capitals: ``kQzTrwPmLxVbNhYs``,
     ``AKIAIOSFODNN7EXAMPLE``) and slug (words ending in a number, such as
-    ``green-263``). Plain words return None: whether they are values is
+    ``green-263``), and redacted (the recorder's ``[REDACTED]`` in place of
+    a credential). Plain words return None: whether they are values is
     decided later from how their siblings behave.
     """
     if not segment:
         return None
     first = segment[0]
+    if first == "[" and segment == REDACTED:
+        return "redacted"
     if first.isdigit() or first == "-":
         if _INTEGER.fullmatch(segment):
             return "integer"

@@ -130,6 +130,13 @@ def test_query_parsing(query_string: str, expected: dict) -> None:
     assert parse_query(query_string) == expected
 
 
+def test_a_credential_in_the_path_is_redacted(encoder: ExchangeEncoder) -> None:
+    capture = make_capture(raw_uri="/reset-password/k9Qz81aaXy?x=1")
+    exchange = encoder.build(capture)
+    assert_valid(exchange)
+    assert exchange["request"]["pathname"] == "/reset-password/[REDACTED]"
+
+
 def test_pathname_is_the_raw_one() -> None:
     capture = make_capture(raw_uri="/a%20b/%2F?x=1", path_info="/a b//")
     assert raw_pathname(capture) == "/a%20b/%2F"

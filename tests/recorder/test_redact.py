@@ -613,3 +613,48 @@ def test_credentials_quoted_in_free_text_after_their_scheme(redactor: Redactor) 
     assert text == ("curl -H 'Authorization: Bearer [REDACTED]' or Basic [REDACTED]")
     prose = "a Basic understanding of Token validation"
     assert redactor.text(prose) == prose
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/reset-password/8f4c2a9be1d04f5e", "/reset-password/[REDACTED]"),
+        ("/api/tokens/tok_7Hq2xYz81/uses", "/api/tokens/[REDACTED]/uses"),
+        ("/verify-email/k9Qz81aaXy", "/verify-email/[REDACTED]"),
+        ("/invitations/42", "/invitations/[REDACTED]"),
+        ("/sessions/42/items", "/sessions/[REDACTED]/items"),
+        ("/reset%2Dpassword/k9Qz81aaXy", "/reset%2Dpassword/[REDACTED]"),
+        ("/x;v=1/confirm/k9Qz81aaXy", "/x;v=1/confirm/[REDACTED]"),
+        # a vendor's key after any segment
+        ("/hooks/ghp_16C7e42F292c6912E7710c8383/x", "/hooks/[REDACTED]/x"),
+        ("/charge/sk_live_4eC39HqLyjWDarjtT1zdp7dc", "/charge/[REDACTED]"),
+        # words, and values after innocent segments, stay
+        ("/password/reset", "/password/reset"),
+        ("/token/refresh", "/token/refresh"),
+        ("/auth/oauth2/callback", "/auth/oauth2/callback"),
+        ("/users/42/password", "/users/42/password"),
+        ("/monkeys/12345678", "/monkeys/12345678"),
+        ("/skills/sk_level_2", "/skills/sk_level_2"),
+        ("/", "/"),
+    ],
+)
+def test_credentials_in_path_segments(
+    redactor: Redactor, path: str, expected: str
+) -> None:
+    assert redactor.pathname(path) == expected
+
+
+def test_replayed_paths_and_urls_lose_credentials_in_segments(
+    redactor: Redactor,
+) -> None:
+    exchange = {
+        "request": {
+            "method": "get",
+            "path": "/reset-password/k9Qz81aaXy?x=1",
+            "url": "https://a.test/verify/k9Qz81aaXz#top",
+        },
+        "response": {"statusCode": 200},
+    }
+    request = redactor.exchange(exchange)["request"]
+    assert request["path"] == "/reset-password/[REDACTED]?x=1"
+    assert request["url"] == "https://a.test/verify/[REDACTED]#top"

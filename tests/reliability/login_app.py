@@ -1,7 +1,8 @@
 """A tiny login service, recorded like the demo API, for secrets in responses.
 
 The demo API never sets cookies or hands out tokens, so this app does: its
-answers carry two Set-Cookie headers and a token in the JSON body. The secret
+answers carry two Set-Cookie headers and a token in the JSON body, and it
+takes a token in a path segment. The secret
 values come from the environment, so the test knows what must not leak.
 """
 
@@ -47,6 +48,12 @@ def signup():
     """Take a sign-up in any media type (JSON sent as text/plain, for one)."""
     request.get_data()
     return jsonify({"created": True}), 201
+
+
+@app.get("/reset-password/<token>")
+def reset_password(token: str):
+    """Take a reset link's token in the path, as e-mailed links carry it."""
+    return jsonify({"valid": bool(token)})
 
 
 @app.get("/healthz")

@@ -181,7 +181,10 @@ def test_planted_secrets_never_leave_the_process(
         timeout=30,
     )
     assert signed_up.status_code == 201
-    responses += [redirected, signed_up]
+    path_token = planted.new("token in a reset link's path")
+    reset = requests.get(f"{login.base_url}/reset-password/{path_token}", timeout=30)
+    assert reset.json() == {"valid": True}
+    responses += [redirected, signed_up, reset]
     # the client got the real secrets: the recorder changes nothing it sees
     assert answer.cookies["session"] == session_cookie
     assert answer.json()["access_token"] == access_token

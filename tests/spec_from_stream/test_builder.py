@@ -432,3 +432,11 @@ def test_a_target_in_pathname_is_split_on_every_exchange_not_only_the_first():
     parameters = document["paths"]["/v1/items"]["get"]["parameters"]
     assert sorted(parameter["name"] for parameter in parameters) == ["limit", "page"]
     assert builder.normalised == {"target_in_pathname": 3}
+
+
+def test_a_segment_the_recorder_redacted_is_a_parameter():
+    builder = SpecBuilder()
+    for path in ("/reset/[REDACTED]", "/reset/%5BREDACTED%5D/x", "/reset/new"):
+        builder.add(_exchange("get", path))
+    paths = builder.render()["api.test"]["paths"]
+    assert sorted(paths) == ["/reset/new", "/reset/{resetId}", "/reset/{resetId}/x"]

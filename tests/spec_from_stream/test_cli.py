@@ -13,7 +13,7 @@ import requests
 import yaml
 from openapi_spec_validator import validate
 
-from spec_from_stream.__main__ import UsageError, build_parser, load_initial_spec
+from spec_from_stream.__main__ import UsageError, load_initial_spec, parse_args
 from spec_from_stream.config import defaults_from_env
 from tests.conftest import ROOT, SHARED, free_port
 
@@ -80,7 +80,7 @@ def test_help_explains_every_option_and_environment_variable():
 
 
 def test_with_no_arguments_and_no_environment_it_reads_local_kafka():
-    args = build_parser(defaults_from_env({})).parse_args([])
+    args = parse_args([], defaults_from_env({}))
 
     assert args.input is None
     assert args.bootstrap_server == "localhost:9092"
@@ -263,6 +263,45 @@ def test_missing_input_file_is_one_line(tmp_path):
     done = run_cli("--input", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path))
 
     assert_one_line_error(done, "input file not found")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [["--topic", "other"], ["--bootstrap-server", "127.0.0.1:1"], ["--single-process"]],
+)
+def test_kafka_options_with_an_input_file_are_one_line(tmp_path, options):
+    done = run_cli("--input", str(TUTORIAL), "--out", str(tmp_path), *options)
+
+    assert_one_line_error(done, options[0], "only to reading Kafka")
+    assert not (tmp_path / "openapi.yaml").exists()
+
+
+def test_kafka_settings_in_the_environment_go_with_an_input_file(tmp_path):
+    done = run_cli(
+        "--input",
+        str(TUTORIAL),
+        "--out",
+        str(tmp_path),
+        env={"RECORDING_TOPIC": "other", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"},
+    )
+
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_file_named_dash_is_read_as_a_file(tmp_path):
+    (tmp_path / "-").write_bytes(TUTORIAL.read_bytes())
+    done = subprocess.run(
+        [sys.executable, "-m", "spec_from_stream", "--input", "./-"]
+        + ["--out", str(tmp_path / "spec")],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert b"done: 8 messages read, 0 skipped" in done.stderr
 
 
 def test_input_without_any_exchange_writes_nothing(tmp_path):

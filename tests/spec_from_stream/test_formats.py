@@ -94,6 +94,8 @@ def test_split_suffix_takes_methods_and_extensions_after_ids(segment, parts):
         ("2001:db8::5", "ip"),
         ("00:1A:2B:3C:4D:5E", "mac"),
         ("00-1a-2b-3c-4d-5e", "mac"),
+        # what the recorder wrote in place of a credential
+        ("[REDACTED]", "redacted"),
         # words stay words, however they are cased or joined
         ("getMe", None),
         ("sendMessage", None),
