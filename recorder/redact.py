@@ -187,6 +187,10 @@ KEY_SHAPE = re.compile(
     r"(?:[sr]k_(?:live|test)_|gh[pousr]_|github_pat_|glpat-|xox[abeprs]-|AIza"
     r"|hf_|npm_|shp(?:at|ca|pa|ss)_)[A-Za-z0-9_-]{16,}"
 )
+# a query parameter's name this long may be a token sent as the name
+# (`?k9Qz81aaXyP3mN7b`) when letters and digits take turns this often in it
+CREDENTIAL_NAME_LENGTH = 16
+CREDENTIAL_NAME_TURNS = 4
 # the first letters of KEY_SHAPE's prefixes
 KEY_STARTS = frozenset("srgxAhn")
 _ANY_DIGIT = re.compile(r"[0-9]")
@@ -383,7 +387,14 @@ class Redactor:
                 headers[name] = self.header(name, value)
 
     def query_in(self, query: dict[str, str | list[str]]) -> None:
-        """Redact decoded query parameters in place."""
+        """Redact decoded query parameters in place.
+
+        A name that is itself a credential (`/magic?k9Qz81aaXyP3mN7b`, a JWT)
+        becomes `[REDACTED]` with its value.
+        """
+        for name in [name for name in query if _credential_name(name)]:
+            query[REDACTED] = REDACTED
+            del query[name]
         for name, value in query.items():
             if self.is_secret_parameter(name):
                 query[name] = (
@@ -688,6 +699,25 @@ class Redactor:
         start = target.index(parts.netloc) + len(parts.netloc) if parts.netloc else 0
         end = start + len(parts.path)
         return target[:start] + self.pathname(parts.path) + target[end:]
+
+
+def _credential_name(name: str) -> bool:
+    """Whether a query parameter's name is a credential: a JWT, a vendor's key,
+    or a long random token (16 characters or more, letters and digits taking
+    turns at least four times, which words with a year do not)."""
+    if len(name) < CREDENTIAL_NAME_LENGTH:
+        return False
+    if "eyJ" in name and JWT.search(name):
+        return True
+    if name[0] in KEY_STARTS and KEY_SHAPE.fullmatch(name):
+        return True
+    if not name.isalnum() or segment_kind(name) not in ("token", "random", "hex"):
+        return False
+    turns = sum(
+        first.isdigit() != second.isdigit()
+        for first, second in zip(name, name[1:], strict=False)
+    )
+    return turns >= CREDENTIAL_NAME_TURNS
 
 
 def _schemed_credential(match: re.Match[str]) -> str:

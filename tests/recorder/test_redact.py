@@ -658,3 +658,26 @@ def test_replayed_paths_and_urls_lose_credentials_in_segments(
     request = redactor.exchange(exchange)["request"]
     assert request["path"] == "/reset-password/[REDACTED]?x=1"
     assert request["url"] == "https://a.test/verify/[REDACTED]#top"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "k9Qz81aaXyP3mN7bVc2x",
+        "a1b2c3d4e5f6a7b8c9d0",
+        "ghp_16C7e42F292c6912E7710c8383",
+        JWT,
+    ],
+)
+def test_a_query_name_that_is_a_credential_is_replaced(
+    redactor: Redactor, name: str
+) -> None:
+    query = {name: "", "page": "2"}
+    redactor.query_in(query)
+    assert query == {"page": "2", REDACTED: REDACTED}
+
+
+def test_query_names_with_words_and_a_year_stay(redactor: Redactor) -> None:
+    query = {"utm_campaign2024": "x", "includeDeleted2024": "true"}
+    redactor.query_in(query)
+    assert query == {"utm_campaign2024": "x", "includeDeleted2024": "true"}

@@ -182,7 +182,14 @@ def test_planted_secrets_never_leave_the_process(
     )
     assert signed_up.status_code == 201
     path_token = planted.new("token in a reset link's path")
-    reset = requests.get(f"{login.base_url}/reset-password/{path_token}", timeout=30)
+    # a token sent as a query name (letters and digits taking turns)
+    name_token = planted.derived(
+        "token as a query name",
+        "Key" + "".join(f"{secrets.choice('abcdef')}{n % 10}" for n in range(12)),
+    )
+    reset = requests.get(
+        f"{login.base_url}/reset-password/{path_token}?{name_token}", timeout=30
+    )
     assert reset.json() == {"valid": True}
     responses += [redirected, signed_up, reset]
     # the client got the real secrets: the recorder changes nothing it sees

@@ -440,3 +440,10 @@ def test_a_segment_the_recorder_redacted_is_a_parameter():
         builder.add(_exchange("get", path))
     paths = builder.render()["api.test"]["paths"]
     assert sorted(paths) == ["/reset/new", "/reset/{resetId}", "/reset/{resetId}/x"]
+
+
+def test_a_query_name_the_recorder_redacted_is_not_documented():
+    builder = SpecBuilder()
+    builder.add(_exchange("get", "/magic", query={"[REDACTED]": "[REDACTED]"}))
+    operation = builder.render()["api.test"]["paths"]["/magic"]["get"]
+    assert "parameters" not in operation
