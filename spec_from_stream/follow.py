@@ -261,7 +261,7 @@ def follow_file(
     collect_less_often()
     reader = Reader(out_dir, options, listener=listener)
     logger.info("following %s (until interrupted)", path)
-    writes = _Writes(reader)
+    writes = _Writes(reader, store)
     try:
         while True:
             try:
@@ -299,16 +299,21 @@ class _Writes:
     """Writes the document; a failure is warned about once (WriteTrouble) and
     the write tried again after the usual interval."""
 
-    def __init__(self, reader: Reader) -> None:
+    def __init__(self, reader: Reader, store: StateStore) -> None:
         self.reader = reader
+        self.store = store
         self.ok = True
         self._trouble = WriteTrouble()
 
     def write(self, now: float) -> None:
-        """Write the document if anything changed since the last write."""
+        """Write the document if anything changed since the last write.
+
+        :raise StateError: another reader took the folder over.
+        """
         reader = self.reader
         if not reader.schedule.dirty:
             return
+        self.store.check_claim()
         try:
             reader.write_documents()
             self.ok = True

@@ -349,6 +349,8 @@ class KafkaReader:
         self.lock = threading.Lock()
         # a failing save or write is retried every second but warned about once
         self._trouble = WriteTrouble()
+        # set when another reader took the folder over: nothing more is written
+        self._taken_over: StateError | None = None
         self._poll_warnings = RetryWarnings()
         # with two cores, fetching in a child process runs beside the builder
         if fetch_process is None:
@@ -394,6 +396,9 @@ class KafkaReader:
         Return whether the final save and write succeeded.
 
         :raise SourceError: the broker could not be reached at start.
+        :raise StateError: another reader took the folder over (its lock file
+            was removed, and claimed anew by the other); nothing more is
+            written.
         """
         if not self._start(stop):
             # stopped while waiting for the broker: nothing was read
@@ -414,6 +419,8 @@ class KafkaReader:
                 if reader.schedule.due(now):
                     with self.lock:
                         saved = self._save_and_write()
+                    if self._taken_over is not None:
+                        break
                     reader.schedule.done(now)
                     if not saved:
                         # try again after the interval, not on every poll
@@ -427,6 +434,8 @@ class KafkaReader:
             self.source.close()
             self.store.release()
             logger.info("stopped: %s", reader.summary())
+        if self._taken_over is not None:
+            raise self._taken_over
         if not saved:
             logger.error("the final state or document could not be written")
         return saved
@@ -476,6 +485,13 @@ class KafkaReader:
 
     def _save_and_write(self) -> bool:
         """Save state and offsets, then write the document (lock held)."""
+        if self._taken_over is not None:
+            return False
+        try:
+            self.store.check_claim()
+        except StateError as error:
+            self._taken_over = error
+            return False
         reader = self.reader
         state = ReaderState(
             source=self.source_id,

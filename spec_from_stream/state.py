@@ -181,6 +181,40 @@ class StateStore:
             logger.warning("cannot lock %s: %s", lock_path, error.strerror)
         self._lock = descriptor
 
+    def check_claim(self) -> None:
+        """Make sure the lock held is still the folder's, before writing to it.
+
+        Deleting the folder (or its lock file) under a running reader would
+        let a second reader claim a new lock file and write beside it. The
+        lock is taken again when nobody took it meanwhile.
+
+        :raise StateError: another reader holds the folder's lock now.
+        """
+        if self._lock is None:
+            return
+        lock_path = self.path.parent / LOCK_FILE
+        held = os.fstat(self._lock)
+        try:
+            found = os.stat(lock_path)
+        except OSError:
+            found = None
+        if found is not None and (found.st_dev, found.st_ino) == (
+            held.st_dev,
+            held.st_ino,
+        ):
+            return
+        previous, self._lock = self._lock, None
+        try:
+            self.claim()
+        except StateError as error:
+            os.close(previous)
+            raise StateError(
+                f"{lock_path} was removed while this reader held it, and "
+                f"another reader took the folder over: {error}"
+            ) from None
+        os.close(previous)
+        logger.warning("%s was removed while in use; locked it again", lock_path)
+
     def release(self) -> None:
         """Let another reader use the folder."""
         if self._lock is not None:

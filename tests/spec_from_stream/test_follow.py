@@ -2,6 +2,7 @@
 
 import gzip
 import os
+import shutil
 import signal
 import time
 
@@ -13,6 +14,7 @@ from spec_from_stream import follow
 from spec_from_stream.exchange import BadMessage
 from spec_from_stream.follow import FollowedFile
 from spec_from_stream.sources import SourceError
+from spec_from_stream.state import StateStore
 from tests.conftest import free_port, sigterm_log
 from tests.server.test_main import start_server
 from tests.spec_from_stream.test_cli import assert_one_line_error, run_cli, start_cli
@@ -346,3 +348,25 @@ def test_a_huge_line_is_read_in_bounded_steps(tmp_path, monkeypatch):
     assert skipped[0].kind == "too_large"
     assert skipped[1] == line("/a")
     lines.close()
+
+
+def test_a_reader_taking_over_a_deleted_folder_stops_the_follower(tmp_path):
+    recording = tmp_path / "rec.jsonl"
+    recording.write_bytes(line("/a"))
+    out = tmp_path / "spec"
+    process = start_cli("--input", str(recording), "--follow", "--out", str(out))
+    try:
+        wait_for_paths(out / "openapi.yaml", {"/a"}, process)
+        shutil.rmtree(out)
+        newcomer = StateStore(out)
+        newcomer.claim()
+        append(recording, line("/b"))
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 2
+    assert "another reader took the folder over" in stderr.splitlines()[-1]
+    # it wrote nothing into the folder the newcomer holds
+    assert not (out / "openapi.yaml").exists()
+    newcomer.release()

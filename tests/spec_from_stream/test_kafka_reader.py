@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from kafka import KafkaProducer
 from openapi_spec_validator import validate
 
 from spec_from_stream.exchange import BadMessage, decode
+from spec_from_stream.state import StateStore
 from tests.conftest import ROOT, SHARED, create_topic, free_port
 from tests.reliability import processes
 
@@ -724,3 +726,26 @@ def test_a_missing_topic_is_waited_for_not_created(
     assert state["counts"]["skipped"] == {}
     assert reader.stop() == 0
     assert "Kafka connection trouble" not in reader.log_text()
+
+
+def test_a_reader_taking_over_a_deleted_folder_stops_the_first(
+    kafka_bootstrap, kafka_topic, readers, tmp_path
+):
+    lines = TUTORIAL.read_bytes().splitlines()
+    produce(kafka_bootstrap, kafka_topic, lines[:4])
+    out = tmp_path / "spec"
+    reader = readers(kafka_bootstrap, kafka_topic, f"g-{kafka_topic}", out).start()
+    reader.wait_for_read(4)
+    shutil.rmtree(out)
+    newcomer = StateStore(out)
+    newcomer.claim()
+    produce(kafka_bootstrap, kafka_topic, lines[4:])
+
+    assert reader.process.wait(timeout=DEADLINE) == 2
+    last = reader.log_text().strip().splitlines()[-1]
+    assert last.startswith("spec_from_stream: error: ")
+    assert "another reader took the folder over" in last
+    # it wrote nothing into the folder the newcomer holds
+    assert not (out / "openapi.yaml").exists()
+    assert not (out / ".state" / "state.json").exists()
+    newcomer.release()

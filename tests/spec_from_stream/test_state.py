@@ -1,6 +1,7 @@
 """The saved reader state: round trips, refusals and atomic replacement."""
 
 import os
+import shutil
 from collections import Counter
 
 import pytest
@@ -154,3 +155,22 @@ def test_the_state_is_readable_by_its_owner_only(tmp_path):
     store.save(make_state(read=6))
 
     assert oct(store.path.stat().st_mode & 0o777) == oct(0o600)
+
+
+def test_a_removed_lock_is_taken_again_unless_another_reader_took_it(tmp_path):
+    out = tmp_path / "spec"
+    first = StateStore(out)
+    first.claim()
+    shutil.rmtree(out)
+    # nobody took it: held again, so a newcomer is refused as before
+    first.check_claim()
+    with pytest.raises(StateError, match="another reader is using"):
+        StateStore(out).claim()
+    shutil.rmtree(out)
+    second = StateStore(out)
+    second.claim()
+    with pytest.raises(StateError, match="another reader took the folder over"):
+        first.check_claim()
+    # the first let go of its old lock; the second keeps the folder
+    second.check_claim()
+    second.release()
