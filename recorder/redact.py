@@ -16,6 +16,8 @@ from urllib.parse import quote_plus, unquote, unquote_plus, urlsplit
 import orjson
 
 from spec_from_stream.formats import REDACTED, segment_kind
+from spec_from_stream.security import JWT
+from spec_from_stream.security import VENDOR_KEY as KEY_SHAPE
 
 logger = logging.getLogger(__name__)
 
@@ -181,12 +183,6 @@ MARKUP_PLAIN_ATTRIBUTES = frozenset(
 SCHEMED_CREDENTIAL = re.compile(
     r"\b(Bearer|bearer|Basic|Token|Digest)\s+([A-Za-z0-9._~+/=-]{8,})"
 )
-# a vendor's secret key, told by its prefix (Stripe, GitHub, GitLab, Slack,
-# Google, Hugging Face, npm, Shopify) and long enough not to be a word
-KEY_SHAPE = re.compile(
-    r"(?:[sr]k_(?:live|test)_|gh[pousr]_|github_pat_|glpat-|xox[abeprs]-|AIza"
-    r"|hf_|npm_|shp(?:at|ca|pa|ss)_)[A-Za-z0-9_-]{16,}"
-)
 # a query parameter's name this long may be a token sent as the name
 # (`?k9Qz81aaXyP3mN7b`) when letters and digits take turns this often in it
 CREDENTIAL_NAME_LENGTH = 16
@@ -214,8 +210,6 @@ PATH_WORDS = frozenset(
         "recovery",
     }
 )
-# three base64url parts, the first two encoding JSON objects ('{"' is "eyJ")
-JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 # a parameter inside any text: a URL's query in an HTML page or a Link or
 # Refresh header, a path parameter (";jsessionid=..."); its value ends where

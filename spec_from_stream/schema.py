@@ -12,7 +12,7 @@ from spec_from_stream.formats import (
     string_formats,
 )
 from spec_from_stream.names import looks_like_value
-from spec_from_stream.security import is_secret_name
+from spec_from_stream.security import is_secret_name, is_secret_value
 
 if TYPE_CHECKING:
     from spec_from_stream.evidence import RequestEvidence
@@ -431,7 +431,12 @@ class SchemaSummary:
             )
         elif kind == "string" and self.formats:
             schema["format"] = _pick_format(self.formats)
-        if examples and _example_fits(kind, self.example) and not is_secret_name(name):
+        if (
+            examples
+            and _example_fits(kind, self.example)
+            and not is_secret_name(name)
+            and not is_secret_value(self.example)
+        ):
             schema["example"] = self.example
         return schema
 

@@ -29,6 +29,75 @@ _SECRET_NAME = re.compile(
 )
 
 
+# three base64url parts, the first two encoding JSON objects ('{"' is "eyJ")
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# a vendor's secret key, told by its prefix (Stripe, GitHub, GitLab, Slack,
+# Google, Hugging Face, npm, Shopify) and long enough not to be a word
+VENDOR_KEY = re.compile(
+    r"(?:[sr]k_(?:live|test)_|gh[pousr]_|github_pat_|glpat-|xox[abeprs]-|AIza"
+    r"|hf_|npm_|shp(?:at|ca|pa|ss)_)[A-Za-z0-9_-]{16,}"
+)
+# credentials inside a text: after an Authorization scheme, as a URL's user
+# information, or as the value of a URL parameter (its name judged apart)
+_SCHEMED = re.compile(r"\b(?:Bearer|Basic|Token|Digest)\s+([A-Za-z0-9._~+/=-]{8,})")
+_USERINFO = re.compile(r"://[^/?#@\s]+@")
+_URL_PARAMETER = re.compile(r"[?&;]([A-Za-z0-9_.-]{1,100})=[^&;#\s]")
+# a payment card number (checked with Luhn) and an IBAN (checked mod 97)
+_CARD = re.compile(r"(?<![0-9])[2-6](?:[ -]?[0-9]){12,18}(?![0-9])")
+_IBAN = re.compile(r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\b")
+
+
+def is_secret_value(value: object) -> bool:
+    """Tell whether a sample value holds a credential or payment data by its
+    look: a JWT, a vendor's key, a credential after its scheme or in a URL,
+    a card number, an IBAN. With --examples such a value is left out."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        # a card number sent as a JSON number
+        return _luhn(str(value)) if 13 <= len(str(value)) <= 19 else False
+    if not isinstance(value, str) or len(value) < 8:
+        return False
+    if "eyJ" in value and JWT.search(value):
+        return True
+    if VENDOR_KEY.search(value) or _USERINFO.search(value):
+        return True
+    if any(_credential_like(word) for word in _SCHEMED.findall(value)):
+        return True
+    if "=" in value and any(
+        is_secret_name(name) for name in _URL_PARAMETER.findall(value)
+    ):
+        return True
+    if any(_luhn(match.group(0)) for match in _CARD.finditer(value)):
+        return True
+    return any(_iban(match.group(0)) for match in _IBAN.finditer(value))
+
+
+def _credential_like(word: str) -> bool:
+    """Whether the word after a scheme is a credential, not prose ("Basic
+    understanding"): long, or holding a digit or "=" (base64 padding)."""
+    return len(word) >= 16 or "=" in word or any(char.isdigit() for char in word)
+
+
+def _luhn(text: str) -> bool:
+    """The Luhn check of a card number (separators ignored)."""
+    digits = [int(char) for char in text if char.isdigit()]
+    total = 0
+    for index, digit in enumerate(reversed(digits)):
+        if index % 2:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return total % 10 == 0
+
+
+def _iban(text: str) -> bool:
+    """The ISO 13616 check of an IBAN (spaces ignored): mod 97 is 1."""
+    compact = text.replace(" ", "")
+    moved = compact[4:] + compact[:4]
+    number = "".join(str(int(char, 36)) for char in moved)
+    return int(number) % 97 == 1
+
+
 def is_secret_name(name: str) -> bool:
     """Tell whether a field or parameter name marks a secret (broadly: a few
     innocent names such as "monkey" are caught too)."""

@@ -516,3 +516,26 @@ def test_examples_leave_out_the_values_of_secret_names():
     for secret in ("tok1", "hunter2", "123456", "tok2"):
         assert secret not in text, secret
     assert "grace" in text and "Grace" in text
+
+
+def test_examples_leave_out_values_that_look_like_credentials():
+    secrets = {
+        "context": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln",
+        "hook": "https://hooks.test/x?sig=abc&access_token=tok3",
+        "mirror": "https://ada:pw1@git.test/r",
+        "note": "use sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+        "header": "Bearer abcdefgh12345",
+        "payment": "4111 1111 1111 1111",
+        "account": "DE89 3704 0044 0532 0130 00",
+        "number": 4111111111111111,
+    }
+    ordinary = {"name": "Grace", "next": "https://api.test/users?page=2"}
+    (document,) = _document(
+        _exchange("get", "/profile", response={**secrets, **ordinary}),
+        examples=True,
+    ).values()
+    text = json.dumps(document)
+    for value in secrets.values():
+        assert json.dumps(value) not in text, value
+    for value in ordinary.values():
+        assert json.dumps(value) in text, value

@@ -46,3 +46,17 @@ def test_requests_with_many_or_long_header_names_are_not_remembered():
     assert tuple(many) not in security._ROLES_BY_NAMES
     assert tuple(long_name) not in security._ROLES_BY_NAMES
     assert next(iter(long_name)) not in security._HEADER_ROLES
+
+
+def test_secret_values_by_their_look():
+    from spec_from_stream.security import is_secret_value
+
+    assert is_secret_value("GB82 WEST 1234 5698 7654 32")
+    assert is_secret_value("5555555555554444")
+    # a failed check sum, a plain sentence, a date, an ordinary URL
+    assert not is_secret_value("GB82 WEST 1234 5698 7654 33")
+    assert not is_secret_value("5555555555554445")
+    assert not is_secret_value("Basic understanding of tokens")
+    assert not is_secret_value("2024-01-01T00:00:00Z")
+    assert not is_secret_value("https://api.test/items?page=2&sort=name")
+    assert not is_secret_value(True)
