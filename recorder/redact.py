@@ -16,8 +16,7 @@ from urllib.parse import quote_plus, unquote, unquote_plus, urlsplit
 import orjson
 
 from spec_from_stream.formats import REDACTED, segment_kind
-from spec_from_stream.security import JWT
-from spec_from_stream.security import VENDOR_KEY as KEY_SHAPE
+from spec_from_stream.security import JWT, VENDOR_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +186,7 @@ SCHEMED_CREDENTIAL = re.compile(
 # (`?k9Qz81aaXyP3mN7b`) when letters and digits take turns this often in it
 CREDENTIAL_NAME_LENGTH = 16
 CREDENTIAL_NAME_TURNS = 4
-# the first letters of KEY_SHAPE's prefixes
+# the first letters of VENDOR_KEY's prefixes
 KEY_STARTS = frozenset("srgxAhn")
 _ANY_DIGIT = re.compile(r"[0-9]")
 # words of a path segment that hands out a credential in the next one
@@ -456,7 +455,7 @@ class Redactor:
             if not segment or segment == REDACTED:
                 after_secret = False
             elif (after_secret and segment_kind(segment) is not None) or (
-                segment[0] in KEY_STARTS and KEY_SHAPE.fullmatch(segment)
+                segment[0] in KEY_STARTS and VENDOR_KEY.fullmatch(segment)
             ):
                 segments[index] = REDACTED
                 after_secret = False
@@ -703,7 +702,7 @@ def _credential_name(name: str) -> bool:
         return False
     if "eyJ" in name and JWT.search(name):
         return True
-    if name[0] in KEY_STARTS and KEY_SHAPE.fullmatch(name):
+    if name[0] in KEY_STARTS and VENDOR_KEY.fullmatch(name):
         return True
     if not name.isalnum() or segment_kind(name) not in ("token", "random", "hex"):
         return False
