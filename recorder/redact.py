@@ -15,7 +15,7 @@ from urllib.parse import quote_plus, unquote, unquote_plus, urlsplit
 
 import orjson
 
-from spec_from_stream.formats import REDACTED, segment_kind
+from spec_from_stream.formats import REDACTED, segment_kind, split_suffix
 from spec_from_stream.security import JWT, VENDOR_KEY
 
 logger = logging.getLogger(__name__)
@@ -110,6 +110,8 @@ DEFAULT_FIELD_WORDS = frozenset(
 # JSON "code" is mostly an error or country code and stays. OAuth's `state`
 # is an anti-forgery nonce, not a credential, and stays too.
 DEFAULT_PARAMETERS = frozenset({"code"})
+# the most words a compound secret name is written in ("two_factor_code")
+COMPOUND_WORDS = 4
 # names written as one lower-case word ("accesstoken") are caught by the
 # longer words as suffixes or prefixes ("secretkey"); short ones ("key",
 # "pin") would match "monkey"
@@ -183,9 +185,18 @@ SCHEMED_CREDENTIAL = re.compile(
     r"\b(Bearer|bearer|Basic|Token|Digest)\s+([A-Za-z0-9._~+/=-]{8,})"
 )
 # a query parameter's name this long may be a token sent as the name
-# (`?k9Qz81aaXyP3mN7b`) when letters and digits take turns this often in it
+# (`?k9Qz81aaXyP3mN7b`): when its characters change between small letters,
+# capitals, digits and `-` or `_` this often, and at least every third one
+# (camelCase names change at word starts only: `includeDeletedItems2024`);
+# without a digit in it, at two characters of three
 CREDENTIAL_NAME_LENGTH = 16
-CREDENTIAL_NAME_TURNS = 4
+CREDENTIAL_NAME_TURNS = 8
+# the kinds of path segment (spec_from_stream.formats.segment_kind) that are
+# generated the way credentials are; numbers, dates and slugs after a secret
+# word are ids (`/user/keys/42`, `/translations/keys/home-page-title`)
+SECRET_SEGMENT_KINDS = frozenset(("token", "random", "hex", "uuid"))
+# the characters of a token sent as a query name: base64url and its padding
+TOKEN_NAME = re.compile(r"[A-Za-z0-9_-]+=*")
 # the first letters of VENDOR_KEY's prefixes
 KEY_STARTS = frozenset("srgxAhn")
 _ANY_DIGIT = re.compile(r"[0-9]")
@@ -320,9 +331,10 @@ class Redactor:
     def _has_secret_word(self, words: list[str]) -> bool:
         if any(word in self.field_words for word in words):
             return True
-        # compound words written apart: "card_number", "mfaCode"
+        # compound words written apart: "card_number", "mfaCode"; a compound
+        # has a few words, so a name of hundreds costs no more than its length
         for start in range(len(words) - 1):
-            for end in range(start + 2, len(words) + 1):
+            for end in range(start + 2, min(len(words), start + COMPOUND_WORDS) + 1):
                 if "".join(words[start:end]) in self.field_words:
                     return True
         joined = "".join(words)
@@ -368,7 +380,8 @@ class Redactor:
                 return _redact_set_cookie(value)
             return REDACTED
         if name in URL_HEADERS:
-            value = self.url(value)
+            # the path of a redirect or a referring page, as the request's own
+            return self._target(self.url(value))
         return self.text(value)
 
     def headers_in(self, headers: dict[str, str | list[str]]) -> None:
@@ -449,23 +462,28 @@ class Redactor:
         segments = value.split("/")
         after_secret = changed = False
         for index, segment in enumerate(segments):
+            if not segment:
+                # `//`: the next segment still follows the last named one
+                continue
             if "%" in segment or ";" in segment:
                 # a path parameter (";v=1") is no part of the segment's name
                 segment = unquote(segment.partition(";")[0])
-            if not segment or segment == REDACTED:
+            # a method or an extension after a token (`<token>:accept`, `.json`)
+            stem, suffix = split_suffix(segment) if len(segment) > 8 else (segment, "")
+            if not stem or stem == REDACTED:
                 after_secret = False
-            elif (after_secret and segment_kind(segment) is not None) or (
-                segment[0] in KEY_STARTS and VENDOR_KEY.fullmatch(segment)
+            elif (stem[0] in KEY_STARTS and VENDOR_KEY.fullmatch(stem)) or (
+                after_secret and segment_kind(stem) in SECRET_SEGMENT_KINDS
             ):
-                segments[index] = REDACTED
+                segments[index] = REDACTED + suffix
                 after_secret = False
                 changed = True
             else:
-                # segments with digits are ids and versions, not names: they
-                # would only crowd the cache
-                after_secret = _ANY_DIGIT.search(segment) is None and (
-                    self._hands_out_secret(segment)
-                )
+                # ids and versions name nothing; a name with a digit may
+                # (`reset-password-v2`)
+                after_secret = (
+                    _ANY_DIGIT.search(stem) is None or segment_kind(stem) is None
+                ) and self._hands_out_secret(stem)
         if not changed:
             return value
         return "/".join(segments)
@@ -489,14 +507,19 @@ class Redactor:
 
     def form(self, text: str) -> str:
         """Redact secret-named fields of `a=1&b=2` text, keeping the rest as is."""
-        if not text or not self.might_hold_secrets(text):
+        if not text or (
+            len(text) < CREDENTIAL_NAME_LENGTH and not self.might_hold_secrets(text)
+        ):
             return text
         # pieces at even places, their `&` or `;` separators between them
         pieces = FORM_SEPARATORS.split(text)
         for index in range(0, len(pieces), 2):
             piece = pieces[index]
             name, sep, value = piece.partition("=")
-            if sep and (
+            if _credential_name(unquote_plus(name)):
+                # a token sent as the name (`?k9Qz81aaXyP3mN7b`)
+                pieces[index] = f"{REDACTED}={REDACTED}" if sep else REDACTED
+            elif sep and (
                 self.is_secret_parameter(unquote_plus(name))
                 or _card_number(unquote_plus(value))
             ):
@@ -689,28 +712,50 @@ class Redactor:
             return target
         if not parts.path:
             return target
-        start = target.index(parts.netloc) + len(parts.netloc) if parts.netloc else 0
+        start = len(parts.scheme) + 1 if parts.scheme else 0
+        if parts.netloc:
+            authority = f"//{parts.netloc}"
+            if not target.startswith(authority, start):
+                # written in a way urlsplit normalised: searched as text only
+                return target
+            start += len(authority)
         end = start + len(parts.path)
+        if target[start:end] != parts.path:
+            return target
         return target[:start] + self.pathname(parts.path) + target[end:]
 
 
 def _credential_name(name: str) -> bool:
     """Whether a query parameter's name is a credential: a JWT, a vendor's key,
-    or a long random token (16 characters or more, letters and digits taking
-    turns at least four times, which words with a year do not)."""
+    a uuid or a long hex string, or a long random token (CREDENTIAL_NAME_TURNS)."""
     if len(name) < CREDENTIAL_NAME_LENGTH:
         return False
     if "eyJ" in name and JWT.search(name):
         return True
     if name[0] in KEY_STARTS and VENDOR_KEY.fullmatch(name):
         return True
-    if not name.isalnum() or segment_kind(name) not in ("token", "random", "hex"):
+    if not TOKEN_NAME.fullmatch(name):
         return False
+    if segment_kind(name) in ("uuid", "hex"):
+        return True
+    classes = [_char_class(char) for char in name.rstrip("=")]
     turns = sum(
-        first.isdigit() != second.isdigit()
-        for first, second in zip(name, name[1:], strict=False)
+        first != second for first, second in zip(classes, classes[1:], strict=False)
     )
-    return turns >= CREDENTIAL_NAME_TURNS
+    if turns < max(CREDENTIAL_NAME_TURNS, len(classes) // 3):
+        return False
+    # camelCase of short words changes often too (`getUserByIdAndName`), but
+    # holds no digit; a token without one must change nearly every character
+    return 2 in classes or turns >= 2 * len(classes) // 3
+
+
+def _char_class(char: str) -> int:
+    """0 for a small letter, 1 a capital, 2 a digit, 3 anything else."""
+    if char.islower():
+        return 0
+    if char.isupper():
+        return 1
+    return 2 if char.isdigit() else 3
 
 
 def _schemed_credential(match: re.Match[str]) -> str:

@@ -19,6 +19,7 @@ from typing import IO
 
 from spec_from_stream.exchange import BadMessage, strip_bom
 from spec_from_stream.reader import (
+    CLAIM_CHECK,
     BuildOptions,
     Reader,
     WriteTrouble,
@@ -262,6 +263,7 @@ def follow_file(
     reader = Reader(out_dir, options, listener=listener)
     logger.info("following %s (until interrupted)", path)
     writes = _Writes(reader, store)
+    claim_checked = 0.0
     try:
         while True:
             try:
@@ -273,6 +275,10 @@ def follow_file(
             for message, where in messages:
                 reader.add_message(message, where)
             now = time.monotonic()
+            if now - claim_checked >= CLAIM_CHECK:
+                # an idle follower notices a deleted folder too
+                claim_checked = now
+                store.check_claim()
             # a full batch: the file holds more than was read, so write less
             # often while catching up, as a live reader behind Kafka does
             reader.schedule.pace(len(messages) >= FOLLOW_BATCH)

@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 POLL_TIMEOUT_MS = 200
 # seconds between two looks at the stop request while connecting
 START_CHECK = 0.1
+# seconds between two checks that the folder's lock is still this reader's
+CLAIM_CHECK = 1.0
 # the builder makes a few containers per exchange that die at once and keeps its
 # counters for good: looking for cycles every 50,000 allocations instead of
 # Python's 700 saves about 5 % of the reader's time (bench/README.md)
@@ -351,6 +353,7 @@ class KafkaReader:
         self._trouble = WriteTrouble()
         # set when another reader took the folder over: nothing more is written
         self._taken_over: StateError | None = None
+        self._claim_checked = 0.0
         self._poll_warnings = RetryWarnings()
         # with two cores, fetching in a child process runs beside the builder
         if fetch_process is None:
@@ -416,6 +419,11 @@ class KafkaReader:
                 # more than a poll's worth waits in Kafka: the reader is behind
                 reader.schedule.pace(self.source.waiting > MAX_POLL_RECORDS)
                 now = time.monotonic()
+                if now - self._claim_checked >= CLAIM_CHECK:
+                    # an idle reader notices a deleted folder too
+                    self._claim_checked = now
+                    if not self._still_claimed():
+                        break
                 if reader.schedule.due(now):
                     with self.lock:
                         saved = self._save_and_write()
@@ -485,12 +493,7 @@ class KafkaReader:
 
     def _save_and_write(self) -> bool:
         """Save state and offsets, then write the document (lock held)."""
-        if self._taken_over is not None:
-            return False
-        try:
-            self.store.check_claim()
-        except StateError as error:
-            self._taken_over = error
+        if not self._still_claimed():
             return False
         reader = self.reader
         state = ReaderState(
@@ -512,6 +515,15 @@ class KafkaReader:
             return False
         self._trouble.worked("saving the state and writing the document work again")
         return True
+
+    def _still_claimed(self) -> bool:
+        """Whether the folder is still this reader's (StateStore.check_claim)."""
+        if self._taken_over is None:
+            try:
+                self.store.check_claim()
+            except StateError as error:
+                self._taken_over = error
+        return self._taken_over is None
 
     def _save_on_revoke(self) -> None:
         """Save before partitions move, so their next owner starts exactly."""

@@ -182,11 +182,14 @@ class StateStore:
         self._lock = descriptor
 
     def check_claim(self) -> None:
-        """Make sure the lock held is still the folder's, before writing to it.
+        """Make sure the lock held is still the folder's; lock it again if not.
 
         Deleting the folder (or its lock file) under a running reader would
-        let a second reader claim a new lock file and write beside it. The
-        lock is taken again when nobody took it meanwhile.
+        let a second reader claim a new lock file and write beside it. So a
+        running reader calls this every second and before each save: the lock
+        is taken again when nobody took it meanwhile. When no lock file can be
+        made (the folder is not writable), the old lock is kept and the save
+        that follows reports the trouble.
 
         :raise StateError: another reader holds the folder's lock now.
         """
@@ -203,16 +206,24 @@ class StateStore:
             held.st_ino,
         ):
             return
-        previous, self._lock = self._lock, None
         try:
-            self.claim()
-        except StateError as error:
-            os.close(previous)
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
             raise StateError(
-                f"{lock_path} was removed while this reader held it, and "
-                f"another reader took the folder over: {error}"
+                f"{lock_path} was removed while this reader held it, and another "
+                f"reader took {self.out_dir} over; stopping without writing more"
             ) from None
-        os.close(previous)
+        except OSError:
+            # a file system without locks, as claim() allows
+            pass
+        os.close(self._lock)
+        self._lock = descriptor
         logger.warning("%s was removed while in use; locked it again", lock_path)
 
     def release(self) -> None:

@@ -14,10 +14,10 @@ from spec_from_stream import follow
 from spec_from_stream.exchange import BadMessage
 from spec_from_stream.follow import FollowedFile
 from spec_from_stream.sources import SourceError
-from spec_from_stream.state import StateStore
 from tests.conftest import free_port, sigterm_log
 from tests.server.test_main import start_server
 from tests.spec_from_stream.test_cli import assert_one_line_error, run_cli, start_cli
+from tests.spec_from_stream.test_state import take_over
 
 
 def line(path: str) -> bytes:
@@ -357,16 +357,37 @@ def test_a_reader_taking_over_a_deleted_folder_stops_the_follower(tmp_path):
     process = start_cli("--input", str(recording), "--follow", "--out", str(out))
     try:
         wait_for_paths(out / "openapi.yaml", {"/a"}, process)
-        shutil.rmtree(out)
-        newcomer = StateStore(out)
-        newcomer.claim()
+        (out / "openapi.yaml").unlink()
+        newcomer = take_over(out)
         append(recording, line("/b"))
         _, stderr = process.communicate(timeout=60)
     finally:
         process.kill()
         process.wait()
     assert process.returncode == 2
-    assert "another reader took the folder over" in stderr.splitlines()[-1]
-    # it wrote nothing into the folder the newcomer holds
+    assert "another reader took" in stderr.splitlines()[-1]
+    # it wrote nothing more into the folder the newcomer holds
     assert not (out / "openapi.yaml").exists()
-    newcomer.release()
+    os.close(newcomer)
+
+
+def test_a_deleted_folder_is_locked_again_at_once(tmp_path):
+    recording = tmp_path / "rec.jsonl"
+    recording.write_bytes(line("/a"))
+    out = tmp_path / "spec"
+    process = start_cli("--input", str(recording), "--follow", "--out", str(out))
+    try:
+        wait_for_paths(out / "openapi.yaml", {"/a"}, process)
+        shutil.rmtree(out)
+        # without a line to read, the follower still takes the folder back
+        deadline = time.monotonic() + 60
+        while not (out / ".state" / "lock").exists():
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.1)
+        later = run_cli("--input", str(recording), "--follow", "--out", str(out))
+        log = sigterm_log(process)
+    finally:
+        process.kill()
+        process.wait()
+    assert_one_line_error(later, "another reader is using")
+    assert "locked it again" in log

@@ -1,5 +1,6 @@
 """The saved reader state: round trips, refusals and atomic replacement."""
 
+import fcntl
 import os
 import shutil
 from collections import Counter
@@ -157,6 +158,18 @@ def test_the_state_is_readable_by_its_owner_only(tmp_path):
     assert oct(store.path.stat().st_mode & 0o777) == oct(0o600)
 
 
+def take_over(out) -> int:
+    """Put a lock file held by someone else in place of the folder's (as a
+    reader started after the folder was deleted would); return its descriptor."""
+    lock = out / ".state" / "lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fresh = lock.with_name("lock.new")
+    descriptor = os.open(fresh, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.replace(fresh, lock)
+    return descriptor
+
+
 def test_a_removed_lock_is_taken_again_unless_another_reader_took_it(tmp_path):
     out = tmp_path / "spec"
     first = StateStore(out)
@@ -166,11 +179,20 @@ def test_a_removed_lock_is_taken_again_unless_another_reader_took_it(tmp_path):
     first.check_claim()
     with pytest.raises(StateError, match="another reader is using"):
         StateStore(out).claim()
-    shutil.rmtree(out)
-    second = StateStore(out)
-    second.claim()
-    with pytest.raises(StateError, match="another reader took the folder over"):
+    other = take_over(out)
+    with pytest.raises(StateError, match="another reader took .* over"):
         first.check_claim()
-    # the first let go of its old lock; the second keeps the folder
-    second.check_claim()
-    second.release()
+    os.close(other)
+
+
+def test_a_lock_that_cannot_be_made_again_is_kept(tmp_path):
+    out = tmp_path / "spec"
+    store = StateStore(out)
+    store.claim()
+    shutil.rmtree(out / ".state")
+    # a file where the folder was: nothing to lock, and the save says so
+    (out / ".state").write_text("")
+    store.check_claim()
+    with pytest.raises(OSError):
+        store.save(make_state())
+    store.release()
