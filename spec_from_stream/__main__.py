@@ -225,6 +225,8 @@ def _input_path(text: str) -> Path:
 
     Path("./-") is Path("-"), so a file named `-` is kept as an absolute path.
     """
+    if not text:
+        raise argparse.ArgumentTypeError("no file name given")
     path = Path(text)
     if text != "-" and str(path) == "-":
         return path.absolute()

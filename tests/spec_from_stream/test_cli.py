@@ -288,6 +288,12 @@ def test_kafka_settings_in_the_environment_go_with_an_input_file(tmp_path):
     assert done.returncode == 0, done.stderr
 
 
+def test_an_empty_input_name_is_one_line(tmp_path):
+    done = run_cli("--input", "", "--out", str(tmp_path))
+
+    assert_one_line_error(done, "--input", "no file name given")
+
+
 def test_a_file_named_dash_is_read_as_a_file(tmp_path):
     (tmp_path / "-").write_bytes(TUTORIAL.read_bytes())
     done = subprocess.run(
