@@ -155,6 +155,10 @@ URL_HEADERS = frozenset(
         "x-rewrite-url",
     }
 )
+# headers that hold URLs inside other text: `Link: <url>; rel=next`,
+# `Refresh: 0; url=...`; each URL's path is redacted as a request's is
+EMBEDDED_URL_HEADERS = frozenset({"link", "refresh"})
+EMBEDDED_URL = re.compile(r"<([^<>\s]+)>|(?i:url)=([^\s;,]+)")
 
 # an Authorization scheme as a word: "Bearer", "Digest", "GoogleLogin"; a
 # long all-capitals word is more likely a token than a scheme
@@ -382,7 +386,18 @@ class Redactor:
         if name in URL_HEADERS:
             # the path of a redirect or a referring page, as the request's own
             return self._target(self.url(value))
+        if name in EMBEDDED_URL_HEADERS:
+            value = EMBEDDED_URL.sub(self._embedded_url, value)
         return self.text(value)
+
+    def _embedded_url(self, match: re.Match[str]) -> str:
+        """One URL of a Link or Refresh header, its path and query redacted."""
+        url = match.group(1) or match.group(2)
+        redacted = self._target(self.url(url))
+        start = match.start(1) if match.group(1) else match.start(2)
+        offset = start - match.start(0)
+        whole = match.group(0)
+        return whole[:offset] + redacted + whole[offset + len(url) :]
 
     def headers_in(self, headers: dict[str, str | list[str]]) -> None:
         """Redact a header dict (lower-case names) in place."""
@@ -465,9 +480,12 @@ class Redactor:
             if not segment:
                 # `//`: the next segment still follows the last named one
                 continue
+            parameters = ""
             if "%" in segment or ";" in segment:
                 # a path parameter (";v=1") is no part of the segment's name
-                segment = unquote(segment.partition(";")[0])
+                segment, mark, rest = segment.partition(";")
+                parameters = mark + rest
+                segment = unquote(segment)
             # a method or an extension after a token (`<token>:accept`, `.json`)
             stem, suffix = split_suffix(segment) if len(segment) > 8 else (segment, "")
             if not stem or stem == REDACTED:
@@ -475,7 +493,7 @@ class Redactor:
             elif (stem[0] in KEY_STARTS and VENDOR_KEY.fullmatch(stem)) or (
                 after_secret and segment_kind(stem) in SECRET_SEGMENT_KINDS
             ):
-                segments[index] = REDACTED + suffix
+                segments[index] = REDACTED + suffix + parameters
                 after_secret = False
                 changed = True
             else:

@@ -671,6 +671,22 @@ def test_urls_in_headers_lose_credentials_in_paths_and_query_names(
     )
 
 
+def test_urls_inside_link_and_refresh_headers_lose_credentials_in_paths(
+    redactor: Redactor,
+) -> None:
+    link = (
+        "</reset-password/8f4c2a9b7d1e3f60>; rel=next, "
+        "<https://a.test/x?k9Qz81aaXyP3mN7b>"
+    )
+    assert redactor.header("link", link) == (
+        "</reset-password/[REDACTED]>; rel=next, <https://a.test/x?[REDACTED]>"
+    )
+    refresh = "0; URL=/verify/8f4c2a9b7d1e3f60;v=1"
+    assert redactor.header("refresh", refresh) == "0; URL=/verify/[REDACTED];v=1"
+    plain = "</users?page=2>; rel=next"
+    assert redactor.header("link", plain) == plain
+
+
 def test_replayed_paths_and_urls_lose_credentials_in_segments(
     redactor: Redactor,
 ) -> None:
