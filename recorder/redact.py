@@ -202,7 +202,7 @@ SECRET_SEGMENT_KINDS = frozenset(("token", "random", "hex", "uuid"))
 # the characters of a token sent as a query name: base64url and its padding
 TOKEN_NAME = re.compile(r"[A-Za-z0-9_-]+=*")
 # the first letters of VENDOR_KEY's prefixes
-KEY_STARTS = frozenset("srgxAhn")
+KEY_STARTS = frozenset("srgxAhny")
 _ANY_DIGIT = re.compile(r"[0-9]")
 # words of a path segment that hands out a credential in the next one
 # (`/verify-email/<token>`, `/invitations/<token>`), though as field names

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import re
+from urllib.parse import unquote
 
 # header and query names that carry API keys or tokens; matched on lower case
 _KEY_NAME = re.compile(
@@ -32,56 +34,142 @@ _SECRET_NAME = re.compile(
 # three base64url parts, the first two encoding JSON objects ('{"' is "eyJ")
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 # a vendor's secret key, told by its prefix (Stripe, GitHub, GitLab, Slack,
-# Google, Hugging Face, npm, Shopify) and long enough not to be a word
+# Google, Hugging Face, npm, Shopify, OpenAI, Anthropic) and long enough not to
+# be a word
 VENDOR_KEY = re.compile(
     r"(?:[sr]k_(?:live|test)_|gh[pousr]_|github_pat_|glpat-|xox[abeprs]-|AIza"
-    r"|hf_|npm_|shp(?:at|ca|pa|ss)_)[A-Za-z0-9_-]{16,}"
+    r"|hf_|npm_|shp(?:at|ca|pa|ss)_|sk-(?:proj|ant|svcacct)-|ya29\.)"
+    r"[A-Za-z0-9_-]{16,}"
+    r"|sk-[A-Za-z0-9]{32,}"
 )
 # credentials inside a text: after an Authorization scheme, as a URL's user
-# information, or as the value of a URL parameter (its name judged apart)
-_SCHEMED = re.compile(r"\b(?:Bearer|Basic|Token|Digest)\s+([A-Za-z0-9._~+/=-]{8,})")
-_USERINFO = re.compile(r"://[^/?#@\s]+@")
-_URL_PARAMETER = re.compile(r"[?&;]([A-Za-z0-9_.-]{1,100})=[^&;#\s]")
-# a payment card number (checked with Luhn) and an IBAN (checked mod 97)
-_CARD = re.compile(r"(?<![0-9])[2-6](?:[ -]?[0-9]){12,18}(?![0-9])")
-_IBAN = re.compile(r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\b")
+# and password, as the value of a URL parameter (its name judged apart), or a
+# private key in PEM
+_SCHEMED = re.compile(r"\b(?i:(bearer|basic|token|digest))\s+([A-Za-z0-9._~+/=-]{8,})")
+_USERINFO = re.compile(r"://[^/?#@\s:]+:[^/?#@\s]+@")
+_URL_PARAMETER = re.compile(r"[?&;#]([A-Za-z0-9_.-]{1,100})=[^&;#\s]")
+_PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+# words of a URL parameter's name that make its value a secret
+_PARAMETER_WORDS = frozenset(
+    (
+        "password",
+        "passwd",
+        "pwd",
+        "pass",
+        "secret",
+        "token",
+        "key",
+        "apikey",
+        "auth",
+        "signature",
+        "sig",
+        "session",
+        "sessionid",
+        "sid",
+        "jwt",
+        "credential",
+        "credentials",
+        "code",
+        "otp",
+        "hmac",
+    )
+)
+_NAME_WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+# a run of digits, maybe grouped by spaces, dots or dashes: a card number may
+# be any 13 to 19 digits of it in whole groups (`4111 1111 1111 1111 12/28`)
+_DIGIT_RUN = re.compile(r"[0-9]+(?:[ .-][0-9]+)*")
+_DIGIT_SEPARATORS = re.compile(r"[ .-]")
+# an IBAN: country, check digits, then the account, unspaced or in groups of
+# four (the last one shorter); checked mod 97
+_IBAN = re.compile(
+    r"\b[A-Z]{2}[0-9]{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?)\b"
+)
+# prose after a scheme word: words joined by hyphens (`Token refresh-interval`)
+_HYPHENATED_WORDS = re.compile(r"[a-z]+(?:-[a-z]+)*")
 
 
 def is_secret_value(value: object) -> bool:
     """Tell whether a sample value holds a credential or payment data by its
-    look: a JWT, a vendor's key, a credential after its scheme or in a URL,
-    a card number, an IBAN. With --examples such a value is left out."""
+    look: a JWT, a vendor's key, a private key, a credential after its scheme
+    or in a URL, a card number, an IBAN. With --examples such a value is left
+    out."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, int) and not isinstance(value, bool):
         # a card number sent as a JSON number
-        return _luhn(str(value)) if 13 <= len(str(value)) <= 19 else False
+        return _has_card_number(str(value))
     if not isinstance(value, str) or len(value) < 8:
         return False
     if "eyJ" in value and JWT.search(value):
         return True
     if VENDOR_KEY.search(value) or _USERINFO.search(value):
         return True
-    if any(_credential_like(word) for word in _SCHEMED.findall(value)):
+    if "-----BEGIN" in value and _PRIVATE_KEY.search(value):
         return True
-    if "=" in value and any(
-        is_secret_name(name) for name in _URL_PARAMETER.findall(value)
-    ):
+    if any(_schemed_credential(*found) for found in _SCHEMED.findall(value)):
         return True
-    if any(_luhn(match.group(0)) for match in _CARD.finditer(value)):
+    if "=" in value and _has_secret_parameter(value):
         return True
-    return any(_iban(match.group(0)) for match in _IBAN.finditer(value))
+    if _has_card_number(value):
+        return True
+    return _has_iban(value)
 
 
-def _credential_like(word: str) -> bool:
+def _schemed_credential(scheme: str, word: str) -> bool:
     """Whether the word after a scheme is a credential, not prose ("Basic
-    understanding"): long, or holding a digit or "=" (base64 padding)."""
-    return len(word) >= 16 or "=" in word or any(char.isdigit() for char in word)
+    understanding"): base64 of `user:password` after Basic, or long and not
+    words, or holding a digit or "=" (base64 padding)."""
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(word + "=" * (-len(word) % 4), validate=True)
+        except ValueError:
+            decoded = b""
+        if b":" in decoded:
+            return True
+    if "=" in word or any(char.isdigit() for char in word):
+        return True
+    return len(word) >= 16 and not _HYPHENATED_WORDS.fullmatch(word)
 
 
-def _luhn(text: str) -> bool:
-    """The Luhn check of a card number (separators ignored)."""
-    digits = [int(char) for char in text if char.isdigit()]
+def _has_secret_parameter(text: str) -> bool:
+    """Whether a URL in the text has a secret-named parameter (query or
+    fragment, also percent-encoded inside another URL)."""
+    if "%" in text:
+        text = f"{text} {unquote(text)}"
+    for name in _URL_PARAMETER.findall(text):
+        words = [word.lower() for word in _NAME_WORDS.findall(name)]
+        if any(word in _PARAMETER_WORDS for word in words):
+            return True
+        if "".join(words).endswith(("token", "key", "secret", "password")):
+            return True
+    return False
+
+
+def _has_card_number(text: str) -> bool:
+    """Whether 13 to 19 digits in whole groups of a digit run start as card
+    numbers do (2 to 6) and pass the Luhn check."""
+    for run in _DIGIT_RUN.findall(text):
+        if len(run) < 13:
+            continue
+        groups = _DIGIT_SEPARATORS.split(run)
+        for first in range(len(groups)):
+            if groups[first][0] not in "23456":
+                continue
+            digits = ""
+            for group in groups[first:]:
+                digits += group
+                if len(digits) > 19:
+                    break
+                if len(digits) >= 13 and _luhn(digits):
+                    return True
+    return False
+
+
+def _luhn(digits: str) -> bool:
+    """The Luhn check of a string of digits."""
     total = 0
-    for index, digit in enumerate(reversed(digits)):
+    for index, char in enumerate(reversed(digits)):
+        digit = ord(char) - 48
         if index % 2:
             digit *= 2
             if digit > 9:
@@ -90,9 +178,23 @@ def _luhn(text: str) -> bool:
     return total % 10 == 0
 
 
-def _iban(text: str) -> bool:
-    """The ISO 13616 check of an IBAN (spaces ignored): mod 97 is 1."""
-    compact = text.replace(" ", "")
+def _has_iban(text: str) -> bool:
+    """Whether the text holds an IBAN (any case) that passes its check, also
+    with a word after it taken for its last group."""
+    for match in _IBAN.finditer(text.upper()):
+        found = match.group(0)
+        candidates = [found]
+        if " " in found:
+            candidates.append(found.rsplit(" ", 1)[0])
+        if any(_iban(candidate.replace(" ", "")) for candidate in candidates):
+            return True
+    return False
+
+
+def _iban(compact: str) -> bool:
+    """The ISO 13616 check of an unspaced IBAN: mod 97 is 1."""
+    if not 15 <= len(compact) <= 34:
+        return False
     moved = compact[4:] + compact[:4]
     number = "".join(str(int(char, 36)) for char in moved)
     return int(number) % 97 == 1
