@@ -141,6 +141,8 @@ class StateStore:
         self.out_dir = Path(out_dir)
         self.path = self.out_dir / STATE_DIR / STATE_FILE
         self._lock: int | None = None
+        # the lock file is gone and cannot be made again: warned once
+        self._relock_failing = False
 
     def claim(self, *, shared: bool = False) -> None:
         """Hold the folder's lock until release(), or until this process ends.
@@ -209,8 +211,18 @@ class StateStore:
         try:
             lock_path.parent.mkdir(parents=True, exist_ok=True)
             descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError:
+        except OSError as error:
+            if not self._relock_failing:
+                logger.warning(
+                    "%s was removed and cannot be made again (%s): another "
+                    "reader could start on %s; retrying every second",
+                    lock_path,
+                    error.strerror,
+                    self.out_dir,
+                )
+            self._relock_failing = True
             return
+        self._relock_failing = False
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

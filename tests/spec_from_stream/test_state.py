@@ -185,14 +185,17 @@ def test_a_removed_lock_is_taken_again_unless_another_reader_took_it(tmp_path):
     os.close(other)
 
 
-def test_a_lock_that_cannot_be_made_again_is_kept(tmp_path):
+def test_a_lock_that_cannot_be_made_again_is_kept(tmp_path, caplog):
     out = tmp_path / "spec"
     store = StateStore(out)
     store.claim()
     shutil.rmtree(out / ".state")
-    # a file where the folder was: nothing to lock, and the save says so
+    # a file where the folder was: nothing to lock, said once, and the save
+    # says so too
     (out / ".state").write_text("")
     store.check_claim()
+    store.check_claim()
+    assert caplog.text.count("cannot be made again") == 1
     with pytest.raises(OSError):
         store.save(make_state())
     store.release()
