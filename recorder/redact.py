@@ -11,7 +11,7 @@ import functools
 import logging
 import re
 from typing import Any
-from urllib.parse import quote_plus, unquote, unquote_plus, urlsplit
+from urllib.parse import quote_plus, unquote, unquote_plus
 
 import orjson
 
@@ -195,6 +195,8 @@ SCHEMED_CREDENTIAL = re.compile(
 # without a digit in it, at two characters of three
 CREDENTIAL_NAME_LENGTH = 16
 CREDENTIAL_NAME_TURNS = 8
+# a form or query field whose name is long enough to be a credential
+_LONG_NAME = re.compile(rf"(?:^|[&;])[^&;=]{{{CREDENTIAL_NAME_LENGTH}}}")
 # the kinds of path segment (spec_from_stream.formats.segment_kind) that are
 # generated the way credentials are; numbers, dates and slugs after a secret
 # word are ids (`/user/keys/42`, `/translations/keys/home-page-title`)
@@ -203,7 +205,10 @@ SECRET_SEGMENT_KINDS = frozenset(("token", "random", "hex", "uuid"))
 TOKEN_NAME = re.compile(r"[A-Za-z0-9_-]+=*")
 # the first letters of VENDOR_KEY's prefixes
 KEY_STARTS = frozenset("srgxAhny")
-_ANY_DIGIT = re.compile(r"[0-9]")
+# path segments remembered as names (Redactor._names_secret_segment)
+PATH_NAMES_SIZE = 4096
+# what str.translate deletes to tell a number, a hex string or a uuid
+_HEX_CHARACTERS = str.maketrans("", "", "0123456789abcdefABCDEF-")
 # words of a path segment that hands out a credential in the next one
 # (`/verify-email/<token>`, `/invitations/<token>`), though as field names
 # they are innocent; the secret words count too
@@ -313,9 +318,8 @@ class Redactor:
             + CARD_WORDS
         )
         self.is_secret_name = functools.lru_cache(maxsize=4096)(self._is_secret_name)
-        self._hands_out_secret = functools.lru_cache(maxsize=4096)(
-            self._names_path_secret
-        )
+        # path segment -> whether the segment after it may be a credential
+        self._path_names: dict[str, bool] = {}
 
     def _is_secret_name(self, name: str) -> bool:
         words = [word.lower() for word in WORDS.findall(name)]
@@ -473,7 +477,11 @@ class Redactor:
         path keeps its shape and the builder makes the replaced segment a
         parameter.
         """
-        value = self.text(value)
+        return self._path(self.text(value))
+
+    def _path(self, value: str) -> str:
+        """`pathname` after `text`: the segments only."""
+        names = self._path_names
         segments = value.split("/")
         after_secret = changed = False
         for index, segment in enumerate(segments):
@@ -486,25 +494,45 @@ class Redactor:
                 segment, mark, rest = segment.partition(";")
                 parameters = mark + rest
                 segment = unquote(segment)
-            # a method or an extension after a token (`<token>:accept`, `.json`)
-            stem, suffix = split_suffix(segment) if len(segment) > 8 else (segment, "")
-            if not stem or stem == REDACTED:
-                after_secret = False
-            elif (stem[0] in KEY_STARTS and VENDOR_KEY.fullmatch(stem)) or (
-                after_secret and segment_kind(stem) in SECRET_SEGMENT_KINDS
-            ):
-                segments[index] = REDACTED + suffix + parameters
-                after_secret = False
-                changed = True
+                if not segment:
+                    continue
+            if after_secret or segment[0] in KEY_STARTS:
+                # a method or an extension after a token (`<token>:accept`)
+                stem, suffix = (
+                    split_suffix(segment) if len(segment) > 8 else (segment, "")
+                )
+                if stem and (
+                    (stem[0] in KEY_STARTS and VENDOR_KEY.fullmatch(stem))
+                    or (after_secret and segment_kind(stem) in SECRET_SEGMENT_KINDS)
+                ):
+                    segments[index] = REDACTED + suffix + parameters
+                    after_secret = False
+                    changed = True
+                    continue
             else:
-                # ids and versions name nothing; a name with a digit may
-                # (`reset-password-v2`)
-                after_secret = (
-                    _ANY_DIGIT.search(stem) is None or segment_kind(stem) is None
-                ) and self._hands_out_secret(stem)
+                stem = segment
+            after_secret = names.get(stem)
+            if after_secret is None:
+                after_secret = self._names_secret_segment(stem)
         if not changed:
             return value
         return "/".join(segments)
+
+    def _names_secret_segment(self, segment: str) -> bool:
+        """Whether the path segment after this one may be a credential.
+
+        Names are remembered (PATH_NAMES_SIZE); numbers, hex strings and uuids
+        name nothing and are not, so ids never crowd the others out.
+        """
+        if segment.isdigit() or not segment.translate(_HEX_CHARACTERS):
+            return False
+        names = self._path_names
+        if len(names) >= PATH_NAMES_SIZE:
+            names.clear()
+        found = names[segment] = segment != REDACTED and self._names_path_secret(
+            segment
+        )
+        return found
 
     def _in_text_parameter(self, match: re.Match[str]) -> str:
         mark, name = match.group(1, 2) if match.group(1) else match.group(3, 4)
@@ -526,7 +554,7 @@ class Redactor:
     def form(self, text: str) -> str:
         """Redact secret-named fields of `a=1&b=2` text, keeping the rest as is."""
         if not text or (
-            len(text) < CREDENTIAL_NAME_LENGTH and not self.might_hold_secrets(text)
+            not self.might_hold_secrets(text) and not _LONG_NAME.search(text)
         ):
             return text
         # pieces at even places, their `&` or `;` separators between them
@@ -720,27 +748,29 @@ class Redactor:
     def _target(self, target: str) -> str:
         """A request target or URL with its path's credentials replaced."""
         target = self.text(target)
-        if target.startswith("/"):
-            path, mark, rest = target.partition("?")
-            return self.pathname(path) + mark + rest
-        try:
-            parts = urlsplit(target)
-        except ValueError:
-            # not a URL (a bracket left open): searched as text only
+        start = _path_start(target)
+        if start < 0:
             return target
-        if not parts.path:
-            return target
-        start = len(parts.scheme) + 1 if parts.scheme else 0
-        if parts.netloc:
-            authority = f"//{parts.netloc}"
-            if not target.startswith(authority, start):
-                # written in a way urlsplit normalised: searched as text only
-                return target
-            start += len(authority)
-        end = start + len(parts.path)
-        if target[start:end] != parts.path:
-            return target
-        return target[:start] + self.pathname(parts.path) + target[end:]
+        end = len(target)
+        for mark in ("?", "#"):
+            found = target.find(mark, start)
+            if found >= 0:
+                end = min(end, found)
+        return target[:start] + self._path(target[start:end]) + target[end:]
+
+
+def _path_start(target: str) -> int:
+    """Where the path of a URL or request target starts (-1: it has none)."""
+    if target.startswith("//"):
+        # a network-path reference: `//host/path`
+        return target.find("/", 2)
+    if target.startswith("/"):
+        return 0
+    scheme = target.find("://")
+    if scheme > 0 and target[:scheme].isalpha():
+        return target.find("/", scheme + 3)
+    # a relative reference (`reset/x`), or text that is no URL
+    return 0
 
 
 def _credential_name(name: str) -> bool:
