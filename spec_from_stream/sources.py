@@ -462,9 +462,10 @@ class KafkaSource:
         self.consumer: KafkaConsumer | None = None
         # since when the first assignment is awaited (None: it came)
         self._waiting_since: float | None = None
-        # records past the last poll in its partitions (the reader is behind
-        # when they are many)
+        # records past the last poll in the assigned partitions (the reader is
+        # behind when they are many), and per partition as last seen
         self.waiting = 0
+        self._lags: dict[TopicPartition, int] = {}
         # whether the topic was found missing, and when that was last looked at
         self._topic_missing = False
         self._topic_checked = 0.0
@@ -622,17 +623,26 @@ class KafkaSource:
         }
 
     def _waiting(self, fetched: dict) -> int:
-        """How many records the partitions of this poll hold past it."""
-        waiting = 0
+        """How many records the assigned partitions hold past what was polled.
+
+        A poll brings records of some partitions only: the others count with
+        what they held past their own last poll.
+        """
+        lags = self._lags
         for tp, records in fetched.items():
             try:
                 highwater = self.consumer.highwater(tp)
             except KafkaError:
                 # revoked meanwhile: not this reader's to read any more
+                lags.pop(tp, None)
                 continue
             if highwater is not None and records:
-                waiting += max(0, highwater - records[-1].offset - 1)
-        return waiting
+                lags[tp] = max(0, highwater - records[-1].offset - 1)
+        if len(lags) > len(fetched):
+            assigned = self.consumer.assignment()
+            for tp in [tp for tp in lags if tp not in assigned]:
+                del lags[tp]
+        return sum(lags.values())
 
     def abandon(self) -> None:
         """Give up on a start() still waiting: the process is about to end."""

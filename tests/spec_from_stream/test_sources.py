@@ -371,6 +371,52 @@ def test_each_poll_says_how_many_records_wait_past_it(kafka_bootstrap, in_child)
     assert polls[-1][1] == 0
 
 
+@pytest.mark.parametrize("in_child", [False, True], ids=["one", "child"])
+def test_what_waits_counts_the_partitions_a_poll_did_not_bring(
+    kafka_bootstrap, in_child
+):
+    topic = create_topic(kafka_bootstrap, f"sources_{free_port()}", partitions=3)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=50)
+    # large enough that one fetch of a partition is less than a poll, so
+    # polls bring some partitions only
+    padding = b" " * 2_000
+    counts = {0: 9_000, 1: 6_000, 2: 3_000}
+    for partition, count in counts.items():
+        for number in range(count):
+            producer.send(topic, b"%d%s" % (number, padding), partition=partition)
+    producer.flush()
+    producer.close()
+
+    settings = KafkaSettings(kafka_bootstrap, topic, f"group_{topic}", 30)
+    source_class = FetcherProcess if in_child else KafkaSource
+    source = source_class(settings, {}, threading.Lock(), lambda: None)
+    source.start()
+    left = dict(counts)
+    seen: set[int] = set()
+    # per poll once all partitions were seen: what is left, what the source
+    # says waits, and whether a partition left out of the poll held records
+    polls: list[tuple[int, int, bool]] = []
+    deadline = time.monotonic() + 120
+    try:
+        while sum(left.values()):
+            assert time.monotonic() < deadline, f"{left} left: {polls}"
+            batch = source.poll(500)
+            for partition, (offsets, _) in batch.items():
+                left[partition] -= len(offsets)
+            seen |= set(batch)
+            if batch and len(seen) == 3:
+                skipped = any(left[p] for p in counts if p not in batch)
+                polls.append((sum(left.values()), source.waiting, skipped))
+    finally:
+        source.close()
+
+    assert polls, "no poll after all three partitions were seen"
+    assert all(waiting == remaining for remaining, waiting, _ in polls), polls
+    assert polls[-1][1] == 0
+    # the check means something: a poll left out a partition with records
+    assert any(skipped for _, _, skipped in polls), polls
+
+
 def test_kafka_errors_become_one_warning_until_reading_resumes(caplog):
     caplog.set_level(logging.INFO, logger="spec_from_stream.sources")
     trouble = _KafkaTrouble(interval=30.0)
