@@ -16,7 +16,7 @@ from urllib.parse import quote_plus, unquote, unquote_plus
 import orjson
 
 from spec_from_stream.formats import REDACTED, segment_kind, split_suffix
-from spec_from_stream.security import JWT, VENDOR_KEY
+from spec_from_stream.security import JWT, VENDOR_KEY, luhn
 
 logger = logging.getLogger(__name__)
 
@@ -846,15 +846,7 @@ def _card_number(text: str) -> bool:
         return False
     if not CARD_NUMBER.fullmatch(text):
         return False
-    digits = [int(char) for char in text if char.isdigit()]
-    total = 0
-    for index, digit in enumerate(reversed(digits)):
-        if index % 2:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return total % 10 == 0
+    return luhn("".join(char for char in text if char.isdigit()))
 
 
 def _singular(word: str) -> str:

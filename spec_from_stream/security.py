@@ -160,13 +160,13 @@ def _has_card_number(text: str) -> bool:
                 digits += group
                 if len(digits) > 19:
                     break
-                if len(digits) >= 13 and _luhn(digits):
+                if len(digits) >= 13 and luhn(digits):
                     return True
     return False
 
 
-def _luhn(digits: str) -> bool:
-    """The Luhn check of a string of digits."""
+def luhn(digits: str) -> bool:
+    """The Luhn check of payment card numbers, on a string of digits."""
     total = 0
     for index, char in enumerate(reversed(digits)):
         digit = ord(char) - 48

@@ -178,13 +178,24 @@ def wait_for_paths(document_path, expected: set[str], process) -> dict:
     raise AssertionError(f"{expected} never showed up in {document_path}")
 
 
-def test_the_command_line_follows_a_file_until_sigterm(tmp_path):
+def following_a(tmp_path) -> tuple:
+    """A --follow command line that wrote /a from its file: (file, out, process)."""
     recording = tmp_path / "rec.jsonl"
     recording.write_bytes(line("/a"))
     out = tmp_path / "spec"
     process = start_cli("--input", str(recording), "--follow", "--out", str(out))
     try:
         wait_for_paths(out / "openapi.yaml", {"/a"}, process)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return recording, out, process
+
+
+def test_the_command_line_follows_a_file_until_sigterm(tmp_path):
+    recording, out, process = following_a(tmp_path)
+    try:
         append(recording, line("/b") + b"not json\n")
         wait_for_paths(out / "openapi.yaml", {"/a", "/b"}, process)
 
@@ -351,12 +362,8 @@ def test_a_huge_line_is_read_in_bounded_steps(tmp_path, monkeypatch):
 
 
 def test_a_reader_taking_over_a_deleted_folder_stops_the_follower(tmp_path):
-    recording = tmp_path / "rec.jsonl"
-    recording.write_bytes(line("/a"))
-    out = tmp_path / "spec"
-    process = start_cli("--input", str(recording), "--follow", "--out", str(out))
+    recording, out, process = following_a(tmp_path)
     try:
-        wait_for_paths(out / "openapi.yaml", {"/a"}, process)
         (out / "openapi.yaml").unlink()
         newcomer = take_over(out)
         append(recording, line("/b"))
@@ -372,12 +379,8 @@ def test_a_reader_taking_over_a_deleted_folder_stops_the_follower(tmp_path):
 
 
 def test_a_deleted_folder_is_locked_again_at_once(tmp_path):
-    recording = tmp_path / "rec.jsonl"
-    recording.write_bytes(line("/a"))
-    out = tmp_path / "spec"
-    process = start_cli("--input", str(recording), "--follow", "--out", str(out))
+    recording, out, process = following_a(tmp_path)
     try:
-        wait_for_paths(out / "openapi.yaml", {"/a"}, process)
         shutil.rmtree(out)
         # without a line to read, the follower still takes the folder back
         deadline = time.monotonic() + 60
