@@ -6,7 +6,6 @@ traffic still shows which fields exist and what type they have: strings become
 `Bearer [REDACTED]` (the scheme word documents the security scheme).
 """
 
-import base64
 import functools
 import logging
 import re
@@ -16,7 +15,12 @@ from urllib.parse import quote_plus, unquote, unquote_plus
 import orjson
 
 from spec_from_stream.formats import REDACTED, segment_kind, split_suffix
-from spec_from_stream.security import JWT, VENDOR_KEY, luhn
+from spec_from_stream.security import (
+    JWT,
+    VENDOR_KEY,
+    credential_after_scheme,
+    luhn,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -562,12 +566,12 @@ class Redactor:
         for index in range(0, len(pieces), 2):
             piece = pieces[index]
             name, sep, value = piece.partition("=")
-            if _credential_name(unquote_plus(name)):
+            decoded = unquote_plus(name)
+            if _credential_name(decoded):
                 # a token sent as the name (`?k9Qz81aaXyP3mN7b`)
                 pieces[index] = f"{REDACTED}={REDACTED}" if sep else REDACTED
             elif sep and (
-                self.is_secret_parameter(unquote_plus(name))
-                or _card_number(unquote_plus(value))
+                self.is_secret_parameter(decoded) or _card_number(unquote_plus(value))
             ):
                 pieces[index] = f"{name}={REDACTED}"
             elif "%3F" in value or "%3f" in value:
@@ -808,18 +812,10 @@ def _char_class(char: str) -> int:
 
 def _schemed_credential(match: re.Match[str]) -> str:
     """`Bearer abc123...` -> `Bearer [REDACTED]` when the word after the scheme
-    is a credential: 16 characters or more, or a digit or "=" in it, or
-    base64 of `user:password` after Basic."""
+    is a credential (spec_from_stream.security.credential_after_scheme)."""
     scheme, word = match.groups()
-    if len(word) >= 16 or "=" in word or any(char.isdigit() for char in word):
+    if credential_after_scheme(scheme, word):
         return f"{scheme} {REDACTED}"
-    if scheme == "Basic":
-        try:
-            decoded = base64.b64decode(word + "=" * (-len(word) % 4), validate=True)
-        except ValueError:
-            return match.group(0)
-        if b":" in decoded:
-            return f"{scheme} {REDACTED}"
     return match.group(0)
 
 

@@ -115,20 +115,32 @@ def is_secret_value(value: object) -> bool:
     return _has_iban(value)
 
 
-def _schemed_credential(scheme: str, word: str) -> bool:
-    """Whether the word after a scheme is a credential, not prose ("Basic
-    understanding"): base64 of `user:password` after Basic, or long and not
-    words, or holding a digit or "=" (base64 padding)."""
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(word + "=" * (-len(word) % 4), validate=True)
-        except ValueError:
-            decoded = b""
-        if b":" in decoded:
-            return True
-    if "=" in word or any(char.isdigit() for char in word):
+def credential_after_scheme(scheme: str, word: str) -> bool:
+    """Whether the word after an Authorization scheme in free text is a
+    credential: 16 characters or more, a digit or "=" (base64 padding) in it,
+    or base64 of `user:password` after Basic ("Basic understanding" stays)."""
+    if len(word) >= 16 or "=" in word or any(char.isdigit() for char in word):
         return True
-    return len(word) >= 16 and not _HYPHENATED_WORDS.fullmatch(word)
+    return _basic_pair(scheme, word)
+
+
+def _basic_pair(scheme: str, word: str) -> bool:
+    """Whether the word after Basic is base64 of `user:password`."""
+    if scheme.lower() != "basic":
+        return False
+    try:
+        decoded = base64.b64decode(word + "=" * (-len(word) % 4), validate=True)
+    except ValueError:
+        return False
+    return b":" in decoded
+
+
+def _schemed_credential(scheme: str, word: str) -> bool:
+    """credential_after_scheme, but long prose after a scheme word in a sample
+    value (`Token refresh-interval-in-seconds`) is no credential."""
+    if _HYPHENATED_WORDS.fullmatch(word):
+        return _basic_pair(scheme, word)
+    return credential_after_scheme(scheme, word)
 
 
 def _has_secret_parameter(text: str) -> bool:

@@ -157,11 +157,12 @@ class StateStore:
         """
         lock_path = self.path.parent / LOCK_FILE
         try:
-            if shared:
-                descriptor = os.open(lock_path, os.O_RDONLY)
-            else:
-                lock_path.parent.mkdir(parents=True, exist_ok=True)
-                descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._lock = _open_locked(lock_path, shared=shared)
+        except BlockingIOError:
+            raise StateError(
+                f"another reader is using {self.out_dir} (it holds {lock_path}); "
+                "stop it or use another --out folder"
+            ) from None
         except FileNotFoundError:
             if shared:
                 # no live reader ever used the folder
@@ -169,19 +170,6 @@ class StateStore:
             raise StateError(f"cannot open {lock_path}: not found") from None
         except OSError as error:
             raise StateError(f"cannot open {lock_path}: {error.strerror}") from None
-        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
-        try:
-            fcntl.flock(descriptor, mode | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(descriptor)
-            raise StateError(
-                f"another reader is using {self.out_dir} (it holds {lock_path}); "
-                "stop it or use another --out folder"
-            ) from None
-        except OSError as error:
-            # a file system without locks: go on, as before there was one
-            logger.warning("cannot lock %s: %s", lock_path, error.strerror)
-        self._lock = descriptor
 
     def check_claim(self) -> None:
         """Make sure the lock held is still the folder's; lock it again if not.
@@ -209,8 +197,12 @@ class StateStore:
         ):
             return
         try:
-            lock_path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            descriptor = _open_locked(lock_path)
+        except BlockingIOError:
+            raise StateError(
+                f"{lock_path} was removed while this reader held it, and another "
+                f"reader took {self.out_dir} over; stopping without writing more"
+            ) from None
         except OSError as error:
             if not self._relock_failing:
                 logger.warning(
@@ -223,17 +215,6 @@ class StateStore:
             self._relock_failing = True
             return
         self._relock_failing = False
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(descriptor)
-            raise StateError(
-                f"{lock_path} was removed while this reader held it, and another "
-                f"reader took {self.out_dir} over; stopping without writing more"
-            ) from None
-        except OSError:
-            # a file system without locks, as claim() allows
-            pass
         os.close(self._lock)
         self._lock = descriptor
         logger.warning("%s was removed while in use; locked it again", lock_path)
@@ -280,6 +261,33 @@ class StateStore:
         # the counters hold names from the traffic the document leaves out
         # (query names that are values, map keys): for this user only
         write_atomic(self.path, state.to_bytes(), mode=STATE_FILE_MODE)
+
+
+def _open_locked(lock_path: Path, *, shared: bool = False) -> int:
+    """Open a folder's lock file and lock it; return the descriptor.
+
+    Alone, the file (and its folder) is made if missing; shared, it is only
+    opened. A file system without locks leaves it unlocked, with a warning.
+
+    :raise BlockingIOError: another process holds the lock.
+    :raise OSError: the file cannot be made or opened.
+    """
+    if shared:
+        descriptor = os.open(lock_path, os.O_RDONLY)
+    else:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(
+            descriptor, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
+        )
+    except BlockingIOError:
+        os.close(descriptor)
+        raise
+    except OSError as error:
+        # a file system without locks: go on, as before there was one
+        logger.warning("cannot lock %s: %s", lock_path, error.strerror)
+    return descriptor
 
 
 def _describe(source: dict) -> str:
