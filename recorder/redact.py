@@ -278,6 +278,11 @@ FORM_SEPARATORS = re.compile(r"([&;])")
 # what may stand between the words of a compound secret name
 _SEPARATORS = ("_", "-", " ", ".", "+")
 # one multipart part: its headers naming the field, then its content
+# the start of an absolute URL (`https://`)
+URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,30}://")
+# a form value that is a percent-encoded path or URL: `%2Freset`, `https%3A%2F%2F`,
+# or one holding an encoded query (`/a%3Ftoken%3Dx`)
+ENCODED_LINK = re.compile(r"%2F|[A-Za-z][A-Za-z0-9+.-]{0,30}%3A%2F%2F|.*%3F", re.I)
 MULTIPART_FIELD = re.compile(
     rb"(content-disposition:[^\r\n]*?;\s*name\*?=([^\r\n;]*)[^\r\n]*\r?\n"
     rb"(?:[^\r\n]+\r?\n)*\r?\n)(.*?)(?=\r?\n--|\Z)",
@@ -321,6 +326,12 @@ class Redactor:
             + tuple(f"{name}=" for name in sorted(self.parameters))
             + CARD_WORDS
         )
+        # a link whose path may hold a token (`"/reset-password/<token>"`)
+        self._link_words = tuple(
+            f"/{word}"
+            for word in sorted(PATH_WORDS)
+            if not any(word.startswith(other) for other in PATH_WORDS - {word})
+        )
         self.is_secret_name = functools.lru_cache(maxsize=4096)(self._is_secret_name)
         # path segment -> whether the segment after it may be a credential
         self._path_names: dict[str, bool] = {}
@@ -357,8 +368,8 @@ class Redactor:
         return name.lower() in self.parameters or self.is_secret_name(name)
 
     def might_hold_secrets(self, text: str) -> bool:
-        """False when no secret word, no JWT and no "card" occurs in the text
-        (fast)."""
+        """False when no secret word, no JWT, no "card" and no link to a page
+        handing out tokens (`/reset`, `/verify`, ...) occurs in the text (fast)."""
         if "eyJ" in text or ("\\u" in text and ESCAPED_ASCII.search(text)):
             # a JWT, or JSON escapes of ASCII that may spell a name
             # ("p\u0061ssword"); other escapes (of "é", of CJK) spell none
@@ -376,6 +387,10 @@ class Redactor:
         for word in self._hint_words:  # noqa: SIM110
             if word in lowered:
                 return True
+        if "/" in lowered:
+            for word in self._link_words:  # noqa: SIM110
+                if word in lowered:
+                    return True
         return False
 
     def header(self, name: str, value: str) -> str:
@@ -441,7 +456,16 @@ class Redactor:
         # arrives as limit "5;token=x"
         if ";" in value and "=" in value:
             value = self.form(value)
-        return self.text(self.url(value))
+        return self.link(value)
+
+    def link(self, value: str) -> str:
+        """Redact a string value that may be a URL or a path (a redirect
+        target, a link in a body): its query, and its path as `pathname`
+        does (`?next=/reset-password/<token>`); any other text as `text`."""
+        value = self.url(value)
+        if value[:1] == "/" or URL_START.match(value):
+            return self._target(value)
+        return self.text(value)
 
     def text(self, value: str) -> str:
         """Replace JWTs, the credentials of URLs and secret-named parameters
@@ -574,10 +598,11 @@ class Redactor:
                 self.is_secret_parameter(decoded) or _card_number(unquote_plus(value))
             ):
                 pieces[index] = f"{name}={REDACTED}"
-            elif "%3F" in value or "%3f" in value:
-                # a URL as a value (`?next=/a%3Ftoken%3Dx`) with secrets of its own
+            elif "%" in value and ENCODED_LINK.match(value):
+                # a URL as a value (`?next=/a%3Ftoken%3Dx`, `%2Freset%2F<token>`)
+                # with secrets of its own
                 decoded = unquote_plus(value)
-                redacted = self.url(decoded)
+                redacted = self.link(decoded)
                 if redacted != decoded:
                     pieces[index] = f"{name}={quote_plus(redacted, safe='/:[]')}"
         return self.text("".join(pieces))
@@ -659,8 +684,8 @@ class Redactor:
                 return REDACTED
             if value[:1] in ("{", "[") and self.might_hold_secrets(value):
                 return self._json_in_string(value)
-            # links and redirect targets carry tokens in their query
-            return self.text(self.url(value))
+            # links and redirect targets carry tokens in their query and path
+            return self.link(value)
         if isinstance(value, int) and not isinstance(value, bool):
             return 0 if _card_number(str(value)) else value
         return value

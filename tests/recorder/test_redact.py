@@ -754,3 +754,38 @@ def test_query_names_made_of_words_stay(redactor: Redactor, name: str) -> None:
     query = {name: "x"}
     redactor.query_in(query)
     assert query == {name: "x"}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("/reset-password/8f4c2a9b7d1e3f60", "/reset-password/[REDACTED]"),
+        (
+            "https://a.test/verify/k9Qz81aaXy?x=1",
+            "https://a.test/verify/[REDACTED]?x=1",
+        ),
+        ("//a.test/invitations/Xk9Qz81aaXyP3mN7b", "//a.test/invitations/[REDACTED]"),
+        # text that is no link keeps its words, even ones after secret words
+        ("reset-password/8f4c2a9b7d1e3f60", "reset-password/8f4c2a9b7d1e3f60"),
+        ("/users/42", "/users/42"),
+        ("see https://a.test/x", "see https://a.test/x"),
+    ],
+)
+def test_links_as_query_values_and_json_strings_lose_tokens_in_paths(
+    redactor: Redactor, value: str, expected: str
+) -> None:
+    query: dict = {"next": value, "many": [value, "x"]}
+    redactor.query_in(query)
+    assert query == {"next": expected, "many": [expected, "x"]}
+    body = redactor.body(json.dumps({"link": value, "n": 1}), "application/json", True)
+    assert json.loads(body)["link"] == expected
+
+
+def test_encoded_links_in_form_values_lose_tokens_in_paths(redactor: Redactor) -> None:
+    form = (
+        "next=%2Freset-password%2F8f4c2a9b7d1e3f60&user=ada"
+        "&back=https%3A%2F%2Fa.test%2Fverify%2Fk9Qz81aaXy&plain=%2Fusers%2F42"
+    )
+    redacted = redactor.form(form)
+    assert "8f4c2a9b7d1e3f60" not in redacted and "k9Qz81aaXy" not in redacted
+    assert "user=ada" in redacted and "plain=%2Fusers%2F42" in redacted

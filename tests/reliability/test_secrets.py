@@ -187,8 +187,12 @@ def test_planted_secrets_never_leave_the_process(
         "token as a query name",
         "Key" + "".join(f"{secrets.choice('abcdef')}{n % 10}" for n in range(12)),
     )
+    # a reset link sent on as a query value (where to go after signing in)
+    next_token = planted.new("token in a reset link sent as a query value")
     reset = requests.get(
-        f"{login.base_url}/reset-password/{path_token}?{name_token}", timeout=30
+        f"{login.base_url}/reset-password/{path_token}?{name_token}",
+        params={"next": f"/reset-password/{next_token}"},
+        timeout=30,
     )
     assert reset.json() == {"valid": True}
     responses += [redirected, signed_up, reset]
