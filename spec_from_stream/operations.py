@@ -26,6 +26,10 @@ BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
 _PART_NAME = re.compile(r'\bname="([^"]*)"', re.IGNORECASE)
 _PART_FILE = re.compile(r'\bfilename\*?="?', re.IGNORECASE)
 NO_BODY_STATUSES = frozenset((204, 205, 304))
+# statuses that say the request itself was malformed: bad syntax or values,
+# a media type the server does not take, content it cannot process (401, 404
+# or 409 say nothing against the request's shape)
+REJECTED_STATUSES = frozenset((400, 415, 422))
 # media types per request or status, and security schemes per operation: real
 # APIs use a handful; odd traffic must not grow the summary without bound
 MAX_MEDIA_TYPES = 16
@@ -343,9 +347,24 @@ class QuerySummary:
 
 
 class Operation:
-    """Everything counted for one method on one concrete path."""
+    """Everything counted for one method on one concrete path.
 
-    __slots__ = ("count", "query", "requests", "with_body", "responses", "security")
+    The query and body of a request answered 400, 415 or 422 are counted
+    apart, in ``rejected``: the server said the request was wrong (a
+    misspelt parameter, a field missing, a body of the wrong type), so it is
+    no evidence of what the API takes. They document the request only while no
+    request of the operation was accepted (`request_side`).
+    """
+
+    __slots__ = (
+        "count",
+        "query",
+        "requests",
+        "with_body",
+        "responses",
+        "security",
+        "rejected",
+    )
 
     def __init__(self) -> None:
         self.count = 0
@@ -354,6 +373,23 @@ class Operation:
         self.with_body = 0
         self.responses: dict[int, ResponseSummary] = {}
         self.security: dict[str, int] = {}
+        # the query and bodies of requests answered with REJECTED_STATUSES
+        # (count, query, requests and with_body only)
+        self.rejected: Operation | None = None
+
+    def request_side(self) -> tuple[Operation, int]:
+        """Return the counters that document the request, and of how many.
+
+        Those of the accepted requests; of the rejected ones when none was
+        accepted (an API seen only answering 401 still takes its parameters).
+        """
+        rejected = self.rejected
+        if rejected is None:
+            return self, self.count
+        accepted = self.count - rejected.count
+        if accepted > 0:
+            return self, accepted
+        return rejected, rejected.count
 
     def add(
         self,
@@ -367,8 +403,14 @@ class Operation:
         """Count one exchange of this operation."""
         self.count += 1
         headers = request.get("headers")
+        side = self
+        if response is not None and int(response["statusCode"]) in REJECTED_STATUSES:
+            side = self.rejected
+            if side is None:
+                side = self.rejected = Operation()
+            side.count += 1
         if query:
-            self._add_query(query, caps)
+            side._add_query(query, caps)
         if headers or query:
             security = self.security
             for key in schemes_in_request(headers, query):
@@ -379,15 +421,15 @@ class Operation:
 
         body = request.get("body")
         if body:
-            self.with_body += 1
+            side.with_body += 1
             content_type = header(headers, "content-type")
             media = _media(content_type, body)
-            summary = self.requests.get(media)
+            summary = side.requests.get(media)
             if summary is None:
-                if len(self.requests) >= MAX_MEDIA_TYPES:
+                if len(side.requests) >= MAX_MEDIA_TYPES:
                     caps.hits["media_types"] += 1
                     return
-                summary = self.requests[media] = BodySummary(media_kind(media))
+                summary = side.requests[media] = BodySummary(media_kind(media))
             summary.add(body, content_type or "", caps, not _body_cut(meta, "request"))
 
         if response is None:
@@ -458,6 +500,8 @@ class Operation:
         for result in self.responses.values():
             for summary in result.media.values():
                 summary.flush(caps)
+        if self.rejected is not None:
+            self.rejected.flush(caps)
 
     def merge(self, other: Operation, caps: SchemaCaps) -> None:
         """Add another operation's counters to this one (other is left unchanged)."""
@@ -492,10 +536,14 @@ class Operation:
                 mine_body.merge(summary, caps)
         for key, count in other.security.items():
             self.security[key] = self.security.get(key, 0) + count
+        if other.rejected is not None:
+            if self.rejected is None:
+                self.rejected = Operation()
+            self.rejected.merge(other.rejected, caps)
 
     def to_state(self, caps: SchemaCaps) -> dict:
         """Return the counters as plain JSON data."""
-        return {
+        state = {
             "c": self.count,
             "q": {
                 name: [param.count, param.repeated, param.schema.to_state()]
@@ -512,6 +560,9 @@ class Operation:
             },
             "s": self.security,
         }
+        if self.rejected is not None:
+            state["rj"] = self.rejected.to_state(caps)
+        return state
 
     @classmethod
     def from_state(cls, state: dict) -> Operation:
@@ -538,6 +589,9 @@ class Operation:
                     name: list(counts) for name, counts in headers[0].items()
                 }
         operation.security = dict(state["s"])
+        # states saved before rejected requests were kept apart have none
+        if "rj" in state:
+            operation.rejected = cls.from_state(state["rj"])
         return operation
 
 

@@ -212,14 +212,15 @@ def _operation(
     """Render one operation object."""
     rendered: dict = {"summary": _summary(method, route), "tags": [_tag(route)]}
     parameters = [_path_parameter(param) for param in route.params]
-    for name in sorted(operation.query):
+    side, requests = operation.request_side()
+    for name in sorted(side.query):
         if looks_like_value(name):
             # a name that is data (an email sent as a key) is personal data
             continue
-        query = operation.query[name]
+        query = side.query[name]
         schema = query.schema.render(version, examples, None, name)
         parameter: dict = {"name": name, "in": "query"}
-        if query.count >= operation.count:
+        if query.count >= requests:
             parameter["required"] = True
         if query.repeated:
             parameter["schema"] = {"type": "array", "items": schema}
@@ -230,13 +231,13 @@ def _operation(
         parameters.append(parameter)
     if parameters:
         rendered["parameters"] = parameters
-    if operation.requests:
+    if side.requests:
         content = {
             media: {"schema": summary.render(version, examples)}
-            for media, summary in sorted(operation.requests.items())
+            for media, summary in sorted(side.requests.items())
         }
         body: dict = {"content": content}
-        if operation.with_body >= operation.count:
+        if side.with_body >= requests:
             body["required"] = True
         rendered["requestBody"] = body
     rendered["responses"] = _responses(operation, version, examples, pools, evidence)

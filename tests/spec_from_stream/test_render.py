@@ -297,6 +297,63 @@ def test_literal_paths_that_only_answered_not_found_are_not_operations():
     assert builder.operation_count() == 2
 
 
+def test_requests_the_server_rejected_do_not_shape_the_request():
+    created = {"id": 1, "name": "a", "size": 2}
+    accepted = [
+        _exchange(
+            "post", "/things", 201, body='{"name": "a", "size": 2}', response=created
+        )
+        for _ in range(3)
+    ] + [_exchange("get", "/search", query={"q": "x"}, response=[]) for _ in range(3)]
+    rejected = [
+        _exchange("post", "/things", 422, body='{"name": "a"}', response={"e": "size"}),
+        _exchange("post", "/things", 400, body="[1]", response={"e": "not an object"}),
+        _exchange("post", "/things", 415, body="a=1", content_type="text/plain"),
+        _exchange("get", "/search", 400, query={"limt": "5"}, response={"e": "q"}),
+    ]
+    # a request refused for another reason still shows what clients send
+    unknown = _exchange("get", "/search", 401, query={"q": "y", "page": "2"})
+    (document,) = _document(*accepted, *rejected, unknown).values()
+    body = document["paths"]["/things"]["post"]["requestBody"]
+    assert body["required"] is True
+    assert list(body["content"]) == ["application/json"]
+    schema = body["content"]["application/json"]["schema"]
+    assert schema["type"] == "object" and sorted(schema["required"]) == ["name", "size"]
+    # the rejected requests' answers are documented all the same
+    assert sorted(document["paths"]["/things"]["post"]["responses"]) == [
+        "201",
+        "400",
+        "415",
+        "422",
+    ]
+    parameters = document["paths"]["/search"]["get"]["parameters"]
+    assert [(p["name"], p.get("required", False)) for p in parameters] == [
+        ("page", False),
+        ("q", True),
+    ]
+
+
+def _query_parameters(builder):
+    (document,) = builder.render().values()
+    validate(document)
+    parameters = document["paths"]["/search"]["get"]["parameters"]
+    return [(p["name"], p.get("required", False)) for p in parameters]
+
+
+def test_rejected_requests_document_an_operation_nothing_else_shows():
+    builder = SpecBuilder()
+    builder.add(_exchange("get", "/search", 400, query={"q": ""}, response={"e": 1}))
+    builder.add(_exchange("get", "/search", 422, query={"q": "x"}, response={"e": 2}))
+    assert _query_parameters(builder) == [("q", True)]
+    # kept apart through the saved state, and through a merge
+    restored = SpecBuilder.from_state(json.loads(json.dumps(builder.to_state())))
+    assert _query_parameters(restored) == [("q", True)]
+    other = SpecBuilder()
+    other.add(_exchange("get", "/search", query={"n": "1"}, response=[]))
+    other.merge(restored)
+    assert _query_parameters(other) == [("n", True)]
+
+
 def test_query_names_that_are_personal_values_are_not_documented():
     (document,) = _document(
         _exchange("get", "/search", query={"joe.private@corp.example": "1"}),
