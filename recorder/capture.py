@@ -39,29 +39,35 @@ class InputTee(_CappedCopy):
         self.chunked = chunked
         self.eof = False
 
-    def read(self, *args: Any) -> bytes:
-        """Read like the original stream does, copying what comes back."""
-        data = self._stream.read(*args)
+    def read(self, *args: Any, **kwargs: Any) -> bytes:
+        """Read like the original stream does, copying what comes back.
+
+        The size may come by position or by keyword (`read(size=5)`), by
+        whatever name the server's stream takes.
+        """
+        data = self._stream.read(*args, **kwargs)
         self._copy(data)
+        size = _size_argument(args, kwargs)
         # read() without a size, or an empty answer to a non-zero size, is the end
-        if not args or args[0] is None or args[0] < 0 or (not data and args[0] != 0):
+        if size is None or size < 0 or (not data and size != 0):
             self.eof = True
         return data
 
-    def readline(self, *args: Any) -> bytes:
+    def readline(self, *args: Any, **kwargs: Any) -> bytes:
         """Read one line, copying it."""
-        data = self._stream.readline(*args)
+        data = self._stream.readline(*args, **kwargs)
         self._copy(data)
         if not data:
             self.eof = True
         return data
 
-    def readlines(self, *args: Any) -> list[bytes]:
+    def readlines(self, *args: Any, **kwargs: Any) -> list[bytes]:
         """Read lines, copying them."""
-        lines = self._stream.readlines(*args)
+        lines = self._stream.readlines(*args, **kwargs)
         for line in lines:
             self._copy(line)
-        if not args:
+        hint = _size_argument(args, kwargs)
+        if hint is None or hint <= 0:
             self.eof = True
         return lines
 
@@ -177,3 +183,10 @@ class RecordedResponse(_CappedCopy):
                 close()
         finally:
             self._on_close(self)
+
+
+def _size_argument(args: tuple, kwargs: dict) -> Any:
+    """The size or hint a read call was given, by position or keyword (None)."""
+    if args:
+        return args[0]
+    return next(iter(kwargs.values()), None)

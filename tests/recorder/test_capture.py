@@ -44,6 +44,17 @@ def test_tee_lines_and_iteration() -> None:
     assert tee.finish(None) == (b"a\nb\nc\n", 6, True)
 
 
+def test_tee_takes_sizes_by_keyword_as_the_stream_does() -> None:
+    # gunicorn's body takes read(size=...); an app may call it so
+    tee = InputTee(BodyWithoutReadinto(b"line one\nline two\nrest"), limit=100)
+    assert tee.read(size=2) == b"li"
+    assert tee.readline(size=100) == b"ne one\n"
+    assert tee.read(size=0) == b""
+    assert not tee.eof
+    assert tee.read(size=None) == b"line two\nrest"
+    assert tee.finish(22) == (b"line one\nline two\nrest", 22, True)
+
+
 def test_no_length_and_not_chunked_means_no_body() -> None:
     tee = InputTee(io.BytesIO(b""), limit=10)
     assert tee.finish(None) == (b"", 0, True)
