@@ -59,6 +59,9 @@ DEFAULT_FIELD_WORDS = frozenset(
         "cookie2",
         "credential",
         "credentials",
+        "creds",
+        # OAuth client assertions and SAML assertions are signed credentials
+        "assertion",
         "session",
         "sessionid",
         "jwt",
@@ -278,6 +281,12 @@ FORM_SEPARATORS = re.compile(r"([&;])")
 # what may stand between the words of a compound secret name
 _SEPARATORS = ("_", "-", " ", ".", "+")
 # one multipart part: its headers naming the field, then its content
+# `name: value` or `name = value` in text: settings, env lines
+# (`DB_PASSWORD=...`), GraphQL arguments (`login(password: "...")`), code
+ASSIGNMENT = re.compile(
+    r"(?<![\w.-])([A-Za-z_][\w.-]{0,63})(\s*[:=]\s*)"
+    r"(\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|[^\s\"',;&(){}\[\]<>]+)"
+)
 # the start of an absolute URL (`https://`)
 URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,30}://")
 # a form value that is a percent-encoded path or URL: `%2Freset`, `https%3A%2F%2F`,
@@ -629,7 +638,22 @@ class Redactor:
             # attributes (<password>, <input name="csrf_token" value=...>)
             text = MARKUP_ELEMENT.sub(self._markup_element, text)
             text = MARKUP_TAG.sub(self._markup_tag, text)
-        return self.text(text)
+        return self.text(self.assignments(text))
+
+    def assignments(self, text: str) -> str:
+        """Redact the values of secret names assigned in text: `password=x`
+        and `token: "x"` lines, `DB_PASSWORD=x` env lines, GraphQL arguments
+        (`login(password: "x")`), quoted or not."""
+        if "=" not in text and ":" not in text:
+            return text
+        return ASSIGNMENT.sub(self._assignment, text)
+
+    def _assignment(self, match: re.Match[str]) -> str:
+        name, sign, value = match.groups()
+        if value.strip("\"'") == REDACTED or not self.is_secret_name(name):
+            return match.group(0)
+        quote = value[0] if value[0] in ("'", '"') else ""
+        return f"{name}{sign}{quote}{REDACTED}{quote}"
 
     def _markup_element(self, match: re.Match[str]) -> str:
         """`<password>x</password>` -> `<password>[REDACTED]</password>`."""
@@ -644,7 +668,9 @@ class Redactor:
         is secret (`<input name="password" value="...">`)."""
         tag = match.group(0)
         attributes = MARKUP_ATTRIBUTE.findall(tag)
-        named = any(
+        element = tag[1:].split(None, 1)[0].rpartition(":")[2]
+        # `<token value="...">`, `<input name="password" value=...>`
+        named = self.is_secret_name(element) or any(
             name.lower() in ("name", "id", "property")
             and self.is_secret_name(_attribute_value(quoted))
             for name, quoted in attributes
@@ -678,12 +704,23 @@ class Redactor:
                 for key, item in value.items()
             }
         if isinstance(value, list):
+            if (
+                len(value) == 2
+                and isinstance(value[0], str)
+                and not isinstance(value[1], (dict, list))
+                and self.is_secret_name(value[0])
+            ):
+                # a name/value pair written as an array: `["password", "x"]`
+                return [value[0], _blank(value[1])]
             return [self.json_value(item) for item in value]
         if isinstance(value, str):
             if _card_number(value):
                 return REDACTED
             if value[:1] in ("{", "[") and self.might_hold_secrets(value):
                 return self._json_in_string(value)
+            if ("=" in value or ":" in value) and self.might_hold_secrets(value):
+                # settings or a GraphQL query held in a string
+                value = self.assignments(value)
             # links and redirect targets carry tokens in their query and path
             return self.link(value)
         if isinstance(value, int) and not isinstance(value, bool):

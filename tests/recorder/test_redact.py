@@ -789,3 +789,32 @@ def test_encoded_links_in_form_values_lose_tokens_in_paths(redactor: Redactor) -
     redacted = redactor.form(form)
     assert "8f4c2a9b7d1e3f60" not in redacted and "k9Qz81aaXy" not in redacted
     assert "user=ada" in redacted and "plain=%2Fusers%2F42" in redacted
+
+
+def test_secrets_assigned_in_text_strings_and_pairs_are_replaced(
+    redactor: Redactor,
+) -> None:
+    document = {
+        "query": 'mutation { login(email: "a@b.c", password: "tok1") { token } }',
+        "creds": "tok2",
+        "client_assertion": "tok3",
+        "env": "DB_PASSWORD=tok4\nAPI_TOKEN='tok5'\nHOST=db:5432",
+        "pairs": [["password", "tok6"], ["user", "ada"], ["pin", 1234]],
+    }
+    redacted = redactor.body(json.dumps(document), "application/json", True)
+    assert not any(f"tok{n}" in redacted for n in range(1, 7)), redacted
+    parsed = json.loads(redacted)
+    assert parsed["query"].endswith('password: "[REDACTED]") { token } }')
+    assert "HOST=db:5432" in parsed["env"] and "API_TOKEN='[REDACTED]'" in parsed["env"]
+    assert parsed["pairs"] == [["password", "[REDACTED]"], ["user", "ada"], ["pin", 0]]
+    text = redactor.body("password=tok7\ntoken: tok8\nuser: ada\n", "text/plain", True)
+    assert text == "password=[REDACTED]\ntoken: [REDACTED]\nuser: ada\n"
+
+
+def test_markup_elements_named_secret_lose_their_value_attributes(
+    redactor: Redactor,
+) -> None:
+    xml = '<auth><token value="tok9"/><user value="ada"/></auth>'
+    assert redactor.body(xml, "application/xml", True) == (
+        '<auth><token value="[REDACTED]"/><user value="ada"/></auth>'
+    )

@@ -181,6 +181,15 @@ def test_planted_secrets_never_leave_the_process(
         timeout=30,
     )
     assert signed_up.status_code == 201
+    # a GraphQL mutation writes the password into the query text
+    graphql_password = planted.new("password argument of a GraphQL mutation")
+    mutation = (
+        f'mutation {{ signUp(user: "ada", password: "{graphql_password}") {{ id }} }}'
+    )
+    signed_up_graphql = requests.post(
+        f"{login.base_url}/signup", json={"query": mutation}, timeout=30
+    )
+    assert signed_up_graphql.status_code == 201
     path_token = planted.new("token in a reset link's path")
     # a token sent as a query name (letters and digits taking turns)
     name_token = planted.derived(
@@ -195,7 +204,7 @@ def test_planted_secrets_never_leave_the_process(
         timeout=30,
     )
     assert reset.json() == {"valid": True}
-    responses += [redirected, signed_up, reset]
+    responses += [redirected, signed_up, signed_up_graphql, reset]
     # the client got the real secrets: the recorder changes nothing it sees
     assert answer.cookies["session"] == session_cookie
     assert answer.json()["access_token"] == access_token
