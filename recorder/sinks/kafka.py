@@ -161,8 +161,10 @@ class KafkaSink(QueueSink):
         if self._stopping.is_set():
             return
         logger.warning(
-            "recorder: no metadata for topic %s after %.0f s (%s); sending anyway",
+            "recorder: no metadata for topic %s at %s after %.0f s (%s); "
+            "sending anyway",
             self.topic,
+            self.bootstrap_servers,
             OPEN_WAIT,
             last_error,
         )
@@ -343,7 +345,8 @@ class KafkaSink(QueueSink):
         if now - self._last_fail_log >= FAIL_LOG_INTERVAL:
             self._last_fail_log = now
             logger.warning(
-                "recorder: Kafka send failed (%s); counts: %s",
+                "recorder: Kafka send to %s failed (%s); counts of this process: %s",
+                self.bootstrap_servers,
                 reason,
                 COUNTERS.snapshot(),
             )

@@ -426,7 +426,8 @@ def child_main() -> int:
     with contextlib.suppress(OSError):
         os.nice(CHILD_NICENESS)
     logging.basicConfig(
-        level=logging.WARNING, format="recorder child %(process)d: %(message)s"
+        level=logging.WARNING,
+        format="%(asctime)s recorder child %(process)d: %(message)s",
     )
     for handler in logging.getLogger().handlers:
         handler.addFilter(_SparseKafkaLines())

@@ -2,6 +2,7 @@
 refused messages and the counters' balance."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -344,6 +345,17 @@ def test_the_in_flight_count_cap_drops_before_encoding() -> None:
     sink.deliver(["b"])
     assert encoded[0] == 4
     assert delta(before)["delivered"] == 1
+
+
+def test_a_failed_send_names_the_broker_it_was_sent_to(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sink, producer, _ = counting_sink()
+    sink.deliver(["a"])
+    with caplog.at_level(logging.WARNING, logger="recorder.sinks.kafka"):
+        producer.futures[0].settle(RuntimeError("Connection refused"))
+    # a mistyped address is what the reader of the log must see
+    assert "Kafka send to 127.0.0.1:1 failed (Connection refused)" in caplog.text
 
 
 def test_a_silent_broker_makes_the_sink_drop_without_encoding(
