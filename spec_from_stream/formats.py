@@ -60,6 +60,9 @@ NO_FORMATS: frozenset[str] = frozenset()
 _INTEGER = re.compile(r"-?(0|[1-9]\d*)")
 _NUMBER = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?")
 _HEX = re.compile(r"[0-9a-fA-F]{8,}")
+# git's short hashes: seven lower-case hex digits
+SHORT_HEX_LENGTH = 7
+_SHORT_HEX = re.compile(r"[0-9a-f]{7}")
 _TOKEN = re.compile(r"[A-Za-z0-9_.~-]{8,}")
 _SLUG_NUMBER = re.compile(r"[A-Za-z][A-Za-z0-9]*([-_.][A-Za-z0-9]+)*[-_.]\d+")
 # three or more lower-case words joined by hyphens: a title made into a slug
@@ -205,6 +208,14 @@ def segment_kind(segment: str) -> str | None:
         return "random"
     digits = sum(map(str.isdigit, segment))
     if len(segment) >= 8 and _HEX.fullmatch(segment) and digits < len(segment):
+        return "hex"
+    if (
+        len(segment) == SHORT_HEX_LENGTH
+        and digits >= 2
+        and digits < len(segment)
+        and _SHORT_HEX.fullmatch(segment)
+    ):
+        # a short commit hash (`3f2a9c1`); one with fewer digits reads as a word
         return "hex"
     if _SLUG_NUMBER.fullmatch(segment):
         return "slug"

@@ -61,10 +61,26 @@ def _build(*exchanges) -> SpecBuilder:
         ("2024-001-0042", "digits"),
         ("2024-01-01T10:00:00Z", "datetime"),
         ("+4915112345678", "phone"),
+        # short commit hashes; fewer than two digits read as a word
+        ("3f2a9c1", "hex"),
+        ("9c0ffee", "hex"),
+        ("deadbee", None),
+        ("abcdef1", None),
+        ("v2alpha", None),
     ],
 )
 def test_segment_kinds(segment, kind):
     assert segment_kind(segment) == kind
+
+
+def test_short_commit_hashes_join_numbers_at_one_position():
+    shas = ["3f2a9c1", "a1b2c3d", "0f9e8d7", "7b3e1f0", "9c0ffee"]
+    builder = _build(
+        *(_exchange("get", f"/commits/{sha}") for sha in shas),
+        _exchange("get", "/commits/4821950"),
+    )
+    (document,) = builder.render().values()
+    assert list(document["paths"]) == ["/commits/{commitId}"]
 
 
 def test_typed_ids_become_one_parameter_named_after_the_resource():
