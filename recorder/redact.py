@@ -61,7 +61,8 @@ DEFAULT_FIELD_WORDS = frozenset(
         "credentials",
         "creds",
         # OAuth client assertions and SAML assertions are signed credentials
-        "assertion",
+        "clientassertion",
+        "samlassertion",
         "session",
         "sessionid",
         "jwt",
@@ -188,8 +189,20 @@ MARKUP_ATTRIBUTE = re.compile(
 )
 # attributes whose names are never secret, whatever words they hold
 MARKUP_PLAIN_ATTRIBUTES = frozenset(
-    {"name", "id", "type", "class", "for", "autocomplete", "placeholder", "property"}
+    {
+        "name",
+        "id",
+        "type",
+        "class",
+        "for",
+        "autocomplete",
+        "placeholder",
+        "property",
+        "key",
+    }
 )
+# attributes that name their element (`<add key="DbPassword" value="...">`)
+MARKUP_NAMING_ATTRIBUTES = ("name", "id", "property", "key")
 # a credential after its scheme word in free text ("Authorization: Bearer x"),
 # if it looks like one (_credential_like: "Basic understanding" stays)
 SCHEMED_CREDENTIAL = re.compile(
@@ -269,11 +282,13 @@ ENCODED_USERINFO = re.compile(
     r"(%3A%2F%2F)(?:[^%/?#&=\s@]|%(?!2F|3F|23|40)[0-9A-F]{2})+%40", re.IGNORECASE
 )
 # a JSON member "name": value, for JSON text that cannot be parsed (cut short)
+# (never starting at an escaped quote: text full of `\"` would make every
+# one of them the start of a long scan)
 JSON_MEMBER = re.compile(
-    r'"((?:[^"\\]|\\.){1,200})"(\s*:\s*)("(?:[^"\\]|\\.)*"?|-?[0-9][0-9.eE+-]*)'
+    r'(?<!\\)"((?:[^"\\]|\\.){1,200})"(\s*:\s*)("(?:[^"\\]|\\.)*"?|-?[0-9][0-9.eE+-]*)'
 )
 # a JSON member whose value is an object or array (the match ends before it)
-JSON_NESTED_MEMBER = re.compile(r'"((?:[^"\\]|\\.){1,200})"\s*:\s*(?=[\[{])')
+JSON_NESTED_MEMBER = re.compile(r'(?<!\\)"((?:[^"\\]|\\.){1,200})"\s*:\s*(?=[\[{])')
 # a JSON escape of a printable ASCII character ("\u0061" for "a")
 ESCAPED_ASCII = re.compile(r"\\u00[2-7][0-9a-fA-F]")
 # what separates the fields of form text and URL queries, kept by split()
@@ -281,12 +296,23 @@ FORM_SEPARATORS = re.compile(r"([&;])")
 # what may stand between the words of a compound secret name
 _SEPARATORS = ("_", "-", " ", ".", "+")
 # one multipart part: its headers naming the field, then its content
-# `name: value` or `name = value` in text: settings, env lines
-# (`DB_PASSWORD=...`), GraphQL arguments (`login(password: "...")`), code
-ASSIGNMENT = re.compile(
-    r"(?<![\w.-])([A-Za-z_][\w.-]{0,63})(\s*[:=]\s*)"
-    r"(\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|[^\s\"',;&(){}\[\]<>]+)"
+# a line that sets a name: env files and settings (`DB_PASSWORD=...`,
+# `export TOKEN=...`, `password: ...`); the value runs to the end of its line
+SETTING_LINE = re.compile(
+    r"^([ \t]*(?:export[ \t]+)?)([A-Za-z_][\w.-]{0,63})([ \t]*[=:][ \t]*)(\S[^\r\n]*)",
+    re.MULTILINE,
 )
+# a name given a double-quoted string: a GraphQL argument (`login(password:
+# "...")`, block strings too) or JSON quoted inside text
+QUOTED_ARGUMENT = re.compile(
+    r'(?<![\w$])("?)([A-Za-z_][\w.-]{0,63})\1(\s*:\s*)("""[\s\S]*?"""|"(?:[^"\\\n]|\\.)*")'
+)
+# names checked per text; past them a text is left as it is (a body of
+# thousands of settings must not stall the recorder)
+MAX_ASSIGNMENTS = 1000
+# characters of a value taken for a link (the URLs servers and browsers
+# take are shorter); a longer one is text, so its segments are never walked
+MAX_LINK_LENGTH = 2048
 # the start of an absolute URL (`https://`)
 URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,30}://")
 # a form value that is a percent-encoded path or URL: `%2Freset`, `https%3A%2F%2F`,
@@ -472,7 +498,9 @@ class Redactor:
         target, a link in a body): its query, and its path as `pathname`
         does (`?next=/reset-password/<token>`); any other text as `text`."""
         value = self.url(value)
-        if value[:1] == "/" or URL_START.match(value):
+        if len(value) <= MAX_LINK_LENGTH and (
+            value[:1] == "/" or URL_START.match(value)
+        ):
             return self._target(value)
         return self.text(value)
 
@@ -581,12 +609,18 @@ class Redactor:
         """Redact secret-named parameters in a URL's query and fragment."""
         if "?" not in value and "#" not in value:
             return value
-        base, sep, rest = value.partition("?")
-        if not sep:
-            base, sep, rest = value.partition("#")
-            return base + sep + self.form(rest)
-        query, hash_sep, fragment = rest.partition("#")
-        return base + sep + self.form(query) + hash_sep + self.form(fragment)
+        # the fragment first: a route after "#" may hold a "?" of its own
+        before, hash_sep, fragment = value.partition("#")
+        base, sep, query = before.partition("?")
+        return base + sep + self.form(query) + hash_sep + self._fragment(fragment)
+
+    def _fragment(self, fragment: str) -> str:
+        """A URL's fragment: a route of a single-page app (`#/verify/<token>`)
+        has its path redacted, parameters (`#access_token=...`) theirs."""
+        if fragment[:1] == "/":
+            path, mark, rest = fragment.partition("?")
+            return self._path(self.text(path)) + mark + self.form(rest)
+        return self.form(fragment)
 
     def form(self, text: str) -> str:
         """Redact secret-named fields of `a=1&b=2` text, keeping the rest as is."""
@@ -607,6 +641,9 @@ class Redactor:
                 self.is_secret_parameter(decoded) or _card_number(unquote_plus(value))
             ):
                 pieces[index] = f"{name}={REDACTED}"
+            elif value[:1] == "/" or URL_START.match(value):
+                # a link as a value (`?next=/reset-password/<token>`)
+                pieces[index] = f"{name}={self.link(value)}"
             elif "%" in value and ENCODED_LINK.match(value):
                 # a URL as a value (`?next=/a%3Ftoken%3Dx`, `%2Freset%2F<token>`)
                 # with secrets of its own
@@ -640,27 +677,66 @@ class Redactor:
             text = MARKUP_TAG.sub(self._markup_tag, text)
         return self.text(self.assignments(text))
 
-    def assignments(self, text: str) -> str:
-        """Redact the values of secret names assigned in text: `password=x`
-        and `token: "x"` lines, `DB_PASSWORD=x` env lines, GraphQL arguments
-        (`login(password: "x")`), quoted or not."""
-        if "=" not in text and ":" not in text:
-            return text
-        return ASSIGNMENT.sub(self._assignment, text)
+    def assignments(self, text: str, lines: bool = True) -> str:
+        """Redact the values a text gives secret names.
 
-    def _assignment(self, match: re.Match[str]) -> str:
-        name, sign, value = match.groups()
-        if value.strip("\"'") == REDACTED or not self.is_secret_name(name):
+        A double-quoted string after `name:` (a GraphQL argument
+        `login(password: "x")`, JSON quoted in text) anywhere; with `lines`,
+        also the rest of a line that sets a secret name (`DB_PASSWORD=x`,
+        `password: x`), as env files and settings do. Up to MAX_ASSIGNMENTS
+        names are checked.
+        """
+        if ":" not in text and "=" not in text:
+            return text
+        checked = [0]
+        if '"' in text:
+            text = QUOTED_ARGUMENT.sub(
+                lambda match: self._assigned(match, 2, 4, checked), text
+            )
+        if lines:
+            text = SETTING_LINE.sub(
+                lambda match: self._assigned(match, 2, 4, checked), text
+            )
+        return text
+
+    def _assigned(
+        self, match: re.Match[str], name: int, value: int, checked: list[int]
+    ) -> str:
+        """One assignment with its value redacted if its name is secret."""
+        found = match.group(value)
+        if checked[0] >= MAX_ASSIGNMENTS or REDACTED in found:
             return match.group(0)
-        quote = value[0] if value[0] in ("'", '"') else ""
-        return f"{name}{sign}{quote}{REDACTED}{quote}"
+        checked[0] += 1
+        if not self.is_secret_name(match.group(name)):
+            return match.group(0)
+        # a quoted value keeps its quotes, so the text keeps its syntax
+        if found.startswith('"""'):
+            quote = '"""'
+        elif found[0] in "'\"" and len(found) > 1 and found.endswith(found[0]):
+            quote = found[0]
+        else:
+            quote = ""
+        start = match.start(value) - match.start(0)
+        return f"{match.group(0)[:start]}{quote}{REDACTED}{quote}"
 
     def _markup_element(self, match: re.Match[str]) -> str:
-        """`<password>x</password>` -> `<password>[REDACTED]</password>`."""
+        """`<password>x</password>` -> `<password>[REDACTED]</password>`, and
+        `<entry key="password">x</entry>` likewise."""
         name = match.group(1).rpartition(":")[2]
-        if match.group(3).strip() and self.is_secret_name(name):
+        if match.group(3).strip() and (
+            self.is_secret_name(name) or self._names_secret(match.group(2) or "")
+        ):
             return f"{match.group(0)[: match.start(3) - match.start(0)]}{REDACTED}</"
         return match.group(0)
+
+    def _names_secret(self, attributes: str) -> bool:
+        """Whether a tag's naming attribute (name, id, property, key) holds a
+        secret name."""
+        return any(
+            name.lower() in MARKUP_NAMING_ATTRIBUTES
+            and self.is_secret_name(_attribute_value(quoted))
+            for name, quoted in MARKUP_ATTRIBUTE.findall(attributes)
+        )
 
     def _markup_tag(self, match: re.Match[str]) -> str:
         """Blank the attribute values of a tag that are secret: by their own
@@ -671,7 +747,7 @@ class Redactor:
         element = tag[1:].split(None, 1)[0].rpartition(":")[2]
         # `<token value="...">`, `<input name="password" value=...>`
         named = self.is_secret_name(element) or any(
-            name.lower() in ("name", "id", "property")
+            name.lower() in MARKUP_NAMING_ATTRIBUTES
             and self.is_secret_name(_attribute_value(quoted))
             for name, quoted in attributes
         )
@@ -704,14 +780,14 @@ class Redactor:
                 for key, item in value.items()
             }
         if isinstance(value, list):
-            if (
-                len(value) == 2
-                and isinstance(value[0], str)
-                and not isinstance(value[1], (dict, list))
-                and self.is_secret_name(value[0])
-            ):
-                # a name/value pair written as an array: `["password", "x"]`
-                return [value[0], _blank(value[1])]
+            if value and all(_is_pair(item) for item in value):
+                # name/value pairs written as arrays: `[["password", "x"], ...]`
+                return [
+                    [item[0], _blank(item[1])]
+                    if self.is_secret_name(item[0])
+                    else self.json_value(item)
+                    for item in value
+                ]
             return [self.json_value(item) for item in value]
         if isinstance(value, str):
             if _card_number(value):
@@ -719,8 +795,8 @@ class Redactor:
             if value[:1] in ("{", "[") and self.might_hold_secrets(value):
                 return self._json_in_string(value)
             if ("=" in value or ":" in value) and self.might_hold_secrets(value):
-                # settings or a GraphQL query held in a string
-                value = self.assignments(value)
+                # a GraphQL query, or settings over several lines, in a string
+                value = self.assignments(value, lines="\n" in value)
             # links and redirect targets carry tokens in their query and path
             return self.link(value)
         if isinstance(value, int) and not isinstance(value, bool):
@@ -958,6 +1034,16 @@ def _media_type(headers: Any) -> str:
     if isinstance(value, list):
         value = value[0] if value else ""
     return str(value).split(";", 1)[0].strip().lower()
+
+
+def _is_pair(item: Any) -> bool:
+    """Whether a JSON array item is a `[name, scalar]` pair."""
+    return (
+        isinstance(item, list)
+        and len(item) == 2
+        and isinstance(item[0], str)
+        and not isinstance(item[1], (dict, list))
+    )
 
 
 def _blank(value: Any) -> Any:

@@ -818,3 +818,70 @@ def test_markup_elements_named_secret_lose_their_value_attributes(
     assert redactor.body(xml, "application/xml", True) == (
         '<auth><token value="[REDACTED]"/><user value="ada"/></auth>'
     )
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"label": "Password: at least 8 characters", "s": "Session: 3, key: A-minor"},
+        {"q": "key = PROJ-123", "p": "pin:true"},
+        {"query": "query($token: String!) { me(token: $token) { id } }"},
+        {"tags": ["auth", "login"], "required": ["password", "email"]},
+        {"assertions": 12, "assertionResults": [{"title": "t", "status": "passed"}]},
+        {"config": "bearerAuth:\n  type: http\nauth:\n  user: admin"},
+    ],
+)
+def test_ordinary_text_lists_and_settings_stay(redactor: Redactor, document) -> None:
+    text = json.dumps(document)
+    assert json.loads(redactor.body(text, "application/json", True)) == document
+
+
+def test_an_empty_setting_leaves_the_next_line_alone(redactor: Redactor) -> None:
+    text = "DB_PASSWORD=\nDB_HOST=localhost\nAPI_KEY=k1 with, spaces; and & more\n"
+    assert redactor.body(text, "text/plain", True) == (
+        "DB_PASSWORD=\nDB_HOST=localhost\nAPI_KEY=[REDACTED]\n"
+    )
+
+
+def test_json_quoted_in_text_and_graphql_block_strings(redactor: Redactor) -> None:
+    text = 'login failed {"password": "tok1"} at 10:00'
+    assert redactor.body(text, "text/plain", True) == (
+        'login failed {"password": "[REDACTED]"} at 10:00'
+    )
+    query = {"query": 'mutation { login(password: """tok2""") { id } }'}
+    redacted = redactor.body(json.dumps(query), "application/json", True)
+    assert (
+        "tok2" not in redacted and '"""[REDACTED]"""' in json.loads(redacted)["query"]
+    )
+
+
+def test_settings_elements_named_by_a_key_attribute(redactor: Redactor) -> None:
+    xml = (
+        '<appSettings><add key="DbPassword" value="tok3"/><add key="Mode" value="x"/>'
+        '</appSettings><map><entry key="password">tok4</entry>'
+        '<entry key="user">ada</entry></map>'
+    )
+    assert redactor.body(xml, "application/xml", True) == (
+        '<appSettings><add key="DbPassword" value="[REDACTED]"/>'
+        '<add key="Mode" value="x"/></appSettings><map>'
+        '<entry key="password">[REDACTED]</entry><entry key="user">ada</entry></map>'
+    )
+
+
+def test_links_in_plain_form_values_and_routes_after_the_hash(
+    redactor: Redactor,
+) -> None:
+    token = "8f4c2a9b7d1e3f60"
+    assert redactor.form(f"next=/reset-password/{token}&user=ada") == (
+        "next=/reset-password/[REDACTED]&user=ada"
+    )
+    assert redactor.header("referer", f"https://a.test/in?next=/verify/{token}") == (
+        "https://a.test/in?next=/verify/[REDACTED]"
+    )
+    assert redactor.header("location", f"https://app.test/#/verify/{token}?x=1") == (
+        "https://app.test/#/verify/[REDACTED]?x=1"
+    )
+    # a link longer than any URL a server takes is text: its segments are
+    # never walked one by one
+    long = "/verify/" + "/".join(["abc"] * 1000)
+    assert redactor.link(long) == long
