@@ -295,7 +295,6 @@ ESCAPED_ASCII = re.compile(r"\\u00[2-7][0-9a-fA-F]")
 FORM_SEPARATORS = re.compile(r"([&;])")
 # what may stand between the words of a compound secret name
 _SEPARATORS = ("_", "-", " ", ".", "+")
-# one multipart part: its headers naming the field, then its content
 # a line that sets a name: env files and settings (`DB_PASSWORD=...`,
 # `export TOKEN=...`, `password: ...`); the value runs to the end of its line
 SETTING_LINE = re.compile(
@@ -318,6 +317,7 @@ URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,30}://")
 # a form value that is a percent-encoded path or URL: `%2Freset`, `https%3A%2F%2F`,
 # or one holding an encoded query (`/a%3Ftoken%3Dx`)
 ENCODED_LINK = re.compile(r"%2F|[A-Za-z][A-Za-z0-9+.-]{0,30}%3A%2F%2F|.*%3F", re.I)
+# one multipart part: its headers naming the field, then its content
 MULTIPART_FIELD = re.compile(
     rb"(content-disposition:[^\r\n]*?;\s*name\*?=([^\r\n;]*)[^\r\n]*\r?\n"
     rb"(?:[^\r\n]+\r?\n)*\r?\n)(.*?)(?=\r?\n--|\Z)",
@@ -690,24 +690,19 @@ class Redactor:
             return text
         checked = [0]
         if '"' in text:
-            text = QUOTED_ARGUMENT.sub(
-                lambda match: self._assigned(match, 2, 4, checked), text
-            )
+            text = QUOTED_ARGUMENT.sub(lambda m: self._assigned(m, checked), text)
         if lines:
-            text = SETTING_LINE.sub(
-                lambda match: self._assigned(match, 2, 4, checked), text
-            )
+            text = SETTING_LINE.sub(lambda m: self._assigned(m, checked), text)
         return text
 
-    def _assigned(
-        self, match: re.Match[str], name: int, value: int, checked: list[int]
-    ) -> str:
-        """One assignment with its value redacted if its name is secret."""
-        found = match.group(value)
+    def _assigned(self, match: re.Match[str], checked: list[int]) -> str:
+        """One assignment (name in group 2, value in 4), its value redacted if
+        the name is secret; `checked` counts the names looked at."""
+        found = match.group(4)
         if checked[0] >= MAX_ASSIGNMENTS or REDACTED in found:
             return match.group(0)
         checked[0] += 1
-        if not self.is_secret_name(match.group(name)):
+        if not self.is_secret_name(match.group(2)):
             return match.group(0)
         # a quoted value keeps its quotes, so the text keeps its syntax
         if found.startswith('"""'):
@@ -716,7 +711,7 @@ class Redactor:
             quote = found[0]
         else:
             quote = ""
-        start = match.start(value) - match.start(0)
+        start = match.start(4) - match.start(0)
         return f"{match.group(0)[:start]}{quote}{REDACTED}{quote}"
 
     def _markup_element(self, match: re.Match[str]) -> str:
