@@ -34,6 +34,8 @@ _VERBS = {
     "trace": "Trace",
     "connect": "Connect to",
 }
+# methods that ask about a whole collection when sent to it ("Check users")
+_ON_WHOLE_COLLECTIONS = frozenset(("head", "options", "trace"))
 METHOD_ORDER = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
 
 
@@ -470,8 +472,10 @@ def _summary_of(method: str, words: str, item: bool) -> str:
     """Return the summary of a method on a resource (item: one of a collection)."""
     if method == "get" and not item:
         return f"List {words}" if words.endswith("s") else f"Get {words}"
-    # a create, update or delete acts on one resource, in and out of collections
-    words = singular(words)
+    if item or method not in _ON_WHOLE_COLLECTIONS:
+        # a create, update or delete acts on one resource, in and out of
+        # collections
+        words = singular(words)
     return f"{_VERBS.get(method, method.title())} {words}"
 
 

@@ -127,6 +127,26 @@ def test_operation_ids_are_unique_and_operations_have_summaries_and_tags():
     assert document["paths"]["/users/{userId}"]["get"]["summary"] == "Get user"
 
 
+def test_head_on_a_collection_checks_the_collection():
+    (document,) = _document(
+        _exchange("get", "/users", response=[]),
+        _exchange("head", "/users"),
+        _exchange("head", "/users/7"),
+        _exchange("get", "/users/7", response={"id": 7}),
+    ).values()
+    summaries = {
+        (path, method): operation["summary"]
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+    assert summaries == {
+        ("/users", "get"): "List users",
+        ("/users", "head"): "Check users",
+        ("/users/{userId}", "get"): "Get user",
+        ("/users/{userId}", "head"): "Check user",
+    }
+
+
 def test_one_document_per_host():
     documents = _document(
         _exchange("get", "/a", response={"x": 1}, host="one.test"),
