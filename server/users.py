@@ -21,6 +21,8 @@ MAX_EMAIL_LENGTH = 254
 # deliberately loose: one @, no spaces, a dot in the domain
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 DIGITS = re.compile(r"[0-9]{1,9}")
+# C0 and C1 controls (NUL, escape, ...): no part of a person's name
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _body_read_errors() -> tuple[type[Exception], ...]:
@@ -125,6 +127,10 @@ def read_json_object() -> dict[str, Any]:
         raise ApiError(413, f"body is larger than {limit} bytes")
     if not is_json_media_type(request.mimetype):
         raise ApiError(415, "body must be JSON (Content-Type: application/json)")
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        # JSON between systems is UTF-8 (RFC 8259); another one is a mistake
+        raise ApiError(415, f"body must be UTF-8 JSON, not {charset[:40]}")
 
     raw = read_body()
     if request.content_length is None and len(raw) >= limit and body_goes_on():
@@ -196,6 +202,9 @@ def validate_fields(fields: dict[str, Any]) -> dict[str, str]:
         name = fields["name"]
         if not isinstance(name, str) or not name.strip():
             raise ApiError(400, "field 'name' must be a non-empty string", "name")
+        if CONTROL_CHARACTERS.search(name):
+            message = "field 'name' must not hold control characters"
+            raise ApiError(400, message, "name")
         if len(name) > MAX_NAME_LENGTH:
             message = f"field 'name' must be at most {MAX_NAME_LENGTH} characters"
             raise ApiError(400, message, "name")
@@ -214,9 +223,12 @@ def validate_fields(fields: dict[str, Any]) -> dict[str, str]:
 
 def query_int(name: str, default: int, low: int, high: int | None) -> int:
     """Read a whole-number query parameter within bounds, or raise a 400."""
-    raw = request.args.get(name)
-    if raw is None:
+    values = request.args.getlist(name)
+    if not values:
         return default
+    if len(values) > 1:
+        raise ApiError(400, f"query parameter {name!r} given more than once", name)
+    raw = values[0]
     if not DIGITS.fullmatch(raw):
         raise ApiError(400, f"query parameter {name!r} must be a whole number", name)
     value = int(raw)

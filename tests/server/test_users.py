@@ -57,7 +57,16 @@ def test_list_pages_and_filters(client: FlaskClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "query", ["limit=0", "limit=101", "limit=abc", "offset=-1", "offset=1.5", "limit="]
+    "query",
+    [
+        "limit=0",
+        "limit=101",
+        "limit=abc",
+        "offset=-1",
+        "offset=1.5",
+        "limit=",
+        "limit=1&limit=2",
+    ],
 )
 def test_bad_list_parameters_are_400(client: FlaskClient, query: str) -> None:
     response = client.get(f"/users?{query}")
@@ -77,6 +86,8 @@ def test_bad_list_parameters_are_400(client: FlaskClient, query: str) -> None:
         ({"name": "Ada", "email": None}, "email"),
         ({"name": "Ada", "email": "a@b.io", "admin": True}, "admin"),
         ({"name": "x" * 201, "email": "a@b.io"}, "name"),
+        ({"name": "Ada\x00", "email": "a@b.io"}, "name"),
+        ({"name": "Ada\x1b[31m", "email": "a@b.io"}, "name"),
     ],
 )
 def test_invalid_fields_are_400_naming_the_field(
@@ -100,6 +111,11 @@ def test_invalid_fields_are_400_naming_the_field(
         (b'{"name": "Ada", "email": "a@b.io"}', "text/plain", 415),
         (b"name=Ada", "application/x-www-form-urlencoded", 415),
         (b'{"name": "Ada", "email": "a@b.io"}', None, 415),
+        (
+            b'{"name": "Ad\xe9", "email": "a@b.io"}',
+            "application/json; charset=latin-1",
+            415,
+        ),
     ],
 )
 def test_bad_bodies_get_json_4xx(
