@@ -32,9 +32,6 @@ SHAPE_PATHS = 200
 # words sharing one sub-resource (each seen only a few times) are values too:
 # static words beside names rarely hold the same sub-resource each
 MIN_SHARED_SUB_RESOURCE = 3
-# sub-resources the words of a shared subtree hold each (one alone, such as
-# /users/search beside /groups/search, is an action collections share)
-MIN_SUBTREE_LABELS = 2
 # top-level fields holding plain values that alone make two shapes alike when
 # both have this many and share enough of them
 MIN_TOP_FIELDS = 3
@@ -299,11 +296,9 @@ def decide(
         literals.extend(pending)
         return literals, members
 
-    if depth == 0:
+    if depth == 0 or len(words) < MIN_WORD_CLUSTER:
         literals.extend(words)
         return literals, members
-    if len(words) < MIN_WORD_CLUSTER:
-        return _split_by_subtree(words, literals, members, varied)
     clusters: list[list[tuple[str, _Profile]]] = []
     failed: list[str] = []
     for name in sorted(words):
@@ -329,7 +324,8 @@ def decide(
         clusters.append(joined)
     best = max(clusters, key=len, default=[])
     if len(best) < MIN_WORD_CLUSTER:
-        return _split_by_subtree(words, literals, members, varied)
+        literals.extend(words)
+        return literals, members
     chosen = {name for name, _ in best}
     for name, child in words.items():
         if name in chosen:
@@ -339,59 +335,6 @@ def decide(
         else:
             literals.append(name)
     return literals, members
-
-
-def _split_by_subtree(
-    words: dict[str, PathNode],
-    literals: list[str],
-    members: list[PathNode],
-    varied: bool,
-) -> tuple[list[str], list[PathNode]]:
-    """Make the words sharing one deep subtree parameter members, the rest
-    literals (see _sharing_a_subtree)."""
-    chosen = _sharing_a_subtree(
-        {name: _Profile(node) for name, node in words.items()}, varied
-    )
-    for name, node in words.items():
-        if name in chosen:
-            members.append(as_value(node, "word"))
-        else:
-            literals.append(name)
-    return literals, members
-
-
-def _sharing_a_subtree(profiles: dict[str, _Profile], varied: bool) -> set[str]:
-    """Return the words that hold the same sub-resources, themselves with more
-    below them, and behave alike: values seen too few times to cluster.
-
-    `/orgs/acme/repos/x/issues` and `/orgs/acme/calendar/...` beside the same
-    two under `hooli` and `initech` are values of one parameter. A group
-    needs MIN_SHARED_SUB_RESOURCE words or more holding the same
-    MIN_SUBTREE_LABELS sub-resources or more, something below one of them,
-    and each word behaving like another one of the group. Collections with
-    the same actions (`/users/search`, `/groups/search`) hold nothing below
-    their actions and stay literals.
-    """
-    groups: dict[frozenset[str], list[str]] = {}
-    for name, profile in profiles.items():
-        if len(profile.labels) >= MIN_SUBTREE_LABELS and profile.below:
-            groups.setdefault(frozenset(profile.labels), []).append(name)
-    chosen: set[str] = set()
-    for group in groups.values():
-        if len(group) < MIN_SHARED_SUB_RESOURCE:
-            continue
-        alike = [
-            name
-            for name in group
-            if any(
-                profiles[name].fits(profiles[other], varied)
-                for other in group
-                if other != name
-            )
-        ]
-        if len(alike) >= MIN_SHARED_SUB_RESOURCE:
-            chosen.update(alike)
-    return chosen
 
 
 def _sharing_a_sub_resource(

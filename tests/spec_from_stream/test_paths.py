@@ -501,47 +501,6 @@ def test_two_words_sharing_a_sub_resource_stay_literal():
     }
 
 
-def _org_traffic(orgs):
-    """Each org with a calendar entry, and an issue and a pull request of one
-    of its repos."""
-    exchanges = []
-    for number, org in enumerate(orgs):
-        repo = f"/orgs/{org}/repos/app-{org}"
-        exchanges += [
-            _exchange("get", f"/orgs/{org}/calendar/2025-0{number + 1}-01", body=[]),
-            _exchange("get", f"/orgs/{org}/repos", body=[{"name": "r"}]),
-            _exchange("get", f"{repo}/issues/{number + 7}", body={}),
-            _exchange("get", f"{repo}/pulls/{number + 9}", body={}),
-        ]
-    return exchanges
-
-
-def test_few_words_holding_the_same_deep_subtree_are_values():
-    paths = set(_paths(_build(*_org_traffic(["acme", "hooli", "initech"]))))
-    assert paths == {
-        "/orgs/{orgId}/calendar/{calendarId}",
-        "/orgs/{orgId}/repos",
-        "/orgs/{orgId}/repos/{repoId}/issues/{issueId}",
-        "/orgs/{orgId}/repos/{repoId}/pulls/{pullId}",
-    }
-    # two are not enough to tell names from sub-resources
-    paths = set(_paths(_build(*_org_traffic(["acme", "hooli"]))))
-    assert "/orgs/acme/repos" in paths and "/orgs/hooli/repos" in paths
-
-
-def test_collections_sharing_their_actions_stay_literal():
-    exchanges = [
-        _exchange("get", f"/admin/{collection}/{action}", body={"n": 1})
-        for collection in ("users", "groups", "roles")
-        for action in ("search", "count")
-    ]
-    assert set(_paths(_build(*exchanges))) == {
-        f"/admin/{collection}/{action}"
-        for collection in ("users", "groups", "roles")
-        for action in ("search", "count")
-    }
-
-
 def test_suffixes_of_one_segment_are_capped_like_its_children():
     builder = SpecBuilder(Limits(max_distinct_values=3))
     for verb in ("cancel", "run", "pause", "resume", "retry"):
