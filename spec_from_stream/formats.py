@@ -63,6 +63,7 @@ _HEX = re.compile(r"[0-9a-fA-F]{8,}")
 # git's short hashes: seven lower-case hex digits
 SHORT_HEX_LENGTH = 7
 _SHORT_HEX = re.compile(r"[0-9a-f]{7}")
+_WORD_AND_NUMBER = re.compile(r"[a-f]+[0-9]+")
 _TOKEN = re.compile(r"[A-Za-z0-9_.~-]{8,}")
 _SLUG_NUMBER = re.compile(r"[A-Za-z][A-Za-z0-9]*([-_.][A-Za-z0-9]+)*[-_.]\d+")
 # three or more lower-case words joined by hyphens: a title made into a slug
@@ -214,8 +215,11 @@ def segment_kind(segment: str) -> str | None:
         and digits >= 2
         and digits < len(segment)
         and _SHORT_HEX.fullmatch(segment)
+        and not _WORD_AND_NUMBER.fullmatch(segment)
     ):
-        # a short commit hash (`3f2a9c1`); one with fewer digits reads as a word
+        # a short commit hash (`3f2a9c1`); one with fewer digits, or a word
+        # and a number (`ed25519`, `dec2024`), reads as a word. Beside
+        # other hashes such words are values all the same (paths.decide)
         return "hex"
     if _SLUG_NUMBER.fullmatch(segment):
         return "slug"

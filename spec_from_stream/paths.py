@@ -10,6 +10,7 @@ position started to vary fold into the template with their schemas merged.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -23,6 +24,8 @@ from spec_from_stream.schema import SchemaCaps
 # five siblings with the same shape rarely are. Limitation: fewer user names
 # (/users/alicesmith) stay literal paths, showing a login in the document
 MIN_WORD_CLUSTER = 5
+# a word of hex digits only (`deadbee`, `ed25519`): a value beside hashes
+_HEX_WORD = re.compile(r"[0-9a-f]{7,64}")
 # share of response key paths two shapes must have in common to be "the same
 # shape", and how deep and how many key paths a shape looks at
 MIN_KEY_OVERLAP = 0.6
@@ -267,6 +270,9 @@ def decide(
             profile = _Profile(words[name])
             if profile.failed_only():
                 members.append(as_value(words[name], None))
+            elif "hex" in seed.kinds and _HEX_WORD.fullmatch(name):
+                # beside hashes, a word of hex digits is one more (`deadbee`)
+                members.append(as_value(words[name], "hex"))
             elif not machine and profile.fits(seed_profile, varied):
                 members.append(as_value(words[name], "word"))
                 joined.append(profile)

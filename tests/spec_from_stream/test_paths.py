@@ -67,6 +67,9 @@ def _build(*exchanges) -> SpecBuilder:
         ("deadbee", None),
         ("abcdef1", None),
         ("v2alpha", None),
+        # a word and a number
+        ("ed25519", None),
+        ("dec2024", None),
     ],
 )
 def test_segment_kinds(segment, kind):
@@ -74,13 +77,24 @@ def test_segment_kinds(segment, kind):
 
 
 def test_short_commit_hashes_join_numbers_at_one_position():
-    shas = ["3f2a9c1", "a1b2c3d", "0f9e8d7", "7b3e1f0", "9c0ffee"]
+    # hashes that read as words alone join the hashes beside them
+    shas = ["3f2a9c1", "a1b2c3d", "0f9e8d7", "7b3e1f0", "9c0ffee", "deadbee", "abc1234"]
     builder = _build(
         *(_exchange("get", f"/commits/{sha}") for sha in shas),
         _exchange("get", "/commits/4821950"),
     )
     (document,) = builder.render().values()
     assert list(document["paths"]) == ["/commits/{commitId}"]
+
+
+def test_hex_looking_words_stay_literal_without_hashes_beside_them():
+    paths = _paths(
+        _build(
+            *(_exchange("post", f"/ssh/keys/{kind}") for kind in ("ed25519", "rsa")),
+            _exchange("get", "/ssh/keys/42"),
+        )
+    )
+    assert set(paths) == {"/ssh/keys/ed25519", "/ssh/keys/rsa", "/ssh/keys/{keyId}"}
 
 
 def test_typed_ids_become_one_parameter_named_after_the_resource():
