@@ -381,7 +381,7 @@ class Operation:
         """Return the counters that document the request, and of how many.
 
         Those of the accepted requests; of the rejected ones when none was
-        accepted (an API seen only answering 401 still takes its parameters).
+        accepted (an operation only ever answered 422 still takes a body).
         """
         rejected = self.rejected
         if rejected is None:
