@@ -42,7 +42,7 @@ BAD_REQUESTS: list[tuple[str, str, str, str | None, bytes | None, int]] = [
     ("unknown field", "POST", "/users", JSON, b'{"name": "A", "admin": true}', 400),
     ("name too long", "POST", "/users", JSON, b'{"name": "' + b"x" * 9999 + b'"}', 400),
     ("invalid UTF-8", "POST", "/users", JSON, b'{"name": "\xc3\x28", "x": 1}', 400),
-    ("latin-1 bytes", "POST", "/users", LATIN1, b'{"name": "J\xfcrgen"}', 400),
+    ("latin-1 bytes", "POST", "/users", LATIN1, b'{"name": "J\xfcrgen"}', 415),
     ("deep nesting", "POST", "/users", JSON, b"[" * 50_000 + b"]" * 50_000, 400),
     ("number overflow", "POST", "/users", JSON, b'{"name": 1e999999, "email": 1}', 400),
     ("text/plain body", "POST", "/users", "text/plain", b"name=Ada", 415),
