@@ -403,8 +403,9 @@ class Operation:
         """Count one exchange of this operation."""
         self.count += 1
         headers = request.get("headers")
+        status = int(response["statusCode"]) if response is not None else 0
         side = self
-        if response is not None and int(response["statusCode"]) in REJECTED_STATUSES:
+        if status in REJECTED_STATUSES:
             side = self.rejected
             if side is None:
                 side = self.rejected = Operation()
@@ -434,7 +435,6 @@ class Operation:
 
         if response is None:
             return
-        status = int(response["statusCode"])
         result = self.responses.get(status)
         if result is None:
             result = self.responses[status] = ResponseSummary()
